@@ -1,0 +1,570 @@
+"""The DSM compiler: script text -> :class:`~donkey.dsm.diagram.Diagram`.
+
+It reads scripts the way SEMS does, so scripts written for SEMS compile
+unchanged: whole-line ``--`` and ``#`` comments, ``#include``; tokens end at
+white space and at ``; { } [ ]``, but quotes and parentheses group, so
+``dlg.acceptInvite(183, Session Progress)`` is one token and a missing ``;``
+between two actions on separate lines does no harm.  Every token keeps its
+``file:line:col`` for error messages.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+from donkey.dsm.diagram import Action, Condition, Diagram, ForLoop, IfBlock, State, Transition
+from donkey.dsm.errors import CompileError, CompileErrors, Location
+from donkey.dsm.module import Module, Spec, parse_args
+
+ModuleResolver = Callable[[str, Location], Module]
+
+
+# ---------------------------------------------------------------------------
+# Reading sources (comments, #include)
+
+@dataclass
+class Source:
+    """Script text after ``#include`` expansion, with each line's origin."""
+
+    text: str
+    origins: list[tuple[str, int]]          # (file, line) for each line of text
+    line_starts: list[int]
+
+    def location(self, offset: int) -> Location:
+        lo, hi = 0, len(self.line_starts) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.line_starts[mid] <= offset:
+                lo = mid
+            else:
+                hi = mid - 1
+        file, line = self.origins[lo] if self.origins else ("<script>", 1)
+        return Location(file, line, offset - self.line_starts[lo] + 1)
+
+
+def read_source(path: str) -> Source:
+    """Read ``path`` with its includes; raises :class:`CompileError`."""
+    lines: list[str] = []
+    origins: list[tuple[str, int]] = []
+    _read_into(path, os.path.dirname(os.path.abspath(path)), lines, origins, [])
+    return _make_source(lines, origins)
+
+
+def source_from_text(text: str, name: str = "<script>", load_path: str = ".") -> Source:
+    """Compile-ready source from a string (``#include`` is relative to ``load_path``)."""
+    lines: list[str] = []
+    origins: list[tuple[str, int]] = []
+    _read_lines(text.split("\n"), name, os.path.abspath(load_path), lines, origins, [name])
+    return _make_source(lines, origins)
+
+
+def _make_source(lines: list[str], origins: list[tuple[str, int]]) -> Source:
+    starts = []
+    pos = 0
+    for line in lines:
+        starts.append(pos)
+        pos += len(line) + 1
+    return Source("\n".join(lines) + "\n", origins, starts or [0])
+
+
+def _read_into(path: str, load_path: str, lines: list[str], origins: list[tuple[str, int]],
+               stack: list[str], at: Location | None = None) -> None:
+    real = os.path.realpath(path)
+    if real in stack:
+        raise CompileError(f"#include loop: '{path}' includes itself", at)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError as e:
+        raise CompileError(f"cannot open '{path}': {e.strerror}", at) from None
+    _read_lines(text.split("\n"), path, load_path, lines, origins, stack + [real])
+
+
+def _read_lines(raw_lines: Sequence[str], path: str, load_path: str, lines: list[str],
+                origins: list[tuple[str, int]], stack: list[str]) -> None:
+    if raw_lines and raw_lines[-1] == "":
+        raw_lines = raw_lines[:-1]
+    for number, raw in enumerate(raw_lines, 1):
+        line = raw.rstrip("\r")
+        stripped = line.lstrip(" \t")
+        if stripped.startswith("#include"):
+            at = Location(path, number, len(line) - len(stripped) + 1)
+            name = stripped[8:].strip("'\" \t")
+            if not name:
+                raise CompileError("#include needs a file name", at)
+            _include(name, load_path, lines, origins, stack, at)
+            continue
+        if stripped.startswith("--") or stripped.startswith("#"):
+            line = ""          # keep the line so line numbers stay right
+        lines.append(line)
+        origins.append((path, number))
+
+
+def _include(name: str, load_path: str, lines: list[str], origins: list[tuple[str, int]],
+             stack: list[str], at: Location) -> None:
+    target = name if os.path.isabs(name) else os.path.join(load_path, name)
+    next_load_path = os.path.dirname(target) if os.path.isabs(name) else load_path
+    if os.path.isdir(target):
+        for entry in sorted(os.listdir(target)):
+            full = os.path.join(target, entry)
+            if entry.endswith(".dsm") and os.path.isfile(full):
+                _read_into(full, next_load_path, lines, origins, stack, at)
+        return
+    if not os.path.exists(target) and os.path.isfile(target + ".dsm"):
+        target += ".dsm"
+    _read_into(target, next_load_path, lines, origins, stack, at)
+
+
+# ---------------------------------------------------------------------------
+# Tokens
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    text: str
+    offset: int
+    quoted: bool = False
+
+
+_WS = " \t\n\r"
+_SINGLE = ";{}[]"
+
+
+def tokenize(source: Source) -> list[Token]:
+    """Split as SEMS's chart reader does; unterminated quotes/parens are errors."""
+    text = source.text
+    n = len(text)
+    pos = 0
+    out: list[Token] = []
+    while pos < n:
+        while pos < n and text[pos] in _WS:
+            pos += 1
+        if pos >= n:
+            break
+        ch = text[pos]
+        if ch in _SINGLE:
+            out.append(Token(ch, pos))
+            pos += 1
+            continue
+        start = pos
+        end = pos
+        while end < n and text[end] not in _WS and text[end] not in _SINGLE:
+            c = text[end]
+            if c in "\"'":
+                end = _skip_quote(text, end, source)
+            elif c == "(":
+                end = _skip_parens(text, end, source)
+            end += 1
+        if text[start] in "\"'" and end - start >= 2 and text[end - 1] == text[start]:
+            out.append(Token(text[start + 1:end - 1], start, True))
+        else:
+            out.append(Token(text[start:end], start))
+        pos = end
+    return out
+
+
+def _skip_quote(text: str, pos: int, source: Source) -> int:
+    quote = text[pos]
+    i = pos + 1
+    while i < len(text):
+        if text[i] == quote and text[i - 1] != "\\":
+            return i
+        i += 1
+    raise CompileError(f"unterminated {quote} quote", source.location(pos))
+
+
+def _skip_parens(text: str, pos: int, source: Source) -> int:
+    depth = 0
+    i = pos + 1
+    while i < len(text):
+        c = text[i]
+        if c in "\"'":
+            i = _skip_quote(text, i, source)
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            if depth == 0:
+                return i
+            depth -= 1
+        i += 1
+    raise CompileError("unbalanced '(': missing ')'", source.location(pos))
+
+
+# ---------------------------------------------------------------------------
+# Parsing
+
+def split_call(token: str) -> tuple[str, str | None]:
+    """``name(params)`` -> ``("name", "params")``; ``name`` -> ``("name", None)``."""
+    b = token.find("(")
+    if b < 0:
+        return token, None
+    e = token.rfind(")")
+    return token[:b], token[b + 1:e] if e > b else token[b + 1:]
+
+
+@dataclass
+class _StateDraft:
+    name: str
+    enter: tuple = ()
+    exit: tuple = ()
+    transitions: list[Transition] = field(default_factory=list)
+    location: Location | None = None
+
+
+class Compiler:
+    """Compiles one script (with its includes) against the available modules.
+
+    ``resolve_module(name, location)`` loads the module for ``import(name)``;
+    ``core`` is the core module, tried after the imported ones.
+    """
+
+    def __init__(self, core: Module, resolve_module: ModuleResolver,
+                 preloaded: Iterable[Module] = ()):
+        self.core = core
+        self.resolve_module = resolve_module
+        self.preloaded = tuple(preloaded)
+
+    def compile_file(self, path: str, name: str | None = None) -> Diagram:
+        source = read_source(path)
+        diagram_name = name or os.path.splitext(os.path.basename(path))[0]
+        return self._compile(source, diagram_name, path)
+
+    def compile_text(self, text: str, name: str = "script", file: str = "<script>",
+                     load_path: str = ".") -> Diagram:
+        return self._compile(source_from_text(text, file, load_path), name, file)
+
+    # ------------------------------------------------------------------
+    def _compile(self, source: Source, name: str, file: str) -> Diagram:
+        parser = _Parser(self, source)
+        parser.parse()
+        states = {s.name: State(s.name, s.enter, s.exit, tuple(s.transitions), s.location)
+                  for s in parser.states.values()}
+        diagram = Diagram(name, file, states, parser.initial, tuple(parser.modules))
+        errors = check(diagram, parser)
+        if errors:
+            raise errors[0] if len(errors) == 1 else CompileErrors(errors)
+        return diagram
+
+
+def check(diagram: Diagram, parser: "_Parser") -> list[CompileError]:
+    """The consistency check: initial state, target states."""
+    errors: list[CompileError] = list(parser.errors)
+    if diagram.initial is None:
+        first = next(iter(parser.states.values()), None)
+        at = first.location if first else Location(diagram.file, 1, 1)
+        errors.append(CompileError(f"diagram '{diagram.name}' has no initial state", at))
+    for state in diagram.states.values():
+        for tr in state.transitions:
+            if tr.target not in diagram.states:
+                errors.append(CompileError(
+                    f"transition '{tr.name}' leads to unknown state '{tr.target}'", tr.location))
+    seen: set[tuple[str, int, int]] = set()
+    unique = []
+    for e in errors:
+        key = (str(e.location), 0, hash(e.message))
+        if key not in seen:
+            seen.add(key)
+            unique.append(e)
+    return unique
+
+
+class _Parser:
+    """Recursive-descent over SEMS's token stream."""
+
+    def __init__(self, compiler: Compiler, source: Source):
+        self.compiler = compiler
+        self.source = source
+        self.tokens = tokenize(source)
+        self.pos = 0
+        self.modules: list[Module] = list(compiler.preloaded)
+        self.functions: dict[str, tuple] = {}
+        self.states: dict[str, _StateDraft] = {}
+        self.initial: str | None = None
+        self.errors: list[CompileError] = []
+
+    # -- token helpers ----------------------------------------------------
+    def loc(self, token: Token | None = None) -> Location:
+        if token is None:
+            token = self.tokens[self.pos] if self.pos < len(self.tokens) else None
+        if token is None:
+            return self.source.location(max(0, len(self.source.text) - 1))
+        return self.source.location(token.offset)
+
+    def peek(self) -> Token | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def next(self, what: str) -> Token:
+        tok = self.peek()
+        if tok is None:
+            raise CompileError(f"unexpected end of script: expected {what}", self.loc())
+        self.pos += 1
+        return tok
+
+    def error(self, message: str, token: Token | None = None) -> CompileError:
+        return CompileError(message, self.loc(token))
+
+    # -- top level --------------------------------------------------------
+    def parse(self) -> None:
+        while True:
+            tok = self.peek()
+            if tok is None:
+                return
+            text = tok.text
+            if tok.quoted:
+                raise self.error(f"unexpected string \"{text}\": expected 'state', "
+                                 "'transition', 'function' or 'import(...)'", tok)
+            if text == ";":
+                self.pos += 1
+            elif text.startswith("import") and split_call(text)[0] == "import":
+                self.pos += 1
+                self.parse_import(tok)
+            elif text == "initial":
+                self.pos += 1
+                st = self.next("'state' after 'initial'")
+                if st.text != "state":
+                    raise self.error(f"expected 'state' after 'initial', got '{st.text}'", st)
+                self.parse_state(initial=True, at=tok)
+            elif text == "state":
+                self.pos += 1
+                self.parse_state(initial=False, at=tok)
+            elif text == "transition":
+                self.pos += 1
+                self.parse_transition(tok)
+            elif text == "function":
+                self.pos += 1
+                self.parse_function(tok)
+            else:
+                raise self.error(f"unexpected '{text}': expected 'state', 'transition', "
+                                 "'function' or 'import(...)'", tok)
+
+    def parse_import(self, tok: Token) -> None:
+        _, name = split_call(tok.text)
+        name = (name or "").strip().strip("\"'")
+        if not name:
+            raise self.error("import() needs a module name", tok)
+        module = self.compiler.resolve_module(name, self.loc(tok))
+        if module not in self.modules:
+            self.modules.append(module)
+
+    def parse_state(self, initial: bool, at: Token) -> None:
+        name_tok = self.next("a state name")
+        if name_tok.text in (";", "{", "}"):
+            raise self.error("expected a state name", name_tok)
+        name = name_tok.text
+        if name in self.states:
+            self.errors.append(self.error(f"state '{name}' is defined twice", name_tok))
+        draft = _StateDraft(name, location=self.loc(name_tok))
+        while True:
+            tok = self.next(f"';' to end state '{name}'")
+            if tok.text == ";":
+                break
+            if tok.text == "enter":
+                draft.enter = self.parse_block(f"enter actions of state '{name}'")
+            elif tok.text == "exit":
+                draft.exit = self.parse_block(f"exit actions of state '{name}'")
+            else:
+                raise self.error(f"unexpected '{tok.text}' in state '{name}': "
+                                 "expected 'enter {', 'exit {' or ';'", tok)
+        self.states.setdefault(name, draft)
+        if initial:
+            if self.initial is not None and self.initial != name:
+                self.errors.append(self.error(
+                    f"second initial state '{name}' (initial state is '{self.initial}')", name_tok))
+            else:
+                self.initial = name
+
+    def parse_function(self, at: Token) -> None:
+        tok = self.next("a function name")
+        fname, params = split_call(tok.text)
+        if params is None or not fname:
+            raise self.error("a function needs a name followed by parentheses, "
+                             "e.g. 'function foo()'", tok)
+        body = self.parse_block(f"body of function '{fname}'")
+        self.functions[fname] = body
+        if self.peek() is not None and self.peek().text == ";":
+            self.pos += 1
+
+    def parse_transition(self, at: Token) -> None:
+        name_tok = self.next("a transition name")
+        name = name_tok.text
+        src_tok = self.next(f"the source state of transition '{name}'")
+        sources = [s.strip() for s in src_tok.text.strip("()").split(",")] \
+            if src_tok.text.startswith("(") else [src_tok.text]
+        conditions: tuple = ()
+        actions: tuple = ()
+        is_exception = False
+        target: str | None = None
+        tok = self.next(f"'-', '-->' or '/' in transition '{name}'")
+        if tok.text == "-":
+            conditions, is_exception, tok = self.parse_conditions(name)
+        if tok.text in ("/", "-/"):
+            actions = self.parse_actions_until_arrow(name)
+            tok = self.next(f"'->' and the target state of transition '{name}'")
+        if tok.text not in ("->", "-->"):
+            raise self.error(f"expected '->' in transition '{name}', got '{tok.text}'", tok)
+        tgt = self.next(f"the target state of transition '{name}'")
+        if tgt.text == ";":
+            raise self.error(f"transition '{name}' has no target state", tgt)
+        target = tgt.text
+        end = self.next(f"';' after transition '{name}'")
+        if end.text != ";":
+            raise self.error(f"expected ';' after transition '{name}', got '{end.text}'", end)
+        location = self.loc(name_tok)
+        for src in sources:
+            draft = self.states.get(src)
+            if draft is None:
+                self.errors.append(self.error(
+                    f"transition '{name}': source state '{src}' is not defined (yet)", src_tok))
+                continue
+            draft.transitions.append(Transition(name, src, conditions, actions, target,
+                                                is_exception, location))
+
+    def parse_conditions(self, name: str) -> tuple[tuple, bool, Token]:
+        """Conditions up to '/' or '->'; returns (conditions, is_exception, end token)."""
+        conds: list[Condition] = []
+        invert = False
+        is_exception = False
+        while True:
+            tok = self.next(f"conditions, '/' or '->' in transition '{name}'")
+            t = tok.text
+            if t in ("/", "->", "-/", "-->"):
+                return tuple(conds), is_exception, tok
+            if t in (";", "{", "}", "[", "]"):
+                continue
+            if t == "not":
+                invert = not invert
+                continue
+            if t == "exception":
+                is_exception = True
+                continue
+            conds.append(self.make_condition(tok, invert))
+            invert = False
+
+    def parse_actions_until_arrow(self, name: str) -> tuple:
+        """A transition's actions: '{ ... }' or bare actions, ended by '->'."""
+        tok = self.peek()
+        if tok is not None and tok.text == "{":
+            self.pos += 1
+            actions = self.parse_actions(f"actions of transition '{name}'", ("}",))
+            return actions
+        return self.parse_actions(f"actions of transition '{name}'", ("->", "-->"), consume=False)
+
+    def parse_block(self, what: str) -> tuple:
+        tok = self.next(f"'{{' to start {what}")
+        if tok.text != "{":
+            raise self.error(f"expected '{{' to start {what}, got '{tok.text}'", tok)
+        return self.parse_actions(what, ("}",))
+
+    def parse_actions(self, what: str, enders: tuple[str, ...], consume: bool = True) -> tuple:
+        out: list = []
+        while True:
+            tok = self.peek()
+            if tok is None:
+                raise self.error(f"unexpected end of script in {what}: missing "
+                                 f"'{enders[0]}'")
+            t = tok.text
+            if t in enders and not tok.quoted:
+                if consume:
+                    self.pos += 1
+                return tuple(out)
+            self.pos += 1
+            if tok.quoted:
+                raise self.error(f"unexpected string \"{t}\" in {what}", tok)
+            if t in (";", "{"):
+                continue
+            if t == "}" or t in ("->", "-->"):
+                raise self.error(f"unexpected '{t}' in {what}", tok)
+            if t == "if":
+                out.append(self.parse_if(tok))
+            elif t == "else":
+                raise self.error("'else' without 'if'", tok)
+            elif t == "for" or t.startswith("for("):
+                out.append(self.parse_for(tok))
+            else:
+                fname, params = split_call(t)
+                if params is not None and fname in self.functions:
+                    out.extend(self.functions[fname])
+                else:
+                    out.append(self.make_action(tok))
+
+    def parse_if(self, at: Token) -> IfBlock:
+        conds: list[Condition] = []
+        invert = False
+        while True:
+            tok = self.next("conditions and '{' after 'if'")
+            t = tok.text
+            if t == "{":
+                break
+            if t in (";", "[", "]"):
+                continue
+            if t == "not":
+                invert = not invert
+                continue
+            conds.append(self.make_condition(tok, invert))
+            invert = False
+        then = self.parse_actions("the 'if' block", ("}",))
+        otherwise: tuple = ()
+        nxt = self.peek()
+        if nxt is not None and nxt.text == "else":
+            self.pos += 1
+            otherwise = self.parse_block("the 'else' block")
+        return IfBlock(tuple(conds), then, otherwise, self.loc(at))
+
+    def parse_for(self, at: Token) -> ForLoop:
+        header = at.text[3:] if at.text != "for" else self.next("'(x in ...)' after 'for'").text
+        header = header.strip()
+        if len(header) < 2 or header[0] != "(" or header[-1] != ")":
+            raise self.error("expected 'for ($x in array)', 'for ($k,$v in struct)' "
+                             "or 'for ($x in range(a, b))'", at)
+        inner = header[1:-1]
+        parts = inner.split(" in ")
+        if len(parts) != 2:
+            raise self.error(f"expected 'for (x in ...)', got 'for {header}'", at)
+        lhs, rhs = parts[0].strip(), parts[1].strip()
+        names = [p.strip().lstrip("$") for p in lhs.split(",")]
+        if len(names) == 2:
+            kind, key, value, src = "struct", names[0], names[1], rhs
+        elif rhs.startswith("range(") and rhs.endswith(")"):
+            bounds = [b.strip() for b in rhs[6:-1].split(",")]
+            if len(bounds) == 2:
+                kind, key, value, src = "range", names[0], bounds[0], bounds[1]
+            else:
+                kind, key, value, src = "range", names[0], "0", bounds[0]
+        else:
+            kind, key, value, src = "array", names[0], "", rhs
+        if not key:
+            raise self.error("empty loop variable in 'for'", at)
+        body = self.parse_block("the 'for' body")
+        return ForLoop(kind, key, value, src, body, self.loc(at))
+
+    # -- actions and conditions ---------------------------------------------
+    def lookup(self, kind: str, name: str) -> Spec | None:
+        for module in self.modules:
+            table = module.actions if kind == "action" else module.conditions
+            spec = table.get(name)
+            if spec is not None:
+                return spec
+        core = self.compiler.core
+        return (core.actions if kind == "action" else core.conditions).get(name)
+
+    def make_action(self, tok: Token) -> Action:
+        name, params = split_call(tok.text)
+        spec = self.lookup("action", name)
+        if spec is None:
+            raise self.error(f"unknown action '{name}' (missing import?)", tok)
+        try:
+            args = parse_args(spec, params or "")
+        except ValueError as e:
+            raise self.error(str(e), tok) from None
+        return Action(spec, args, tok.text, self.loc(tok))
+
+    def make_condition(self, tok: Token, invert: bool) -> Condition:
+        name, params = split_call(tok.text)
+        spec = self.lookup("condition", name)
+        if spec is None:
+            raise self.error(f"unknown condition '{name}' (missing import?)", tok)
+        try:
+            args = parse_args(spec, params or "")
+        except ValueError as e:
+            raise self.error(str(e), tok) from None
+        return Condition(spec, args, invert, tok.text, self.loc(tok))

@@ -1,0 +1,172 @@
+"""Finding DSM modules (``import(mod_x)``) and loading app bundles.
+
+A module name ``mod_x`` is looked up, in order:
+
+1. the entry point ``mod_x`` in the group ``donkey.dsm_modules`` (third-party
+   modules installed as Python packages);
+2. donkey's own ``donkey.mods.x``;
+3. a file ``mod_x.py`` in the bundle's ``mod_path``.
+
+The Python module must expose ``module`` (a :class:`~donkey.dsm.module.Module`)
+or ``make_module()`` returning one.
+
+An *app bundle* is what SEMS's dsm.conf or a ``conf_dir/*.conf`` file
+describes: ``diag_path``, ``load_diags``, ``register_apps``, ``mod_path``,
+``preload_mods``, behaviour switches, and every other key as ``$config.key``.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Iterable, Mapping
+
+from donkey.dsm.compiler import Compiler
+from donkey.dsm.core import core
+from donkey.dsm.diagram import Diagram
+from donkey.dsm.errors import CompileError, CompileErrors, Location
+from donkey.dsm.module import Module
+
+ENTRY_POINT_GROUP = "donkey.dsm_modules"
+
+# Keys of a bundle file that configure DSM itself rather than the script.
+BUNDLE_KEYS = frozenset({
+    "diag_path", "load_diags", "register_apps", "mod_path", "preload_mods",
+    "run_invite_event", "set_param_variables", "run_system_dsms", "conf_dir",
+    "inbound_start_diag", "outbound_start_diag", "monitoring_full_stategraph",
+    "monitoring_full_transitions", "enable_session_timer", "session_expires",
+    "minimum_timer", "session_refresh_method", "accept_501_reply",
+})
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("yes", "true", "1", "on")
+
+
+class ModuleLoader:
+    """Resolves and caches modules; one per runtime."""
+
+    def __init__(self, default_paths: Iterable[str] = ()):
+        self.default_paths = list(default_paths)
+        self._cache: dict[tuple[str, str], Module] = {}
+
+    def load(self, name: str, mod_path: str = "", location: Location | None = None) -> Module:
+        key = (name, mod_path)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        module = self._find(name, mod_path)
+        if module is None:
+            raise CompileError(f"module '{name}' not found (looked in entry points "
+                               f"'{ENTRY_POINT_GROUP}', donkey.mods and mod_path "
+                               f"'{mod_path}')", location)
+        self._cache[key] = module
+        return module
+
+    def _find(self, name: str, mod_path: str) -> Module | None:
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name == name:
+                return _as_module(ep.load(), name)
+        short = name[4:] if name.startswith("mod_") else name
+        try:
+            return _as_module(importlib.import_module(f"donkey.mods.{short}"), name)
+        except ModuleNotFoundError as e:
+            if e.name not in (f"donkey.mods.{short}",):
+                raise
+        for directory in [p for p in mod_path.split(";") if p] + self.default_paths:
+            candidate = os.path.join(directory, f"{name}.py")
+            if os.path.isfile(candidate):
+                spec = importlib.util.spec_from_file_location(f"donkey_user_mods.{name}", candidate)
+                py_module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(py_module)
+                return _as_module(py_module, name)
+        return None
+
+
+def _as_module(obj: object, name: str) -> Module:
+    if isinstance(obj, Module):
+        return obj
+    factory = getattr(obj, "make_module", None)
+    if factory is not None:
+        return factory()
+    module = getattr(obj, "module", None)
+    if isinstance(module, Module):
+        return module
+    raise CompileError(f"'{name}' is not a DSM module (no 'module' or 'make_module')")
+
+
+@dataclass
+class AppBundle:
+    """Compiled scripts plus the configuration they run with."""
+
+    name: str
+    config: dict[str, str]
+    diagrams: dict[str, Diagram]
+    register_apps: tuple[str, ...] = ()
+    system_dsms: tuple[str, ...] = ()
+    preloaded: tuple[Module, ...] = ()
+    settings: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def modules(self) -> tuple[Module, ...]:
+        seen: list[Module] = list(self.preloaded)
+        for diagram in self.diagrams.values():
+            for module in diagram.modules:
+                if module not in seen:
+                    seen.append(module)
+        return tuple(seen)
+
+    @property
+    def run_invite_event(self) -> bool:
+        return _truthy(self.settings.get("run_invite_event"))
+
+    @property
+    def set_param_variables(self) -> bool:
+        return _truthy(self.settings.get("set_param_variables"))
+
+    def flag(self, key: str) -> bool:
+        return _truthy(self.settings.get(key))
+
+
+def split_list(value: str | None) -> list[str]:
+    """SEMS lists: ``a,b;c`` (either separator), blanks dropped."""
+    if not value:
+        return []
+    return [item.strip() for item in value.replace(";", ",").split(",") if item.strip()]
+
+
+def load_bundle(name: str, conf: Mapping[str, str], loader: ModuleLoader,
+                base_dir: str = ".") -> AppBundle:
+    """Compile every diagram a bundle lists; raise CompileErrors with all problems."""
+    diag_path = _path(conf.get("diag_path", ""), base_dir)
+    mod_path = ";".join(_path(p, base_dir) for p in conf.get("mod_path", "").split(";") if p)
+    preloaded = tuple(loader.load(m, mod_path) for m in split_list(conf.get("preload_mods")))
+    compiler = Compiler(core, lambda mod, at: loader.load(mod, mod_path, at), preloaded=())
+    diagrams: dict[str, Diagram] = {}
+    errors: list[CompileError] = []
+    for diag in split_list(conf.get("load_diags")):
+        path = os.path.join(diag_path, diag + ".dsm")
+        try:
+            diagrams[diag] = compiler.compile_file(path, diag)
+        except CompileErrors as e:
+            errors.extend(e.errors)
+        except CompileError as e:
+            errors.append(e)
+    if errors:
+        raise errors[0] if len(errors) == 1 else CompileErrors(errors)
+    config = dict(conf)
+    settings = {k: v for k, v in conf.items() if k in BUNDLE_KEYS}
+    return AppBundle(
+        name=name, config=config, diagrams=diagrams,
+        register_apps=tuple(split_list(conf.get("register_apps"))),
+        system_dsms=tuple(split_list(conf.get("run_system_dsms"))),
+        preloaded=preloaded, settings=settings)
+
+
+def _path(path: str, base_dir: str) -> str:
+    path = path.strip()
+    if not path:
+        return base_dir
+    return path if os.path.isabs(path) else os.path.join(base_dir, path)

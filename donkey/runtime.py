@@ -1,0 +1,198 @@
+"""The runtime: everything a DSM session can reach, owned by one daemon (or one test).
+
+Sessions get the runtime when they are made; modules reach shared services
+(DI, monitoring, the session container, SIP, media) through
+``session.runtime``.  Nothing here is a module-level global, so a test can run
+several runtimes side by side with fake clocks.
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+
+from twisted.logger import ILogObserver, Logger, globalLogPublisher
+
+from donkey.dsm import events as ev
+from donkey.dsm.engine import StateObserver
+from donkey.dsm.errors import CompileError
+from donkey.dsm.events import Event
+from donkey.dsm.loader import AppBundle, ModuleLoader, load_bundle
+
+if TYPE_CHECKING:  # pragma: no cover
+    from donkey.session import Session
+
+log = Logger()
+
+
+class SessionContainer:
+    """Running sessions by local tag, and named event queues (``registerEventQueue``)."""
+
+    def __init__(self) -> None:
+        self.by_tag: dict[str, "Session"] = {}
+        self.queues: dict[str, "Session"] = {}
+
+    def add(self, session: "Session") -> None:
+        self.by_tag[session.ltag] = session
+
+    def remove(self, session: "Session") -> None:
+        if self.by_tag.get(session.ltag) is session:
+            del self.by_tag[session.ltag]
+        for name in [n for n, s in self.queues.items() if s is session]:
+            del self.queues[name]
+
+    def get(self, tag: str) -> "Session | None":
+        return self.by_tag.get(tag) or self.queues.get(tag)
+
+    def post_event(self, target: str, event: Event) -> bool:
+        """Deliver ``event`` to a session by local tag or queue name."""
+        session = self.get(target)
+        if session is None or session.ended:
+            return False
+        session.post(event)
+        return True
+
+    def register_queue(self, name: str, session: "Session") -> None:
+        self.queues[name] = session
+
+    def unregister_queue(self, name: str, session: "Session") -> None:
+        if self.queues.get(name) is session:
+            del self.queues[name]
+
+    def __len__(self) -> int:
+        return len(self.by_tag)
+
+
+class MonitoringObserver(StateObserver):
+    """Writes a session's diagram, state and (optionally) state graph to monitoring."""
+
+    __slots__ = ("store", "ident", "graph", "transitions")
+
+    def __init__(self, store: Any, ident: str, graph: bool, transitions: bool):
+        self.store = store
+        self.ident = ident
+        self.graph = graph
+        self.transitions = transitions
+
+    def jumped(self, diagram: str, state: str) -> None:
+        self.store.set(self.ident, "dsm_diag", diagram)
+        self.store.set(self.ident, "dsm_state", state)
+        if self.graph:
+            self.store.add(self.ident, "dsm_stategraph", f"{diagram}/{state}")
+
+    def transitioned(self, transition: str, diagram: str, state: str) -> None:
+        self.store.set(self.ident, "dsm_state", state)
+        if self.transitions:
+            self.store.add(self.ident, "dsm_stategraph", f"> {transition} >")
+        if self.graph:
+            self.store.add(self.ident, "dsm_stategraph", f"{diagram}/{state}")
+
+
+class Runtime:
+    """Services shared by all sessions of one donkey instance."""
+
+    def __init__(self, reactor: Any, *, di: Any = None, monitoring: Any = None,
+                 log_observer: ILogObserver | None = None,
+                 main_config: Mapping[str, str] | None = None, base_dir: str = "."):
+        self.reactor = reactor
+        if di is None:
+            from donkey.di.registry import DIRegistry
+            di = DIRegistry()
+        self.di = di
+        self.monitoring = monitoring
+        self.log_observer = log_observer or globalLogPublisher
+        self.sessions = SessionContainer()
+        self.modules = ModuleLoader()
+        self.main_config: dict[str, str] = dict(main_config or {})
+        self.base_dir = base_dir
+        self.bundles: dict[str, AppBundle] = {}
+        self.apps: dict[str, tuple[AppBundle, str]] = {}
+        self.system_sessions: list["Session"] = []
+        self.on_session_end: list[Callable[["Session"], None]] = []
+
+    # -- hooks used by Session ----------------------------------------------
+    def state_observer(self, session: "Session") -> StateObserver | None:
+        if self.monitoring is None:
+            return None
+        bundle = session.app
+        return MonitoringObserver(self.monitoring, session.ltag,
+                                  bundle.flag("monitoring_full_stategraph")
+                                  or self.main_flag("monitoring_full_stategraph"),
+                                  bundle.flag("monitoring_full_transitions")
+                                  or self.main_flag("monitoring_full_transitions"))
+
+    def main_flag(self, key: str) -> bool:
+        return self.main_config.get(key, "").strip().lower() in ("yes", "true", "1")
+
+    def dsm_logger(self, session: "Session") -> Logger:
+        return Logger(namespace=f"donkey.dsm.{session.app.name}", source=session,
+                      observer=self.log_observer)
+
+    def session_ended(self, session: "Session") -> None:
+        self.sessions.remove(session)
+        if session in self.system_sessions:
+            self.system_sessions.remove(session)
+        if self.monitoring is not None and not session.system:
+            self.monitoring.markFinished(session.ltag)
+        for callback in list(self.on_session_end):
+            callback(session)
+
+    # -- bundles and apps -------------------------------------------------------
+    def load_bundle(self, name: str, conf: Mapping[str, str], base_dir: str | None = None,
+                    register: bool = True) -> AppBundle:
+        """Compile and install a bundle; on any error the old one stays (raises)."""
+        bundle = load_bundle(name, conf, self.modules, base_dir or self.base_dir)
+        for module in bundle.preloaded:
+            module.preload(bundle.config)
+        self.bundles[name] = bundle
+        if register:
+            for app in bundle.register_apps:
+                if app not in bundle.diagrams:
+                    raise CompileError(f"register_apps: '{app}' is not loaded in bundle '{name}'")
+                self.apps[app] = (bundle, app)
+        return bundle
+
+    def register_app(self, diagram: str, bundle_name: str = "main") -> bool:
+        bundle = self.bundles.get(bundle_name)
+        if bundle is None or diagram not in bundle.diagrams:
+            return False
+        self.apps[diagram] = (bundle, diagram)
+        return True
+
+    # -- sessions ---------------------------------------------------------------
+    def new_session(self, bundle: AppBundle, **kwargs: Any) -> "Session":
+        from donkey.session import Session
+        session = Session(self, bundle, **kwargs)
+        self.sessions.add(session)
+        return session
+
+    def create_system_dsm(self, conf_name: str, diagram: str,
+                          event_type: str = ev.STARTUP) -> tuple[bool, str]:
+        """Start a system DSM (no call) from bundle ``conf_name`` ('main' allowed)."""
+        bundle = self.bundles.get(conf_name)
+        if bundle is None:
+            return False, f"config '{conf_name}' not found"
+        if diagram not in bundle.diagrams:
+            return False, f"diagram '{diagram}' not found in config '{conf_name}'"
+        session = self.new_session(bundle, system=True)
+        self.system_sessions.append(session)
+        session.start(diagram, event_type)
+        return True, "OK"
+
+    def start_system_dsms(self, bundle: AppBundle, event_type: str = ev.STARTUP) -> None:
+        for diagram in bundle.system_dsms:
+            ok, status = self.create_system_dsm(bundle.name, diagram, event_type)
+            if not ok:
+                log.error("run_system_dsms: {status}", status=status)
+
+    def broadcast_system_event(self, params: dict[str, str]) -> None:
+        """``system`` event (ServerShutdown, User1, User2) to every session."""
+        for session in list(self.sessions.by_tag.values()):
+            session.post(Event(ev.SYSTEM, dict(params)))
+
+
+def bundle_files(conf_dir: str) -> Iterable[tuple[str, str]]:
+    """``(name, path)`` of every app bundle file in ``conf_dir``."""
+    if not conf_dir or not os.path.isdir(conf_dir):
+        return []
+    return [(f[:-5], os.path.join(conf_dir, f)) for f in sorted(os.listdir(conf_dir))
+            if f.endswith(".conf")]

@@ -1,0 +1,261 @@
+"""The DSM session: variables, a serial event queue, and handles to SIP and media.
+
+Everything that happens to a call (a SIP message, a key, a timer, an event
+posted by another session or over XML-RPC) arrives through :meth:`Session.post`
+and waits in the session's FIFO queue.  The engine takes the next event only
+when the previous one is finished, including any action that returned a
+Deferred; other sessions run on meanwhile.  This is the only way into the
+engine.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from donkey.dsm import events as ev
+from donkey.dsm.engine import Engine
+from donkey.dsm.errors import DSMException, SessionAborted
+from donkey.dsm.events import Event
+from donkey.dsm.values import interpolate, resolve
+
+if TYPE_CHECKING:  # pragma: no cover
+    from donkey.dsm.bundle import AppBundle
+    from donkey.runtime import Runtime
+
+log = Logger()
+
+_RUN, _INIT = 0, 1
+_tag_counter = itertools.count(1)
+_tag_prefix = os.urandom(4).hex().upper()
+
+SELECTS = ("local_tag", "user", "domain", "remote_tag", "callid",
+           "local_uri", "local_party", "remote_uri", "remote_party")
+
+
+def new_tag() -> str:
+    """A local tag unique in this process (SEMS style: HEX-HEX)."""
+    return f"{_tag_prefix}-{next(_tag_counter):08X}-{os.urandom(3).hex().upper()}"
+
+
+class Session:
+    """One running DSM: a call leg, or a system DSM when ``call`` is None."""
+
+    def __init__(self, runtime: "Runtime", app: "AppBundle", *, ltag: str | None = None,
+                 call: Any = None, media: Any = None, system: bool = False,
+                 variables: dict[str, str] | None = None):
+        self.runtime = runtime
+        self.app = app
+        self.ltag = ltag or new_tag()
+        self.call = call
+        self.media = media
+        self.system = system
+        self.vars: dict[str, str] = {}
+        for key, value in app.config.items():
+            self.vars["config." + key] = value
+        if variables:
+            self.vars.update(variables)
+        self.objects: dict[str, Any] = {}      # rich per-session objects (DB results, regexes)
+        self.engine = Engine(self, app.diagrams, runtime.state_observer(self))
+        self.modules = app.modules
+        self._queue: deque[tuple[int, Event]] = deque()
+        self.start_diagram = ""
+        self._busy = False
+        self._timers: dict[int, Any] = {}
+        self.stopped = False
+        self.ended = False
+        self.ending: list[Callable[["Session"], None]] = []   # called once when the session ends
+        self.log = runtime.dsm_logger(self)
+
+    # -- values ------------------------------------------------------------
+    def resolve(self, text: str, event: Event | None, eval_ops: bool = False) -> str:
+        return resolve(self, text, event, eval_ops)
+
+    def interpolate(self, text: str, event: Event | None) -> str:
+        return interpolate(self, text, event)
+
+    def select(self, name: str) -> str:
+        """``@name``: a property of the call's dialog ('' in a system DSM)."""
+        if name == "local_tag":
+            return self.ltag
+        if self.call is None or name not in SELECTS:
+            return ""
+        return str(getattr(self.call, name, "") or "")
+
+    def set_errno(self, errno: str, strerror: str | None = None) -> None:
+        self.vars["errno"] = errno
+        if strerror is not None:
+            self.vars["strerror"] = strerror
+
+    def clear_errno(self) -> None:
+        self.vars["errno"] = ""
+
+    def require_call(self, what: str) -> Any:
+        """The SIP handle, or a ``core`` exception in a system DSM."""
+        if self.call is None:
+            raise DSMException("core", cause=f"{what} is not available in a system DSM")
+        return self.call
+
+    def require_media(self, what: str) -> Any:
+        """The media handle, or a ``core`` exception where there is none."""
+        if self.media is None:
+            raise DSMException("core", cause=f"{what} is not available without media")
+        return self.media
+
+    # -- the event queue ------------------------------------------------------
+    def start(self, start_diagram: str, event_type: str, params: dict[str, str] | None = None) -> None:
+        """Enter ``start_diagram``'s initial state and run the first event."""
+        self.start_diagram = start_diagram
+        for module in self.modules:
+            module.on_session_start(self)
+        self._queue.append((_INIT, Event(event_type, params)))
+        self._drain()
+
+    def restart(self, event_type: str, params: dict[str, str] | None = None) -> None:
+        """Run an event from the start diagram's initial state again.
+
+        SEMS, as the quizconnect tutorial shows it, ran ``sessionStart`` this
+        way: after the ``invite`` event, from the initial state.
+        """
+        self._enqueue(_INIT, Event(event_type, params))
+
+    def post(self, event: Event) -> None:
+        """Queue ``event``; it runs when the session is idle."""
+        self._enqueue(_RUN, event)
+
+    def _enqueue(self, mode: int, event: Event) -> None:
+        if self.ended:
+            return
+        self._queue.append((mode, event))
+        if not self._busy:
+            self._drain()
+
+    def _drain(self) -> None:
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            while self._queue and not self.ended:
+                if self.stopped:
+                    self._queue.clear()
+                    break
+                mode, event = self._queue.popleft()
+                if mode == _INIT:
+                    gen = self.engine.init(self.start_diagram, event)
+                else:
+                    gen = self.engine.run_event(event)
+                if not self._step(gen, None, None):
+                    return  # suspended on a Deferred; _resume continues the drain
+        finally:
+            if self._busy and not self._suspended:
+                self._busy = False
+        if self.stopped and not self.ended:
+            self._finish()
+
+    _suspended = False
+
+    def _step(self, gen, value: Any, error: BaseException | None) -> bool:
+        """Run ``gen`` until it ends (True) or waits on a Deferred (False)."""
+        while True:
+            try:
+                if error is not None:
+                    d = gen.throw(error)
+                    error = None
+                else:
+                    d = gen.send(value)
+            except StopIteration:
+                return True
+            except SessionAborted as e:
+                self.log.error("session {ltag} aborted: {why}", ltag=self.ltag, why=str(e))
+                self.stopped = True
+                return True
+            holder: list[Any] = []
+            waiting = [True]
+
+            def fired(result: Any, gen=gen, holder=holder, waiting=waiting) -> None:
+                if waiting[0]:
+                    holder.append(result)
+                else:
+                    self._resume(gen, result)
+                return None
+
+            d.addBoth(fired)
+            if holder:
+                value, error = _split(holder[0])
+                continue
+            waiting[0] = False
+            self._suspended = True
+            return False
+
+    def _resume(self, gen, result: Any) -> None:
+        self._suspended = False
+        value, error = _split(result)
+        if self._step(gen, value, error):
+            self._busy = False
+            self._drain()
+
+    # -- timers -------------------------------------------------------------
+    def set_timer(self, timer_id: int, seconds: float) -> None:
+        self.remove_timer(timer_id)
+        clock = self.runtime.reactor
+        self._timers[timer_id] = clock.callLater(seconds, self._timer_fired, timer_id)
+
+    def _timer_fired(self, timer_id: int) -> None:
+        self._timers.pop(timer_id, None)
+        self.post(Event(ev.TIMER, {"id": str(timer_id)}))
+
+    def remove_timer(self, timer_id: int) -> None:
+        call = self._timers.pop(timer_id, None)
+        if call is not None and call.active():
+            call.cancel()
+
+    def remove_timers(self) -> None:
+        for timer_id in list(self._timers):
+            self.remove_timer(timer_id)
+
+    # -- ending ---------------------------------------------------------------
+    def stop(self, send_bye: bool) -> None:
+        """``stop(true|false)``: end after the current event."""
+        if send_bye and self.call is not None:
+            self.call.bye()
+        self.stopped = True
+
+    def _finish(self) -> None:
+        """Run ``beforeDestroy``, then free everything the session held."""
+        if self.ended:
+            return
+        self.ended = True
+        self.remove_timers()
+        try:
+            gen = self.engine.run_event(Event(ev.BEFORE_DESTROY, {}))
+            # beforeDestroy runs synchronously; a Deferred here is not waited for.
+            for _ in gen:
+                break
+        except Exception:  # pragma: no cover - defensive
+            log.failure("beforeDestroy failed")
+        for module in self.modules:
+            try:
+                module.on_session_end(self)
+            except Exception:
+                log.failure("on_session_end of {mod} failed", mod=module.name)
+        for callback in self.ending:
+            callback(self)
+        self.objects.clear()
+        self.runtime.session_ended(self)
+
+    def hangup_cleanup(self) -> None:
+        """The call is gone (remote BYE processed, or CANCEL): end if the script stopped."""
+        if self.stopped and not self._busy:
+            self._finish()
+
+
+def _split(result: Any) -> tuple[Any, BaseException | None]:
+    if isinstance(result, Failure):
+        return None, result.value
+    return result, None
+
