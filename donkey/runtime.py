@@ -92,13 +92,20 @@ class Runtime:
 
     def __init__(self, reactor: Any, *, di: Any = None, monitoring: Any = None,
                  log_observer: ILogObserver | None = None,
-                 main_config: Mapping[str, str] | None = None, base_dir: str = "."):
+                 main_config: Mapping[str, str] | None = None, base_dir: str = ".",
+                 conference: Any = None):
         self.reactor = reactor
         if di is None:
             from donkey.di.registry import DIRegistry
             di = DIRegistry()
         self.di = di
         self.monitoring = monitoring
+        if conference is None:
+            from donkey.media.conference import ConferenceBridge
+            conference = ConferenceBridge()
+        self.conference = conference
+        # Places outbound calls for dlg.dialout; set by the SIP layer (or a harness).
+        self.dialer: Callable[[Any], str] | None = None
         self.log_observer = log_observer or globalLogPublisher
         self.sessions = SessionContainer()
         self.modules = ModuleLoader()
@@ -183,6 +190,12 @@ class Runtime:
             ok, status = self.create_system_dsm(bundle.name, diagram, event_type)
             if not ok:
                 log.error("run_system_dsms: {status}", status=status)
+
+    def dialout(self, request: Any) -> str:
+        """Start an outbound call running ``request.app``; returns its local tag."""
+        if self.dialer is None:
+            raise RuntimeError("no SIP stack to dial out with")
+        return self.dialer(request)
 
     def broadcast_system_event(self, params: dict[str, str]) -> None:
         """``system`` event (ServerShutdown, User1, User2) to every session."""

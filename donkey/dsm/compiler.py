@@ -258,14 +258,7 @@ def check(diagram: Diagram, parser: "_Parser") -> list[CompileError]:
             if tr.target not in diagram.states:
                 errors.append(CompileError(
                     f"transition '{tr.name}' leads to unknown state '{tr.target}'", tr.location))
-    seen: set[tuple[str, int, int]] = set()
-    unique = []
-    for e in errors:
-        key = (str(e.location), 0, hash(e.message))
-        if key not in seen:
-            seen.add(key)
-            unique.append(e)
-    return unique
+    return errors
 
 
 class _Parser:
@@ -437,7 +430,7 @@ class _Parser:
             if t == "exception":
                 is_exception = True
                 continue
-            conds.append(self.make_condition(tok, invert))
+            self._add_condition(conds, tok, invert)
             invert = False
 
     def parse_actions_until_arrow(self, name: str) -> tuple:
@@ -485,7 +478,10 @@ class _Parser:
                 if params is not None and fname in self.functions:
                     out.extend(self.functions[fname])
                 else:
-                    out.append(self.make_action(tok))
+                    try:
+                        out.append(self.make_action(tok))
+                    except CompileError as e:  # keep going: report every unknown name
+                        self.errors.append(e)
 
     def parse_if(self, at: Token) -> IfBlock:
         conds: list[Condition] = []
@@ -500,7 +496,7 @@ class _Parser:
             if t == "not":
                 invert = not invert
                 continue
-            conds.append(self.make_condition(tok, invert))
+            self._add_condition(conds, tok, invert)
             invert = False
         then = self.parse_actions("the 'if' block", ("}",))
         otherwise: tuple = ()
@@ -557,6 +553,12 @@ class _Parser:
         except ValueError as e:
             raise self.error(str(e), tok) from None
         return Action(spec, args, tok.text, self.loc(tok))
+
+    def _add_condition(self, conds: list, tok: Token, invert: bool) -> None:
+        try:
+            conds.append(self.make_condition(tok, invert))
+        except CompileError as e:
+            self.errors.append(e)
 
     def make_condition(self, tok: Token, invert: bool) -> Condition:
         name, params = split_call(tok.text)

@@ -236,7 +236,7 @@ def _log(session, event, args):
         session.log.error("unknown log level '{lvl}'", lvl=args[0])
         return
     text = session.resolve(args[1], event)
-    session.log.emit(level, "FSM: {expr} '{text}'", expr=args[1] if args[1] != text else "",
+    session.log.emit(level, "FSM: {expr} '{text}'", dsm_log=True, expr=args[1] if args[1] != text else "",
                      text=text)
 
 
@@ -246,12 +246,12 @@ def _logs(session, event, args):
     if level is None:
         session.log.error("unknown log level '{lvl}'", lvl=args[0])
         return
-    session.log.emit(level, "FSM: '{text}'", text=session.interpolate(args[1], event))
+    session.log.emit(level, "FSM: '{text}'", dsm_log=True, text=session.interpolate(args[1], event))
 
 
 def _fixed_level_log(level: LogLevel):
     def action(session, event, args):
-        session.log.emit(level, "FSM: '{text}'", text=session.interpolate(args[0], event))
+        session.log.emit(level, "FSM: '{text}'", dsm_log=True, text=session.interpolate(args[0], event))
     return action
 
 
@@ -263,23 +263,23 @@ for _n, _lvl in (("dbg", LogLevel.debug), ("info", LogLevel.info),
 def _log_vars(session, event, level: LogLevel) -> None:
     snapshot = dict(sorted(session.vars.items()))
     lines = "\n".join(f"FSM:  ${k}='{v}'" for k, v in snapshot.items())
-    session.log.emit(level, "FSM: variables set ---\n{lines}\nFSM: variables end ---",
+    session.log.emit(level, "FSM: variables set ---\n{lines}\nFSM: variables end ---", dsm_log=True,
                      lines=lines, dsm_vars=snapshot)
 
 
 def _log_params(session, event, level: LogLevel) -> None:
     if event.params is None:
-        session.log.emit(level, "FSM: no event params ---")
+        session.log.emit(level, "FSM: no event params ---", dsm_log=True)
         return
     lines = "\n".join(f"FSM:  #{k}='{v}'" for k, v in sorted(event.params.items()))
-    session.log.emit(level, "FSM: params set ---\n{lines}\nFSM: params end ---",
+    session.log.emit(level, "FSM: params set ---\n{lines}\nFSM: params end ---", dsm_log=True,
                      lines=lines, dsm_params=dict(event.params))
 
 
 def _log_selects(session, event, level: LogLevel) -> None:
     from donkey.session import SELECTS
     lines = "\n".join(f"FSM:  @{s}='{session.select(s)}'" for s in SELECTS)
-    session.log.emit(level, "FSM: selects set ---\n{lines}\nFSM: selects end ---", lines=lines)
+    session.log.emit(level, "FSM: selects set ---\n{lines}\nFSM: selects end ---", dsm_log=True, lines=lines)
 
 
 def _level_action(*writers):

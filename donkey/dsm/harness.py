@@ -180,6 +180,38 @@ class Harness:
         self.log_events: list[dict] = []
         self.runtime = _HarnessRuntime(self.clock, monitoring=monitoring,
                                        log_observer=self._observe, main_config=main_config)
+        self.runtime.dialer = self._dialout
+        self.dialed: list[HarnessSession] = []
+        self.answer_dialouts = True
+
+    def _dialout(self, request: Any) -> str:
+        """An outbound leg: ``invite`` now; answered (``sessionStart``) on the next tick."""
+        bundle = next((b for b in self.runtime.bundles.values() if request.app in b.diagrams), None)
+        if bundle is None:
+            raise LookupError(f"application '{request.app}' not loaded")
+        record = Record()
+        call = RecordingCall(record, user=request.caller, domain=request.domain,
+                             local_party=request.from_hdr, remote_party=request.to_hdr)
+        call.direction = "out"
+        call.ruri = request.r_uri
+        session = self.runtime.new_session(bundle, ltag=request.ltag or None, call=call,
+                                           media=RecordingMedia(record),
+                                           variables=request.variables)
+        self.runtime.records[id(session)] = record
+        leg = HarnessSession(self, session, record)
+        record.dialouts.append({"r_uri": request.r_uri, "from": request.from_hdr,
+                                "to": request.to_hdr})
+        self.dialed.append(leg)
+
+        def begin() -> None:
+            if bundle.run_invite_event:
+                session.start(request.app, ev.INVITE)
+            else:
+                session.start(request.app, ev.START)
+            if self.answer_dialouts and not session.ended:
+                self.clock.callLater(0, leg.session_start)
+        self.clock.callLater(0, begin)
+        return session.ltag
 
     def _observe(self, event: dict) -> None:
         self.log_events.append(event)
@@ -239,5 +271,7 @@ class Harness:
         self.clock.advance(seconds)
 
     def errors(self) -> list[str]:
+        """Errors the engine or runtime logged (not the script's own log() output)."""
         return [formatEvent(e) for e in self.log_events
-                if e.get("log_level") in (LogLevel.error, LogLevel.critical)]
+                if e.get("log_level") in (LogLevel.error, LogLevel.critical)
+                and not e.get("dsm_log")]

@@ -1,0 +1,230 @@
+"""mod_dlg: dialog control from DSM scripts.
+
+Actions: ``dlg.reply(code, reason)``, ``dlg.replyRequest(code, reason)``,
+``dlg.acceptInvite([code, reason])``, ``dlg.bye([headers])``,
+``dlg.dialout(arrayname)``, ``dlg.getOtherId(varname)``,
+``dlg.refer(refer_to[, expires])``, ``dlg.info(content_type, body)``,
+``dlg.relayReply(code, reason)`` / ``dlg.relayError``,
+``dlg.getRequestBody(content_type, dstvar)``, ``dlg.getReplyBody(content_type, dstvar)``.
+Conditions: ``dlg.requestHasContentType(ct)``, ``dlg.replyHasContentType(ct)``.
+
+``$dlg.reply.hdrs`` adds headers to replies (``\\r\\n`` written as text is
+turned into line ends).  Failures set ``$errno`` (``arg``, ``general``) as in
+SEMS; in a system DSM every action throws a ``core`` exception.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from donkey.dsm.errors import DSMException
+from donkey.dsm.module import Module
+from donkey.dsm.values import to_uint_prefix
+
+module = Module("mod_dlg")
+
+
+@dataclass
+class DialoutRequest:
+    """What ``dlg.dialout(name)`` asks the SIP layer for (from ``$name_*`` variables)."""
+
+    app: str
+    caller: str
+    callee: str
+    domain: str
+    r_uri: str
+    from_hdr: str
+    to_hdr: str
+    from_uri: str = ""
+    auth_user: str = ""
+    auth_pwd: str = ""
+    ltag: str = ""
+    headers: str = ""
+    variables: dict[str, str] = field(default_factory=dict)
+    parent: str = ""          # local tag of the session that dialled
+
+
+def line_ends(text: str) -> str:
+    """Scripts write CRLF as the four characters ``\\r\\n``."""
+    return text.replace("\\r\\n", "\r\n")
+
+
+def _code_reason(session, event, args, default_code: int, default_reason: str):
+    code_text = session.resolve(args[0], event) if args and args[0] else ""
+    reason = session.resolve(args[1], event) if len(args) > 1 and args[1] else ""
+    if not code_text:
+        return default_code, reason or default_reason
+    code = to_uint_prefix(code_text)
+    if code is None or not 100 <= code <= 699:
+        session.set_errno("arg", f"invalid reply code '{code_text}'\n")
+        return None, None
+    return code, reason
+
+
+def _reply_headers(session) -> str:
+    return line_ends(session.vars.get("dlg.reply.hdrs", ""))
+
+
+@module.action("dlg.reply", split=",")
+def reply(session, event, args):
+    call = session.require_call("dlg.reply")
+    code, reason = _code_reason(session, event, args, 200, "OK")
+    if code is None:
+        return
+    try:
+        call.reply(code, reason, _reply_headers(session))
+    except Exception as e:  # the dialog refused (already answered, gone)
+        session.set_errno("general", f"dlg.reply: {e}\n")
+        return
+    session.clear_errno()
+
+
+@module.action("dlg.replyRequest", split=",")
+def reply_request(session, event, args):
+    call = session.require_call("dlg.replyRequest")
+    request = session.objects.get("dlg.request")
+    if request is None:
+        raise DSMException("dlg", text="dlg.replyRequest used outside a sipRequest event")
+    code, reason = _code_reason(session, event, args, 200, "OK")
+    if code is None:
+        return
+    call.reply_request(request, code, reason, _reply_headers(session))
+    session.clear_errno()
+
+
+@module.action("dlg.acceptInvite", split=",", optional=True)
+def accept_invite(session, event, args):
+    call = session.require_call("dlg.acceptInvite")
+    code, reason = _code_reason(session, event, args, 200, "OK")
+    if code is None:
+        return
+    try:
+        call.accept_invite(code, reason, _reply_headers(session))
+    except Exception as e:
+        session.set_errno("dlg", f"dlg.acceptInvite: {e}\n")
+        return
+    session.clear_errno()
+
+
+@module.action("dlg.bye")
+def bye(session, event, args):
+    call = session.require_call("dlg.bye")
+    try:
+        call.bye(line_ends(session.resolve(args[0], event)))
+    except Exception as e:
+        session.set_errno("general", f"dlg.bye: {e}\n")
+        return
+    session.clear_errno()
+
+
+@module.action("dlg.dialout")
+def dialout(session, event, args):
+    name = session.resolve(args[0], event)
+    v = session.vars
+
+    def get(suffix: str) -> str:
+        return v.get(name + suffix, "")
+    missing = [s for s in ("_caller", "_callee", "_domain", "_app") if (name + s) not in v]
+    if missing:
+        session.set_errno("arg", f"need {', '.join(name + m for m in missing)} "
+                                 f"set for dlg.dialout({name})\n")
+        session.vars[name + "_ltag"] = ""
+        return
+    caller, callee, domain = get("_caller"), get("_callee"), get("_domain")
+    prefix = name + "_var."
+    request = DialoutRequest(
+        app=get("_app"), caller=caller, callee=callee, domain=domain,
+        r_uri=get("_r_uri") or f"sip:{callee}@{domain}",
+        from_hdr=get("_from") or f"<sip:{caller}@{domain}>",
+        to_hdr=get("_to") or f"<sip:{callee}@{domain}>",
+        from_uri=get("_from_uri") or f"sip:{caller}@{domain}",
+        auth_user=get("_auth_user"), auth_pwd=get("_auth_pwd"), ltag=get("_ltag"),
+        headers=line_ends(get("_hdrs")),
+        variables={k[len(prefix):]: val for k, val in v.items() if k.startswith(prefix)},
+        parent=session.ltag)
+    try:
+        ltag = session.runtime.dialout(request)
+    except Exception as e:
+        session.log.error("dlg.dialout({name}) failed: {e}", name=name, e=str(e))
+        session.vars[name + "_ltag"] = ""
+        session.set_errno("general", f"dialout failed: {e}\n")
+        return
+    session.vars[name + "_ltag"] = ltag
+    session.clear_errno()
+
+
+@module.action("dlg.getOtherId")
+def get_other_id(session, event, args):
+    name = args[0].lstrip("$")
+    session.vars[name] = getattr(session.call, "other_id", "") if session.call else ""
+
+
+@module.action("dlg.refer", split=",", optional=True)
+def refer(session, event, args):
+    call = session.require_call("dlg.refer")
+    target = session.resolve(args[0], event)
+    expires = to_uint_prefix(session.resolve(args[1], event) or "0") or 0
+    try:
+        call.refer(target, expires)
+    except Exception as e:
+        session.set_errno("general", f"dlg.refer: {e}\n")
+        return
+    session.clear_errno()
+
+
+@module.action("dlg.info", split=",")
+def info(session, event, args):
+    call = session.require_call("dlg.info")
+    content_type = session.resolve(args[0], event)
+    body = line_ends(session.resolve(args[1], event))
+    try:
+        call.send_request("INFO", body=body, content_type=content_type)
+    except Exception as e:
+        session.set_errno("general", f"dlg.info: {e}\n")
+        return
+    session.clear_errno()
+
+
+@module.action("dlg.relayReply", split=",")
+def relay_reply(session, event, args):
+    reply_request(session, event, args)
+
+
+module.actions["dlg.relayError"] = module.actions["dlg.relayReply"]
+
+
+def _body_of(message, content_type: str) -> str | None:
+    if message is None:
+        return None
+    if message.get("content_type", "").split(";")[0].strip().lower() == content_type.lower():
+        return message.get("body", "")
+    return None
+
+
+@module.action("dlg.getRequestBody", split=",")
+def get_request_body(session, event, args):
+    dst = args[1].lstrip("$")
+    body = _body_of(session.objects.get("dlg.request"), session.resolve(args[0], event))
+    if body is None:
+        session.vars.pop(dst, None)
+    else:
+        session.vars[dst] = body
+
+
+@module.action("dlg.getReplyBody", split=",")
+def get_reply_body(session, event, args):
+    dst = args[1].lstrip("$")
+    body = _body_of(session.objects.get("dlg.reply"), session.resolve(args[0], event))
+    if body is None:
+        session.vars.pop(dst, None)
+    else:
+        session.vars[dst] = body
+
+
+@module.condition("dlg.requestHasContentType")
+def request_has_content_type(session, event, args):
+    return _body_of(session.objects.get("dlg.request"), session.resolve(args[0], event)) is not None
+
+
+@module.condition("dlg.replyHasContentType")
+def reply_has_content_type(session, event, args):
+    return _body_of(session.objects.get("dlg.reply"), session.resolve(args[0], event)) is not None
