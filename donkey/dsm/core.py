@@ -475,8 +475,8 @@ def _di_action(mode: str):
                 _store_di_result(session, result, mode)
 
         def failed(failure):
-            errno = getattr(failure.value, "errno", "arg")
-            session.set_errno(errno if errno in ("arg", "config") else "arg",
+            kind = getattr(failure.value, "kind", "")
+            session.set_errno("config" if kind == "config" else "arg",
                               f"DI call {iface}.{func} failed: {failure.getErrorMessage()}\n")
         d.addCallbacks(done, failed)
         return d
