@@ -1,0 +1,159 @@
+"""SEMS-style configuration: ``key=value`` files, plugin configs, app bundles.
+
+``sems.conf`` names the SIP address, RTP ports, the application selection and
+``plugin_config_path``, where ``dsm.conf``, ``xmlrpc2di.conf`` and
+``monitoring.conf`` live.  ``dsm.conf`` describes the main DSM bundle and may
+point at ``conf_dir``, a directory of app-bundle files (``quizconnect.conf``)
+whose keys become ``$config.key`` in that bundle's scripts.
+
+With no ``-c`` the daemon runs on the configuration bundled with the package
+(:func:`default_config_path`), which works on loopback with no other server.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be read or has a bad value."""
+
+
+def parse_config(text: str, name: str = "<config>") -> dict[str, str]:
+    """Parse ``key=value`` lines; ``#`` starts a comment line; quotes are optional."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{name}:{number}: expected key=value, got '{line}'")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def read_config(path: str) -> dict[str, str]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return parse_config(f.read(), path)
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+
+
+def default_config_path() -> str:
+    """The bundled ``sems.conf`` (installed as package data ``donkey.conf``)."""
+    try:
+        from importlib.resources import files
+        candidate = str(files("donkey.conf").joinpath("sems.conf"))
+        if os.path.isfile(candidate):
+            return candidate
+    except (ModuleNotFoundError, TypeError):
+        pass
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.join(os.path.dirname(here), "conf", "sems.conf")
+
+
+def _int(values: Mapping[str, str], key: str, default: int, name: str) -> int:
+    raw = values.get(key, "")
+    if raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: {key} must be a number, got '{raw}'") from None
+
+
+@dataclass
+class ServerConfig:
+    """The main configuration with its plugin configs, paths made absolute."""
+
+    path: str
+    base_dir: str
+    values: dict[str, str]
+    dsm: dict[str, str] = field(default_factory=dict)
+    xmlrpc: dict[str, str] = field(default_factory=dict)
+    monitoring: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def sip_ip(self) -> str:
+        return self.values.get("sip_ip", "127.0.0.1")
+
+    @property
+    def sip_port(self) -> int:
+        return _int(self.values, "sip_port", 5060, self.path)
+
+    @property
+    def public_ip(self) -> str:
+        return self.values.get("public_ip", "") or self.sip_ip
+
+    @property
+    def media_ip(self) -> str:
+        return self.values.get("media_ip", "") or self.sip_ip
+
+    @property
+    def rtp_low_port(self) -> int:
+        return _int(self.values, "rtp_low_port", 10000, self.path)
+
+    @property
+    def rtp_high_port(self) -> int:
+        return _int(self.values, "rtp_high_port", 20000, self.path)
+
+    @property
+    def application(self) -> str:
+        return self.values.get("application", "$(mapping);$(ruri.user)")
+
+    @property
+    def session_limit(self) -> int:
+        return _int(self.values, "session_limit", 0, self.path)
+
+    @property
+    def cps_limit(self) -> int:
+        return _int(self.values, "cps_limit", 0, self.path)
+
+    @property
+    def loglevel(self) -> int:
+        return _int(self.values, "loglevel", 2, self.path)
+
+    def resolve(self, path: str) -> str:
+        """A path from the config, relative to the config file's directory."""
+        if not path:
+            return path
+        return path if os.path.isabs(path) else os.path.normpath(os.path.join(self.base_dir, path))
+
+    def app_mapping(self) -> list[tuple[str, str]]:
+        """``$(mapping)``: (regex, app) pairs from ``app_mapping`` file, in order."""
+        path = self.resolve(self.values.get("app_mapping", ""))
+        if not path or not os.path.isfile(path):
+            return []
+        pairs = []
+        with open(path, encoding="utf-8") as f:
+            for number, raw in enumerate(f, 1):
+                line = raw.strip()
+                if not line or line.startswith("#"):
+                    continue
+                regex, sep, app = line.partition("=>")
+                if not sep:
+                    raise ConfigError(f"{path}:{number}: expected 'regex=>application'")
+                pairs.append((regex.strip(), app.strip()))
+        return pairs
+
+
+def load_server_config(path: str | None = None) -> ServerConfig:
+    """Read sems.conf and the plugin configs next to it (or in plugin_config_path)."""
+    path = os.path.abspath(path or default_config_path())
+    values = read_config(path)
+    base = os.path.dirname(path)
+    config = ServerConfig(path=path, base_dir=base, values=values)
+    plugin_dir = config.resolve(values.get("plugin_config_path", "etc"))
+    for attr, filename in (("dsm", "dsm.conf"), ("xmlrpc", "xmlrpc2di.conf"),
+                           ("monitoring", "monitoring.conf")):
+        plugin_path = os.path.join(plugin_dir, filename)
+        if os.path.isfile(plugin_path):
+            setattr(config, attr, read_config(plugin_path))
+    config.plugin_dir = plugin_dir  # type: ignore[attr-defined]
+    return config
