@@ -12,7 +12,7 @@ prints what it did.  The events file has one event a line::
     hangup
     timer id=1
     advance 5          # let 5 seconds pass (timers fire)
-    sessionStart
+    answer             # the far end answers an outbound call
 """
 from __future__ import annotations
 
@@ -113,8 +113,8 @@ def run_main(argv: Sequence[str] | None = None) -> int:
                     harness.advance(float(rest[0]) if rest else 0)
                 elif kind == "key":
                     session.key(rest[0] if not rest[0].isdigit() else int(rest[0]))
-                elif kind == "sessionStart":
-                    session.session_start()
+                elif kind == "answer":
+                    session.answer()
                 elif kind in ev.ALL:
                     session.post(kind, **_parse_kv(rest))
                 else:

@@ -82,14 +82,18 @@ class RecordingCall:
         self.remote_party = remote_party or f"<{self.remote_uri}>"
         self.ruri = self.local_uri
         self.connected = False
+        self.replied = False       # any reply sent to the INVITE
+        self.accepted = False      # answered, or early media sent
 
     def accept_invite(self, code: int = 200, reason: str = "OK", headers: str = "") -> None:
         self.record.replies.append((code, reason))
+        self.replied = self.accepted = True
         if code >= 200:
             self.connected = True
 
     def reply(self, code: int, reason: str, headers: str = "") -> None:
         self.record.replies.append((code, reason))
+        self.replied = True
 
     def bye(self, headers: str = "") -> None:
         self.record.byes += 1
@@ -158,17 +162,23 @@ class HarnessSession:
     def event(self, **params: str) -> None:
         self.post(ev.EVENT, **params)
 
-    def session_start(self) -> None:
-        self.session.restart(ev.SESSION_START)
+    def answer(self) -> None:
+        """The far end of an outbound leg answers (200 OK)."""
+        if not self.session.ended:
+            self.session.call.connected = True
+            self.session.outbound_connected()
 
 
 class _HarnessRuntime(Runtime):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.records: dict[int, Record] = {}
+        self.next_record: Record | None = None   # for the session being made
 
     def state_observer(self, session):
-        record = self.records.setdefault(id(session), Record())
+        record = self.next_record or Record()
+        self.next_record = None
+        self.records[id(session)] = record
         return _Recorder(record, super().state_observer(session))
 
 
@@ -194,22 +204,19 @@ class Harness:
                              local_party=request.from_hdr, remote_party=request.to_hdr)
         call.direction = "out"
         call.ruri = request.r_uri
+        self.runtime.next_record = record
         session = self.runtime.new_session(bundle, ltag=request.ltag or None, call=call,
                                            media=RecordingMedia(record),
                                            variables=request.variables)
-        self.runtime.records[id(session)] = record
         leg = HarnessSession(self, session, record)
         record.dialouts.append({"r_uri": request.r_uri, "from": request.from_hdr,
                                 "to": request.to_hdr})
         self.dialed.append(leg)
 
         def begin() -> None:
-            if bundle.run_invite_event:
-                session.start(request.app, ev.INVITE)
-            else:
-                session.start(request.app, ev.START)
-            if self.answer_dialouts and not session.ended:
-                self.clock.callLater(0, leg.session_start)
+            session.start_outbound(request.app, bundle.run_invite_event)
+            if self.answer_dialouts:
+                self.clock.callLater(0, leg.answer)
         self.clock.callLater(0, begin)
         return session.ltag
 
@@ -250,21 +257,11 @@ class Harness:
         record = Record()
         call = RecordingCall(record, user=user, **call_kwargs)
         media = RecordingMedia(record)
+        self.runtime.next_record = record
         session = self.runtime.new_session(app, call=call, media=media,
                                            variables=dict(variables or {}))
-        self.runtime.records[id(session)] = record
         invite = app.run_invite_event if run_invite is None else run_invite
-        if invite:
-            session.start(diagram, ev.INVITE)
-            if not session.ended:
-                if session.vars.get("connect_session") != "0" and not record.replies:
-                    call.accept_invite(200, "OK")
-                if record.replies and not session.stopped:
-                    session.restart(ev.SESSION_START)
-        else:
-            session.start(diagram, ev.START)
-            call.accept_invite(200, "OK")
-            session.post(Event(ev.SESSION_START, None))
+        session.start_inbound(diagram, invite)
         return HarnessSession(self, session, record)
 
     def advance(self, seconds: float) -> None:
