@@ -150,12 +150,44 @@ class Runtime:
         bundle = load_bundle(name, conf, self.modules, base_dir or self.base_dir)
         for module in bundle.preloaded:
             module.preload(bundle.config)
+        old = self.bundles.get(name)
         self.bundles[name] = bundle
+        for app, (b, diagram) in list(self.apps.items()):
+            if b is old and old is not None:
+                if diagram in bundle.diagrams:
+                    self.apps[app] = (bundle, diagram)
+                else:
+                    del self.apps[app]
         if register:
             for app in bundle.register_apps:
                 if app not in bundle.diagrams:
                     raise CompileError(f"register_apps: '{app}' is not loaded in bundle '{name}'")
                 self.apps[app] = (bundle, app)
+        return bundle
+
+    def main_path(self, path: str) -> str:
+        """A path from the main DSM config, relative to its directory."""
+        if not path:
+            return self.base_dir
+        return path if os.path.isabs(path) else os.path.join(self.base_dir, path)
+
+    def compile_into_main(self, name: str, path: str, mod_path: str = "") -> AppBundle:
+        """``loadDSM``: add one diagram to the main bundle (new calls only)."""
+        from dataclasses import replace
+        from donkey.dsm.compiler import Compiler
+        from donkey.dsm.core import core
+        resolved = ";".join(self.main_path(p) for p in mod_path.split(";") if p)
+        compiler = Compiler(core, lambda mod, at: self.modules.load(mod, resolved, at))
+        diagram = compiler.compile_file(path, name)
+        old = self.bundles.get("main")
+        if old is None:
+            bundle = AppBundle("main", dict(self.main_config), {name: diagram})
+        else:
+            bundle = replace(old, diagrams={**old.diagrams, name: diagram})
+        self.bundles["main"] = bundle
+        for app, (b, diag) in list(self.apps.items()):
+            if b is old:
+                self.apps[app] = (bundle, diag)
         return bundle
 
     def register_app(self, diagram: str, bundle_name: str = "main") -> bool:

@@ -1,0 +1,166 @@
+"""The media clock: one 20 ms tick for every call, like SEMS's media processor.
+
+Each tick runs three phases over all connected sessions, in this order:
+
+1. ``receive_tick()`` -- hand the received frame to the output sink
+   (conference channel, recorder, DTMF detector);
+2. ``mix()`` on every registered mixer (conference bridges), so a member's
+   voice reaches the others in the same tick;
+3. ``send_tick()`` -- read one frame from the input source and send it.
+
+Ticks are scheduled on absolute time (``start + n * 20 ms`` from
+``reactor.seconds()``), so the period does not drift with processing time;
+when the reactor was late, missed ticks are run back to back (up to
+``max_catchup``) and beyond that skipped (counted in ``skipped``).
+"""
+from __future__ import annotations
+
+from array import array
+from typing import Protocol
+
+from donkey.media.frame import FRAME_MS
+
+TICK = FRAME_MS / 1000.0
+_SLACK = 1e-6
+
+
+class Clocked(Protocol):
+    def receive_tick(self) -> None: ...
+    def send_tick(self) -> None: ...
+
+
+class Mixer(Protocol):
+    def mix(self) -> None: ...
+
+
+class MediaClock:
+    """Drives all media; pass ``twisted.internet.task.Clock`` in tests."""
+
+    def __init__(self, reactor=None, max_catchup: int = 5, lateness_samples: int = 4096) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as _r
+
+            reactor = _r
+        self.reactor = reactor
+        self.max_catchup = max_catchup
+        self._sessions: list[Clocked] = []
+        self._recv: tuple = ()
+        self._send: tuple = ()
+        self._mixers: tuple = ()
+        self._call = None
+        self._start = 0.0
+        self.ticks = 0  # ticks run since start
+        self.skipped = 0
+        self.errors = 0
+        # Ring of tick lateness (seconds behind schedule), for monitoring/bench.
+        self.lateness = array("d", bytes(8 * lateness_samples))
+        self._lat_n = 0
+
+    # -- membership
+    def connect(self, session: Clocked) -> None:
+        """Start ticking *session* (idempotent); starts the clock if needed."""
+        if session in self._sessions:
+            return
+        self._sessions.append(session)
+        self._rebuild()
+        if self._call is None:
+            self.start()
+
+    def disconnect(self, session: Clocked) -> None:
+        """Stop ticking *session*; the clock stops when nothing is left."""
+        try:
+            self._sessions.remove(session)
+        except ValueError:
+            return
+        self._rebuild()
+        if not self._sessions:
+            self.stop()
+
+    def add_mixer(self, mixer: Mixer) -> None:
+        if mixer not in self._mixers:
+            self._mixers = self._mixers + (mixer,)
+
+    def remove_mixer(self, mixer: Mixer) -> None:
+        self._mixers = tuple(m for m in self._mixers if m is not mixer)
+
+    def _rebuild(self) -> None:
+        # Bound methods cached in tuples: the tick loop does no lookups.
+        self._recv = tuple(s.receive_tick for s in self._sessions)
+        self._send = tuple(s.send_tick for s in self._sessions)
+
+    @property
+    def sessions(self) -> list[Clocked]:
+        return list(self._sessions)
+
+    @property
+    def running(self) -> bool:
+        return self._call is not None
+
+    # -- scheduling
+    def start(self) -> None:
+        if self._call is not None:
+            return
+        self._start = self.reactor.seconds()
+        self.ticks = 0
+        self._call = self.reactor.callLater(0, self._run)
+
+    def stop(self) -> None:
+        call = self._call
+        self._call = None
+        if call is not None and call.active():
+            call.cancel()
+
+    def _run(self) -> None:
+        me = self._call
+        now = self.reactor.seconds()
+        # Ticks that should have run by now (a microsecond of float slack).
+        due = int((now - self._start + _SLACK) / TICK) + 1
+        behind = due - self.ticks
+        if behind > self.max_catchup:
+            self.skipped += behind - self.max_catchup
+            self.ticks = due - self.max_catchup
+            behind = self.max_catchup
+        lat = now - (self._start + self.ticks * TICK)
+        i = self._lat_n
+        self.lateness[i % len(self.lateness)] = lat
+        self._lat_n = i + 1
+        for _ in range(behind):
+            self.tick()
+            if self._call is not me:  # stopped (or restarted) from inside the tick
+                return
+            self.ticks += 1
+        if self._call is me:
+            nxt = self._start + self.ticks * TICK
+            self._call = self.reactor.callLater(max(0.0, nxt - _SLACK - self.reactor.seconds()), self._run)
+
+    def tick(self) -> None:
+        """One 20 ms media cycle for all sessions and mixers."""
+        for f in self._recv:
+            try:
+                f()
+            except Exception:
+                self._failed(f)
+        for m in self._mixers:
+            try:
+                m.mix()
+            except Exception:
+                self._failed(m.mix)
+        for f in self._send:
+            try:
+                f()
+            except Exception:
+                self._failed(f)
+
+    def _failed(self, f) -> None:
+        # A broken call must not stop everybody's audio: report and go on.
+        from twisted.python import log
+
+        self.errors += 1
+        log.err(None, "media tick failed in %r; disconnecting it" % (f,))
+        owner = getattr(f, "__self__", None)
+        if owner is not None and owner in self._sessions:
+            self.disconnect(owner)
+
+    def lateness_samples(self) -> list[float]:
+        n = min(self._lat_n, len(self.lateness))
+        return list(self.lateness[:n])

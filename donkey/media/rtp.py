@@ -1,0 +1,300 @@
+"""RTP packets (RFC 3550), the per-call UDP endpoint and RTP port allocation.
+
+Parsing never raises: anything that is not a well-formed RTP version 2
+packet is counted and dropped, because the far end (or anybody on the
+network) controls those bytes.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import Callable
+
+from twisted.internet.error import CannotListenError
+from twisted.internet.protocol import DatagramProtocol
+
+_HDR = struct.Struct("!BBHII")
+_pack_into = _HDR.pack_into
+_SEQ_TS_SSRC = struct.Struct("!HII")
+_unpack_seq_ts_ssrc = _SEQ_TS_SSRC.unpack_from
+
+HEADER_LEN = 12
+
+
+def parse_header(data: bytes) -> tuple[int, bool, int, int, int, int, int] | None:
+    """Validate an RTP packet and locate its payload.
+
+    Returns ``(pt, marker, seq, ts, ssrc, payload_start, payload_end)`` or
+    None when the bytes are not a usable RTP v2 packet.
+    """
+    n = len(data)
+    if n < HEADER_LEN:
+        return None
+    b0 = data[0]
+    if b0 & 0xC0 != 0x80:
+        return None
+    start = HEADER_LEN + 4 * (b0 & 0x0F)
+    if b0 & 0x10:  # header extension
+        if start + 4 > n:
+            return None
+        start += 4 + 4 * ((data[start + 2] << 8) | data[start + 3])
+    end = n
+    if b0 & 0x20:  # padding, count in the last byte
+        pad = data[n - 1]
+        if pad == 0:
+            return None
+        end -= pad
+    if start > end:
+        return None
+    b1 = data[1]
+    seq, ts, ssrc = _unpack_seq_ts_ssrc(data, 2)
+    return b1 & 0x7F, bool(b1 & 0x80), seq, ts, ssrc, start, end
+
+
+@dataclass(slots=True)
+class RtpPacket:
+    """One RTP packet; used by tests, tools and the DTMF/bench code paths."""
+
+    payload_type: int
+    sequence: int
+    timestamp: int
+    ssrc: int
+    payload: bytes = b""
+    marker: bool = False
+    csrcs: tuple[int, ...] = ()
+
+    def build(self) -> bytes:
+        """Serialise (no padding, no extension)."""
+        cc = len(self.csrcs)
+        if cc > 15:
+            raise ValueError("at most 15 CSRCs")
+        head = _HDR.pack(
+            0x80 | cc,
+            (self.payload_type & 0x7F) | (0x80 if self.marker else 0),
+            self.sequence & 0xFFFF,
+            self.timestamp & 0xFFFFFFFF,
+            self.ssrc & 0xFFFFFFFF,
+        )
+        if cc:
+            head += struct.pack("!%dI" % cc, *self.csrcs)
+        return head + self.payload
+
+    @classmethod
+    def parse(cls, data: bytes) -> RtpPacket | None:
+        """Parse *data*; None if malformed (never raises)."""
+        h = parse_header(data)
+        if h is None:
+            return None
+        pt, marker, seq, ts, ssrc, start, end = h
+        cc = data[0] & 0x0F
+        csrcs = struct.unpack_from("!%dI" % cc, data, HEADER_LEN) if cc else ()
+        return cls(pt, seq, ts, ssrc, bytes(data[start:end]), marker, tuple(csrcs))
+
+
+class NoMediaPortAvailable(RuntimeError):
+    """Every RTP port in the configured range is busy: refuse the call."""
+
+
+#: handler(pt, marker, seq, ts, payload) called for each accepted packet.
+PacketHandler = Callable[[int, bool, int, int, bytes], None]
+
+
+def _drop(pt: int, marker: bool, seq: int, ts: int, payload: bytes) -> None:
+    return None
+
+
+@dataclass(slots=True)
+class RtpStats:
+    """Counters a monitoring page or a test can read."""
+
+    packets_sent: int = 0
+    packets_received: int = 0
+    packets_lost: int = 0  # sequence gaps seen on receive
+    late: int = 0  # duplicates / out of order, dropped
+    malformed: int = 0
+    unexpected_pt: int = 0
+    send_errors: int = 0
+    relatched: int = 0
+
+
+class RtpEndpoint(DatagramProtocol):
+    """UDP socket of one call: sends our stream, receives and latches theirs.
+
+    Sequence number and SSRC live here so they stay continuous whatever is
+    being played; the RTP timestamp is supplied by the caller (the session
+    advances it 160 per tick, even when nothing is sent).
+    """
+
+    def __init__(self, ssrc: int | None = None) -> None:
+        self.ssrc = int.from_bytes(os.urandom(4), "big") if ssrc is None else ssrc
+        self._seq = int.from_bytes(os.urandom(2), "big")
+        self.remote: tuple[str, int] | None = None
+        self.latch = True  # symmetric RTP
+        self.accept_pts: frozenset[int] = frozenset()
+        self.handler: PacketHandler = _drop
+        self.stats = RtpStats()
+        self.local_port: int | None = None
+        self._buf = bytearray(HEADER_LEN + 160)
+        self._buf_len = HEADER_LEN + 160
+        self._sendto: Callable[[bytes, tuple[str, int]], object] | None = None
+        self._rx_ssrc = -1
+        self._rx_seq = 0
+
+    # -- twisted plumbing
+    def makeConnection(self, transport) -> None:  # type: ignore[override]
+        super().makeConnection(transport)
+        sock = getattr(transport, "socket", None)
+        if sock is not None:
+            # Straight to the socket: udp.Port.write re-validates the address
+            # on every datagram, which is measurable at 25k packets/s.
+            self._sendto = sock.sendto
+        else:
+            self._sendto = lambda data, addr: transport.write(bytes(data), addr)
+        if self.local_port is None:
+            try:
+                self.local_port = transport.getHost().port
+            except Exception:
+                pass
+
+    # -- sending
+    @property
+    def sequence(self) -> int:
+        """Sequence number of the last packet sent."""
+        return self._seq
+
+    def send(self, pt: int, marker: bool, ts: int, payload: bytes) -> None:
+        """Send one packet to the (latched) remote address, if any."""
+        addr = self.remote
+        sendto = self._sendto
+        if addr is None or sendto is None:
+            return
+        seq = (self._seq + 1) & 0xFFFF
+        self._seq = seq
+        size = HEADER_LEN + len(payload)
+        buf = self._buf
+        if size != self._buf_len:
+            buf = self._buf = bytearray(size)
+            self._buf_len = size
+        _pack_into(buf, 0, 0x80, pt | 0x80 if marker else pt, seq, ts & 0xFFFFFFFF, self.ssrc)
+        buf[HEADER_LEN:] = payload
+        try:
+            sendto(buf, addr)
+        except OSError:
+            self.stats.send_errors += 1
+            return
+        self.stats.packets_sent += 1
+
+    # -- receiving
+    def datagramReceived(self, data: bytes, addr) -> None:  # type: ignore[override]
+        stats = self.stats
+        h = parse_header(data)
+        if h is None:
+            stats.malformed += 1
+            return
+        pt, marker, seq, ts, ssrc, start, end = h
+        if pt not in self.accept_pts:
+            stats.unexpected_pt += 1
+            return
+        if addr != self.remote and self.latch:
+            if self.remote is not None:
+                stats.relatched += 1
+            self.remote = (addr[0], addr[1])
+        stats.packets_received += 1
+        if ssrc != self._rx_ssrc:
+            self._rx_ssrc = ssrc
+        else:
+            gap = (seq - self._rx_seq) & 0xFFFF
+            if gap == 0 or gap > 0x8000:
+                # Duplicate or reordered-late: playing it now would be out of
+                # order, and a repeated DTMF end packet carries nothing new.
+                stats.late += 1
+                return
+            if gap < 3000:  # bigger jumps are a restarted stream, not loss
+                stats.packets_lost += gap - 1
+        self._rx_seq = seq
+        self.handler(pt, marker, seq, ts, data[start:end])
+
+
+class _Discard(DatagramProtocol):
+    """Holds the RTCP port (RTP port + 1) so nobody else takes it."""
+
+    def datagramReceived(self, data, addr) -> None:  # type: ignore[override]
+        pass
+
+
+@dataclass
+class PortAllocator:
+    """Hands out RTP/RTCP port pairs (even RTP port) in ``[low, high]``.
+
+    Ports are tried round-robin so a just-released port is not immediately
+    reused (late packets of the old call would land in the new one).  Ports
+    held by other programs are skipped.
+    """
+
+    low: int
+    high: int
+    host: str = "127.0.0.1"
+    reactor: object = None
+    _next: int = field(init=False, default=0)
+    _bound: dict[int, tuple[object, object]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.low % 2:
+            self.low += 1
+        if self.high < self.low + 1:
+            raise ValueError("port range too small: %d-%d" % (self.low, self.high))
+        self._next = self.low
+        if self.reactor is None:
+            from twisted.internet import reactor
+
+            self.reactor = reactor
+
+    @property
+    def capacity(self) -> int:
+        """Number of port pairs in the range."""
+        return (self.high - self.low + 1) // 2
+
+    @property
+    def in_use(self) -> int:
+        return len(self._bound)
+
+    def bind(self, protocol: DatagramProtocol) -> int:
+        """Listen *protocol* on a free even port (reserving port+1); return it.
+
+        Raises :class:`NoMediaPortAvailable` when the range is exhausted.
+        """
+        for _ in range(self.capacity):
+            port = self._next
+            self._next = port + 2 if port + 3 <= self.high else self.low
+            if port in self._bound:
+                continue
+            # RTCP first: a failed bind must not leave *protocol* attached.
+            try:
+                rtcp = self.reactor.listenUDP(port + 1, _Discard(), interface=self.host)
+            except CannotListenError:
+                continue
+            try:
+                rtp = self.reactor.listenUDP(port, protocol, interface=self.host)
+            except CannotListenError:
+                rtcp.stopListening()
+                continue
+            self._bound[port] = (rtp, rtcp)
+            if isinstance(protocol, RtpEndpoint):
+                protocol.local_port = port
+            return port
+        raise NoMediaPortAvailable(
+            "no free RTP port pair in %d-%d on %s" % (self.low, self.high, self.host)
+        )
+
+    def release(self, port: int):
+        """Close the RTP and RTCP sockets of *port* (idempotent).
+
+        Returns a Deferred firing once both sockets are really closed.
+        """
+        from twisted.internet.defer import gatherResults, succeed
+
+        pair = self._bound.pop(port, None)
+        if pair is None:
+            return succeed(None)
+        return gatherResults([d for d in (p.stopListening() for p in pair) if d is not None])

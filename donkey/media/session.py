@@ -1,0 +1,437 @@
+"""MediaSession: everything media for one call, driven by the MediaClock.
+
+Owns the RTP endpoint (one port pair), the negotiated codec, the playlist,
+DTMF in both directions, an optional recorder and RTP-timeout monitoring.
+The DSM actions map one-to-one onto its methods.
+
+Naming (donkey contract): the session's **input** is the source whose audio
+we *send* to the caller (a playlist, a conference channel); its **output** is
+the sink that gets what the caller *sends us*.  By default both are the
+playlist.  Recording taps the received audio independently of the output, so
+a call can be recorded while it sits in a conference.
+
+Callbacks (``on_dtmf(key, ms)``, ``on_no_audio()``, ``on_separator(id)``,
+``on_rtp_timeout()``) are posted with ``callLater(0)`` rather than run inside
+the media tick, so DSM handlers may freely change the playlist or close the
+session -- as SEMS posts events to the session's queue.
+"""
+from __future__ import annotations
+
+import os
+from collections import deque
+from typing import Callable
+
+from donkey.media.clock import MediaClock
+from donkey.media.codecs import Codec
+from donkey.media.dtmf import GoertzelDetector, Rfc4733Receiver, Rfc4733Sender, key_from_char
+from donkey.media.frame import FRAME_BYTES, FRAME_MS, SAMPLES_PER_FRAME, SILENCE, Sink, Source
+from donkey.media.playlist import Playlist
+from donkey.media.recorder import Recorder
+from donkey.media.rtp import PortAllocator, RtpEndpoint, RtpStats
+from donkey.media.sdp import SENDRECV, Negotiated, SdpNegotiator
+from donkey.media.sources import RingtoneSource
+from donkey.media.wav import WavCache
+
+#: Received frames buffered at most (older ones are dropped): bounds latency.
+JITTER_FRAMES = 6
+
+_DTMF_ROWS = (697, 770, 852, 941)
+_DTMF_COLS = (1209, 1336, 1477, 1633)
+_KEY_POS = {1: (0, 0), 2: (0, 1), 3: (0, 2), 12: (0, 3), 4: (1, 0), 5: (1, 1), 6: (1, 2), 13: (1, 3),
+            7: (2, 0), 8: (2, 1), 9: (2, 2), 14: (2, 3), 10: (3, 0), 0: (3, 1), 11: (3, 2), 15: (3, 3)}
+
+
+class MediaSession:
+    """Media of one call.  Raises ``NoMediaPortAvailable`` if no port is free."""
+
+    def __init__(
+        self,
+        clock: MediaClock,
+        ports: PortAllocator | None = None,
+        *,
+        local_ip: str | None = None,
+        endpoint: RtpEndpoint | None = None,
+        codecs: tuple[str, ...] = ("PCMU", "PCMA"),
+        dtmf_payload_type: int = 101,
+        wav_cache: WavCache | None = None,
+    ) -> None:
+        self.clock = clock
+        self.reactor = clock.reactor
+        self._ports = ports
+        if endpoint is None:
+            if ports is None:
+                raise ValueError("MediaSession needs a PortAllocator or an RtpEndpoint")
+            endpoint = RtpEndpoint()
+            ports.bind(endpoint)
+        self.rtp = endpoint
+        endpoint.handler = self._on_packet
+        self.local_ip = local_ip or (ports.host if ports is not None else "127.0.0.1")
+        self.sdp = SdpNegotiator(self.local_ip, endpoint.local_port or 0, codecs, dtmf_payload_type)
+        self.negotiated: Negotiated | None = None
+
+        self.playlist = Playlist(wav_cache)
+        self.playlist.on_empty = self._playlist_empty
+        self.playlist.on_separator = self._playlist_separator
+        self._input: Source = self.playlist
+        self._output: Sink | None = self.playlist
+        self._read: Callable[[], bytes | None] = self.playlist.read
+        self._write: Callable[[bytes], None] | None = self.playlist.write
+
+        # send state
+        self._ts = int.from_bytes(os.urandom(4), "big")
+        self._marker = True
+        self._encode: Callable[[bytes], bytes] | None = None
+        self._pt = -1
+        self._te_pt = -1
+        self._send_ok = False  # negotiated direction + remote address allow sending
+        self.muted = False
+        self._dtmf_tx = Rfc4733Sender()
+        self._inband_tx: deque[RingtoneSource] = deque()
+
+        # receive state
+        self._decode: Callable[[bytes], bytes] | None = None
+        self._rxq: deque[bytes] = deque(maxlen=JITTER_FRAMES)
+        self._rxbuf = bytearray()
+        self.receiving = True
+        self.force_dtmf_receiving = False
+        self.dtmf_detection = True
+        self._inband_mode: bool | None = None  # None: automatic (on without RFC 4733)
+        self._inband: GoertzelDetector | None = None
+        self._dtmf_rx = Rfc4733Receiver()
+        self._recorder: Recorder | None = None
+        self._last_recorder: Recorder | None = None
+
+        # RTP timeout
+        self._rx_seen = False
+        self._idle_ticks = 0
+        self._timeout_ticks = 0
+        self._timeout_fired = False
+
+        self.connected = False
+        self.closed = False
+        self.on_dtmf: Callable[[int, int], None] | None = None
+        self.on_no_audio: Callable[[], None] | None = None
+        self.on_separator: Callable[[int], None] | None = None
+        self.on_rtp_timeout: Callable[[], None] | None = None
+
+    # ------------------------------------------------------------------ SDP
+    @property
+    def local_port(self) -> int:
+        return self.rtp.local_port or 0
+
+    def answer(self, offer_sdp: str, direction: str = SENDRECV) -> str:
+        """Answer the caller's offer (raises ``UnsupportedOffer`` -> 488)."""
+        text, neg = self.sdp.make_answer(offer_sdp, direction)
+        self._apply(neg)
+        return text
+
+    def offer(self, direction: str = SENDRECV, zero_connection_hold: bool = False) -> str:
+        """Our offer (``direction='sendonly'`` to put the peer on hold)."""
+        return self.sdp.make_offer(direction, zero_connection_hold)
+
+    def apply_answer(self, answer_sdp: str) -> Negotiated:
+        neg = self.sdp.apply_answer(answer_sdp)
+        self._apply(neg)
+        return neg
+
+    def _apply(self, neg: Negotiated) -> None:
+        codec: Codec = neg.codec
+        self.negotiated = neg
+        self._encode = codec.encode
+        self._decode = codec.decode
+        self._pt = neg.payload_type
+        self._te_pt = -1 if neg.telephone_event_pt is None else neg.telephone_event_pt
+        self.rtp.accept_pts = frozenset(p for p in (self._pt, self._te_pt) if p >= 0)
+        if neg.remote_addr is not None:
+            self.rtp.remote = neg.remote_addr
+        self._send_ok = neg.sending
+        self._update_inband()
+
+    # ------------------------------------------------------------- playlist
+    def play_file(self, path: str, loop: bool = False, front: bool = False) -> None:
+        """Queue a WAV file; raises ``MediaFileError`` (DSM ``file`` exception)."""
+        self.playlist.add_file(path, loop, front)
+
+    def play_source(self, source: Source, front: bool = False) -> None:
+        """Queue any source, e.g. ``prompts.source(name)`` for playPrompt."""
+        self.playlist.add(source, front)
+
+    def play_silence(self, ms: int, front: bool = False) -> None:
+        self.playlist.add_silence(ms, front)
+
+    def play_ringtone(self, length_ms: int, on_ms: int, off_ms: int, f: float, f2: float = 0.0,
+                      front: bool = False) -> None:
+        self.playlist.add_ringtone(length_ms, on_ms, off_ms, f, f2, front)
+
+    def add_separator(self, id: int, front: bool = False) -> None:
+        self.playlist.add_separator(id, front)
+
+    def flush_playlist(self) -> None:
+        self.playlist.flush()
+
+    def set_in_out_playlist(self) -> None:
+        self.set_input(self.playlist)
+        self.set_output(self.playlist)
+
+    def set_input_playlist(self) -> None:
+        self.set_input(self.playlist)
+
+    def set_output_playlist(self) -> None:
+        self.set_output(self.playlist)
+
+    def set_input(self, source: Source) -> None:
+        """Source of the audio we send (playlist, conference channel, mix-in)."""
+        self._input = source
+        self._read = source.read
+
+    def set_output(self, sink: Sink | None) -> None:
+        """Sink for the audio we receive (None discards it)."""
+        self._output = sink
+        self._write = None if sink is None else sink.write
+
+    @property
+    def input(self) -> Source:
+        return self._input
+
+    @property
+    def output(self) -> Sink | None:
+        return self._output
+
+    # ------------------------------------------------------- media control
+    def connect(self) -> None:
+        """Start sending/receiving on the shared media clock."""
+        if self.closed or self.connected:
+            return
+        self.connected = True
+        self._idle_ticks = -1  # the first tick is at time 0
+        self.clock.connect(self)
+
+    def disconnect(self) -> None:
+        if self.connected:
+            self.connected = False
+            self.clock.disconnect(self)
+
+    def enable_receiving(self) -> None:
+        self.receiving = True
+
+    def disable_receiving(self) -> None:
+        self.receiving = False
+        self._rxq.clear()
+
+    def mute(self) -> None:
+        """Stop sending RTP (time, and the playlist, keep running)."""
+        self.muted = True
+
+    def unmute(self) -> None:
+        self.muted = False
+
+    def monitor_rtp_timeout(self, enabled: bool, seconds: float = 30.0) -> None:
+        """Fire ``on_rtp_timeout`` when no RTP arrives for *seconds*.
+
+        Not while the peer holds us (it legitimately sends nothing then).
+        """
+        self._timeout_ticks = max(1, int(seconds * 1000 / FRAME_MS)) if enabled else 0
+        self._idle_ticks = 0 if self.connected else -1
+        self._timeout_fired = False
+
+    # ---------------------------------------------------------------- DTMF
+    def enable_dtmf_detection(self) -> None:
+        self.dtmf_detection = True
+        self._update_inband()
+
+    def disable_dtmf_detection(self) -> None:
+        self.dtmf_detection = False
+        self._update_inband()
+
+    def set_inband_dtmf(self, enabled: bool | None) -> None:
+        """Force in-band detection on/off; None = on only without RFC 4733."""
+        self._inband_mode = enabled
+        self._update_inband()
+
+    def enable_force_dtmf_receiving(self) -> None:
+        """Process RFC 4733 events even while receiving is disabled."""
+        self.force_dtmf_receiving = True
+
+    def disable_force_dtmf_receiving(self) -> None:
+        self.force_dtmf_receiving = False
+
+    def _update_inband(self) -> None:
+        want = self._inband_mode
+        if want is None:
+            want = self._te_pt < 0
+        if self.dtmf_detection and want:
+            if self._inband is None:
+                self._inband = GoertzelDetector()
+        else:
+            self._inband = None
+
+    def send_dtmf(self, key: int, duration_ms: int = 500) -> None:
+        """Send one key: RFC 4733 if negotiated, else as in-band tones."""
+        if not 0 <= int(key) <= 15:
+            raise ValueError("DTMF key out of range: %r" % (key,))
+        if self._te_pt >= 0 or self.negotiated is None:
+            self._dtmf_tx.queue(int(key), duration_ms)
+        else:
+            r, c = _KEY_POS[int(key)]
+            on = max(40, int(duration_ms))
+            self._inband_tx.append(RingtoneSource(on + 100, on, 100, _DTMF_ROWS[r], _DTMF_COLS[c]))
+
+    def send_dtmf_sequence(self, seq: str, duration_ms: int = 500) -> None:
+        """Queue keys like ``"123#45*1"`` (ValueError on anything else)."""
+        keys = [key_from_char(ch) for ch in str(seq)]
+        for k in keys:
+            self.send_dtmf(k, duration_ms)
+
+    # ----------------------------------------------------------- recording
+    def record_file(self, path: str) -> None:
+        """Record received audio to *path* (raises ``MediaFileError``)."""
+        rec = Recorder(path)
+        self.stop_record()
+        self._recorder = self._last_recorder = rec
+
+    def stop_record(self) -> None:
+        rec = self._recorder
+        self._recorder = None
+        if rec is not None:
+            rec.stop()
+
+    @property
+    def recording(self) -> bool:
+        return self._recorder is not None
+
+    @property
+    def record_length_ms(self) -> int:
+        r = self._last_recorder
+        return r.record_length_ms if r is not None else 0
+
+    @property
+    def record_data_size(self) -> int:
+        r = self._last_recorder
+        return r.data_size if r is not None else 0
+
+    # ------------------------------------------------------------- closing
+    @property
+    def stats(self) -> RtpStats:
+        return self.rtp.stats
+
+    def close(self):
+        """End of call: stop media, finish the recording, free the port.
+
+        Returns a Deferred that fires when the sockets are closed.
+        """
+        from twisted.internet.defer import maybeDeferred, succeed
+
+        if self.closed:
+            return succeed(None)
+        self.closed = True
+        self.disconnect()
+        self.stop_record()
+        self.playlist.flush()
+        self._dtmf_tx.clear()
+        self.rtp.handler = _ignore
+        if self._ports is not None and self.rtp.local_port is not None:
+            return self._ports.release(self.rtp.local_port)
+        if self.rtp.transport is not None and hasattr(self.rtp.transport, "stopListening"):
+            return maybeDeferred(self.rtp.transport.stopListening)
+        return succeed(None)
+
+    # ------------------------------------------------------- event posting
+    def _post(self, name: str, *args) -> None:
+        self.reactor.callLater(0, self._fire, name, args)
+
+    def _fire(self, name: str, args: tuple) -> None:
+        if self.closed:
+            return
+        cb = getattr(self, name)
+        if cb is not None:
+            cb(*args)
+
+    def _playlist_empty(self) -> None:
+        self._post("on_no_audio")
+
+    def _playlist_separator(self, id: int) -> None:
+        self._post("on_separator", id)
+
+    # ----------------------------------------------------- per packet/tick
+    def _on_packet(self, pt: int, marker: bool, seq: int, ts: int, payload: bytes) -> None:
+        self._rx_seen = True
+        if pt == self._pt:
+            if not self.receiving:
+                return
+            pcm = self._decode(payload)  # type: ignore[misc]
+            if len(pcm) == FRAME_BYTES:
+                self._rxq.append(pcm)
+            else:
+                self._rechunk(pcm)
+        elif pt == self._te_pt:
+            if (self.receiving or self.force_dtmf_receiving) and self.dtmf_detection:
+                done = self._dtmf_rx.feed(ts, payload)
+                if done is not None:
+                    self._post("on_dtmf", done[0], done[1])
+
+    def _rechunk(self, pcm: bytes) -> None:
+        # Peers with ptime != 20: re-cut into 20 ms frames.
+        buf = self._rxbuf
+        buf += pcm
+        while len(buf) >= FRAME_BYTES:
+            self._rxq.append(bytes(buf[:FRAME_BYTES]))
+            del buf[:FRAME_BYTES]
+
+    def receive_tick(self) -> None:
+        """Clock phase 1: deliver one received frame."""
+        q = self._rxq
+        if q:
+            frame = q.popleft()
+            w = self._write
+            if w is not None:
+                w(frame)
+        else:
+            frame = SILENCE
+        rec = self._recorder
+        if rec is not None:
+            rec.write(frame)  # silence for gaps keeps the recording in real time
+        det = self._inband
+        if det is not None and frame is not SILENCE:
+            done = det.process(frame)
+            if done is not None:
+                self._post("on_dtmf", done[0], done[1])
+        done = self._dtmf_rx.tick()
+        if done is not None:
+            self._post("on_dtmf", done[0], done[1])
+        if self._rx_seen:
+            self._rx_seen = False
+            self._idle_ticks = 0
+            self._timeout_fired = False
+        elif self._timeout_ticks:
+            self._idle_ticks += 1
+            if (self._idle_ticks >= self._timeout_ticks and not self._timeout_fired
+                    and self.negotiated is not None and self.negotiated.direction in ("sendrecv", "recvonly")):
+                self._timeout_fired = True
+                self._post("on_rtp_timeout")
+
+    def send_tick(self) -> None:
+        """Clock phase 3: read one frame from the input and send it."""
+        ts = self._ts
+        self._ts = (ts + SAMPLES_PER_FRAME) & 0xFFFFFFFF
+        frame = self._read()
+        if self._inband_tx:
+            tone = self._inband_tx[0].read()
+            if tone is None:
+                self._inband_tx.popleft()
+            else:
+                frame = tone
+        if not self._send_ok or self.muted:
+            return
+        if self._dtmf_tx.busy and self._te_pt >= 0:
+            ev = self._dtmf_tx.next_packet(ts)
+            if ev is not None:
+                self.rtp.send(self._te_pt, ev[1], ev[2], ev[0])
+                return
+        if frame is None:
+            frame = SILENCE
+        self.rtp.send(self._pt, self._marker, ts, self._encode(frame))  # type: ignore[misc]
+        self._marker = False
+
+
+def _ignore(pt: int, marker: bool, seq: int, ts: int, payload: bytes) -> None:
+    return None

@@ -1,0 +1,263 @@
+"""
+The C{monitoring} DI interface: a L{MonitoringStore} under SEMS's function
+names and argument/result conventions.
+
+Those conventions are what XML-RPC clients see (e.g. C{s.get(id)} answers
+C{[{attr: value}]} or C{[]}, C{s.getAttributeActive('dsm_state')} answers
+C{[[id, value], ...]}, writers answer C{[0, 'OK']}), so scripts written for
+SEMS keep working.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from donkey.di.registry import DIArgumentError, DIFunction, DIInterface, DIRegistry
+from donkey.monitoring.store import MonitoringStore
+
+__all__ = ["INTERFACE_NAME", "MonitoringInterface", "registerMonitoring"]
+
+INTERFACE_NAME = "monitoring"
+
+_OK = [0, "OK"]
+
+
+def _arg(args: list, i: int, func: str, what: str) -> Any:
+    if i >= len(args):
+        raise DIArgumentError(
+            f"monitoring.{func}: missing argument {i + 1} ({what}); "
+            f"parameter number mismatch"
+        )
+    return args[i]
+
+
+def _str(args: list, i: int, func: str, what: str) -> str:
+    value = _arg(args, i, func, what)
+    if not isinstance(value, str):
+        raise DIArgumentError(
+            f"monitoring.{func}: argument {i + 1} ({what}) must be a string, "
+            f"got {type(value).__name__}"
+        )
+    return value
+
+
+def _int(args: list, i: int, func: str, what: str) -> int:
+    value = _arg(args, i, func, what)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise DIArgumentError(
+            f"monitoring.{func}: argument {i + 1} ({what}) must be an integer, "
+            f"got {type(value).__name__}"
+        )
+    return value
+
+
+def _number(args: list, i: int, func: str, what: str) -> float:
+    value = _arg(args, i, func, what)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise DIArgumentError(
+            f"monitoring.{func}: argument {i + 1} ({what}) must be a number, "
+            f"got {type(value).__name__}"
+        )
+    return value
+
+
+def _filters(args: list, func: str) -> list[tuple[str, Any]]:
+    out = []
+    for i, f in enumerate(args):
+        if not isinstance(f, (list, tuple)) or len(f) < 2 or not isinstance(f[0], str):
+            raise DIArgumentError(
+                f"monitoring.{func}: argument {i + 1} must be an "
+                f"[attribute, value] pair"
+            )
+        out.append((f[0], f[1]))
+    return out
+
+
+class MonitoringInterface(DIInterface):
+    """
+    DI adapter for one store.  Each function takes the SEMS argument list
+    and returns the SEMS result shape.
+    """
+
+    def __init__(self, store: MonitoringStore, name: str = INTERFACE_NAME) -> None:
+        super().__init__(name)
+        self.store = store
+        table: dict[str, Callable[[list], Any]] = {
+            "log": self._set,
+            "set": self._set,
+            "logAdd": self._add,
+            "add": self._add,
+            "markFinished": self._markFinished,
+            "setExpiration": self._setExpiration,
+            "list": self._list,
+            "listByFilter": self._listByFilter,
+            "listByRegex": self._listByRegex,
+            "listActive": self._listActive,
+            "listFinished": self._listFinished,
+            "get": self._get,
+            "getSingle": self._getSingle,
+            "getAttribute": self._getAttribute,
+            "getAttributeActive": self._getAttributeActive,
+            "getAttributeFinished": self._getAttributeFinished,
+            "erase": self._erase,
+            "eraseByFilter": self._eraseByFilter,
+            "clear": self._clear,
+            "clearFinished": self._clearFinished,
+            "inc": self._inc,
+            "dec": self._dec,
+            "addCount": self._addCount,
+            "addSample": self._addSample,
+            "getCount": self._getCount,
+            "getAllCounts": self._getAllCounts,
+        }
+        self.functions: dict[str, DIFunction] = table
+
+    # writers: answer [0, "OK"] like SEMS
+
+    def _set(self, args: list) -> list:
+        ident = _str(args, 0, "set", "ID")
+        if len(args) < 3 or len(args) % 2 == 0:
+            raise DIArgumentError(
+                "monitoring.set: expected ID followed by key, value pairs; "
+                "parameter number mismatch"
+            )
+        attrs = {}
+        for i in range(1, len(args), 2):
+            attrs[_str(args, i, "set", "key")] = args[i + 1]
+        self.store.update(ident, attrs)
+        return list(_OK)
+
+    def _add(self, args: list) -> list:
+        self.store.add(
+            _str(args, 0, "logAdd", "ID"),
+            _str(args, 1, "logAdd", "key"),
+            _arg(args, 2, "logAdd", "value"),
+        )
+        return list(_OK)
+
+    def _markFinished(self, args: list) -> list:
+        self.store.markFinished(_str(args, 0, "markFinished", "ID"))
+        return list(_OK)
+
+    def _setExpiration(self, args: list) -> list:
+        self.store.setExpiration(
+            _str(args, 0, "setExpiration", "ID"),
+            _number(args, 1, "setExpiration", "time"),
+        )
+        return list(_OK)
+
+    def _erase(self, args: list) -> list:
+        self.store.erase(_str(args, 0, "erase", "ID"))
+        return list(_OK)
+
+    def _eraseByFilter(self, args: list) -> list:
+        return self.store.eraseByFilter(*_filters(args, "eraseByFilter"))
+
+    def _clear(self, args: list) -> list:
+        self.store.clear()
+        return list(_OK)
+
+    def _clearFinished(self, args: list) -> list:
+        self.store.clearFinished()
+        return list(_OK)
+
+    # readers
+
+    def _list(self, args: list) -> list:
+        return self.store.list()
+
+    def _listActive(self, args: list) -> list:
+        return self.store.listActive()
+
+    def _listFinished(self, args: list) -> list:
+        return self.store.listFinished()
+
+    def _listByFilter(self, args: list) -> list:
+        return self.store.listByFilter(*_filters(args, "listByFilter"))
+
+    def _listByRegex(self, args: list) -> list:
+        key = _str(args, 0, "listByRegex", "attribute name")
+        pattern = _str(args, 1, "listByRegex", "regular expression")
+        try:
+            rx = re.compile(pattern)
+        except re.error as e:
+            raise DIArgumentError(
+                f"monitoring.listByRegex: could not compile regex {pattern!r}: {e}"
+            ) from None
+        return self.store.listByRegex(key, rx)
+
+    def _get(self, args: list) -> list:
+        info = self.store.get(_str(args, 0, "get", "ID"))
+        return [] if info is None else [info]
+
+    def _getSingle(self, args: list) -> list:
+        ident = _str(args, 0, "getSingle", "ID")
+        key = _str(args, 1, "getSingle", "key")
+        missing = object()
+        value = self.store.getSingle(ident, key, missing)
+        return [] if value is missing else [value]
+
+    def _getAttribute(self, args: list) -> list:
+        return [list(p) for p in self.store.getAttribute(_str(args, 0, "getAttribute", "attribute name"))]
+
+    def _getAttributeActive(self, args: list) -> list:
+        key = _str(args, 0, "getAttributeActive", "attribute name")
+        return [[i, v] for i, v in self.store.getAttributeActive(key)]
+
+    def _getAttributeFinished(self, args: list) -> list:
+        key = _str(args, 0, "getAttributeFinished", "attribute name")
+        return [[i, v] for i, v in self.store.getAttributeFinished(key)]
+
+    # counters and samples
+
+    def _inc(self, args: list) -> list:
+        self.store.inc(_str(args, 0, "inc", "type"), _str(args, 1, "inc", "name"))
+        return list(_OK)
+
+    def _dec(self, args: list) -> list:
+        self.store.dec(_str(args, 0, "dec", "type"), _str(args, 1, "dec", "name"))
+        return list(_OK)
+
+    def _addCount(self, args: list) -> list:
+        self.store.addCount(
+            _str(args, 0, "addCount", "type"),
+            _str(args, 1, "addCount", "name"),
+            _int(args, 2, "addCount", "value"),
+        )
+        return list(_OK)
+
+    def _addSample(self, args: list) -> list:
+        """addSample(type, name [, count [, timestamp]]); a float 3rd arg is a timestamp."""
+        kind = _str(args, 0, "addSample", "type")
+        name = _str(args, 1, "addSample", "name")
+        count, timestamp = 1, None
+        if len(args) > 2:
+            third = args[2]
+            if isinstance(third, float):
+                timestamp = third
+            else:
+                count = _int(args, 2, "addSample", "count")
+                if len(args) > 3:
+                    timestamp = _number(args, 3, "addSample", "timestamp")
+        self.store.addSample(kind, name, count, timestamp)
+        return list(_OK)
+
+    def _getCount(self, args: list) -> list:
+        kind = _str(args, 0, "getCount", "type")
+        name = _str(args, 1, "getCount", "name")
+        seconds = _number(args, 2, "getCount", "seconds") if len(args) > 2 else 1
+        return [self.store.getCount(kind, name, seconds)]
+
+    def _getAllCounts(self, args: list) -> dict:
+        kind = _str(args, 0, "getAllCounts", "type")
+        seconds = _number(args, 1, "getAllCounts", "seconds") if len(args) > 1 else 1
+        return self.store.getAllCounts(kind, seconds)
+
+
+def registerMonitoring(registry: DIRegistry, store: MonitoringStore) -> MonitoringInterface:
+    """Publish C{store} on C{registry} as the C{monitoring} interface."""
+    iface = MonitoringInterface(store)
+    registry.register(iface.name, iface)
+    return iface

@@ -1,0 +1,141 @@
+"""Small SIP header helpers shared by the leg and the stack.
+
+sippy parses well-known headers into typed objects and, for some, splits
+comma lists; header text coming from applications (DSM ``hdrs``) must go out
+verbatim, so it is wrapped in :class:`RawHF` instead.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+from sippy.SipGenericHF import SipGenericHF
+from sippy.SipHeader import SipHeader
+
+# Headers the stack owns; SEMS leaves them out of the app-visible ``hdrs``.
+CORE_HEADERS = frozenset(
+    "via from to call-id cseq contact content-type content-length max-forwards "
+    "route record-route".split()
+)
+
+
+class RawHF(SipGenericHF):
+    """A header body sent exactly as given, name case preserved."""
+
+    def __init__(self, body: str, name: Optional[str] = None) -> None:
+        super().__init__(body, name)
+        self._canname = name
+
+    def getCopy(self) -> "RawHF":
+        return RawHF(self.body, self._canname)
+
+    def getCanName(self, name: str, compact: bool = False) -> str:
+        return self._canname or name.capitalize()
+
+
+HeaderSpec = Union[None, str, Sequence[Tuple[str, str]]]
+
+
+def split_headers(headers: HeaderSpec) -> List[Tuple[str, str]]:
+    """``"A: 1\\r\\nB: 2"`` (or a list of pairs) -> ``[("A", "1"), ("B", "2")]``."""
+    if not headers:
+        return []
+    if not isinstance(headers, str):
+        return [(n, v) for n, v in headers]
+    out = []
+    for line in headers.replace("\r\n", "\n").split("\n"):
+        if not line.strip():
+            continue
+        if line[0] in " \t" and out:
+            out[-1] = (out[-1][0], out[-1][1] + " " + line.strip())
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        out.append((name.strip(), value.strip()))
+    return out
+
+
+def make_headers(headers: HeaderSpec) -> List[SipHeader]:
+    return [SipHeader(name=n, body=RawHF(v, n)) for n, v in split_headers(headers)]
+
+
+class SipHeaders(Mapping[str, str]):
+    """Case-insensitive, multi-valued, ordered view of a message's headers.
+
+    ``h['X-Foo']`` is the first value; :meth:`get_all` returns every value;
+    :attr:`raw` is the CRLF-joined text of the non-core headers (SEMS
+    ``hdrs``).
+    """
+
+    def __init__(self, pairs: Iterable[Tuple[str, str]] = ()) -> None:
+        self._pairs: List[Tuple[str, str]] = list(pairs)
+        self._index: Dict[str, List[str]] = {}
+        for n, v in self._pairs:
+            self._index.setdefault(n.lower(), []).append(v)
+
+    @classmethod
+    def from_msg(cls, msg) -> "SipHeaders":
+        pairs = []
+        for h in msg.headers:
+            try:
+                if type(h.body) is SipGenericHF:
+                    # sippy lowercases unknown names; Title-Case them back
+                    name = "-".join(p[:1].upper() + p[1:] for p in h.name.split("-"))
+                else:
+                    name = h.body.getCanName(h.name)
+                pairs.append((name, str(h.body)))
+            except Exception:
+                pairs.append((h.name, str(getattr(h.body, "body", ""))))
+        return cls(pairs)
+
+    def __getitem__(self, name: str) -> str:
+        return self._index[name.lower()][0]
+
+    def __iter__(self) -> Iterator[str]:
+        seen = []
+        for n, _ in self._pairs:
+            if n.lower() not in seen:
+                seen.append(n.lower())
+                yield n
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._index
+
+    def get_all(self, name: str) -> List[str]:
+        return list(self._index.get(name.lower(), ()))
+
+    def items_all(self) -> List[Tuple[str, str]]:
+        return list(self._pairs)
+
+    @property
+    def raw(self) -> str:
+        return "".join(
+            "%s: %s\r\n" % (n, v) for n, v in self._pairs if n.lower() not in CORE_HEADERS
+        )
+
+    def __repr__(self) -> str:
+        return "SipHeaders(%r)" % (self._pairs,)
+
+
+def param_split(value: str) -> Tuple[str, Dict[str, Optional[str]]]:
+    """``"90;refresher=uac"`` -> ``("90", {"refresher": "uac"})``."""
+    parts = [p.strip() for p in value.split(";")]
+    params: Dict[str, Optional[str]] = {}
+    for p in parts[1:]:
+        if not p:
+            continue
+        k, sep, v = p.partition("=")
+        params[k.strip().lower()] = v.strip() if sep else None
+    return parts[0], params
+
+
+def tokens(values: Iterable[str]) -> List[str]:
+    """Comma-separated token headers (Supported, Require, Allow) -> lowercase list."""
+    out = []
+    for v in values:
+        out.extend(t.strip().lower() for t in v.split(",") if t.strip())
+    return out

@@ -1,0 +1,230 @@
+"""The SIP stack as a Twisted service: socket, transaction layer, call legs.
+
+Policy that SEMS applies before a session exists lives here too: the
+session limit, the calls-per-second limit and shutdown mode all answer a new
+INVITE with 503 without creating a leg.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Optional
+
+from twisted.application.service import Service
+from twisted.logger import Logger
+
+from sippy.SipConf import SipConf
+
+from donkey.sip import reactor_bridge
+from donkey.sip.headers import make_headers
+from donkey.sip.leg import CallLeg, CallListener
+from donkey.sip.session_timer import SessionTimerConfig
+
+log = Logger(namespace="donkey.sip.stack")
+
+#: ``call_factory(leg) -> listener``, called for every accepted new INVITE.
+CallFactory = Callable[[CallLeg], Optional[CallListener]]
+
+
+@dataclass
+class StackLimits:
+    """0 means unlimited (SEMS ``max_sessions``, ``max_cps``)."""
+
+    max_sessions: int = 0
+    max_cps: float = 0.0
+    reply_code: int = 503
+    reply_reason: str = "Server Unavailable"
+
+
+@dataclass
+class StackStats:
+    current_calls: int = 0
+    total_calls: int = 0
+    connected_calls: int = 0
+    rejected_calls: int = 0
+    cps: float = 0.0
+    legs: int = 0
+
+
+@dataclass
+class _RateLimiter:
+    """Token bucket; smooth enough for SEMS-style max_cps."""
+
+    rate: float
+    tokens: float = 0.0
+    last: float = 0.0
+
+    def allow(self, now: float) -> bool:
+        if self.rate <= 0:
+            return True
+        self.tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class SipStack(Service):
+    """Owns the SIP socket, sippy's transaction manager and every CallLeg."""
+
+    name = "sip"
+
+    def __init__(
+        self,
+        call_factory: Optional[CallFactory],
+        ip: str = "127.0.0.1",
+        port: int = 5060,
+        limits: Optional[StackLimits] = None,
+        session_timer: Optional[SessionTimerConfig] = None,
+        user_agent: str = "DonkeySM",
+        reactor: Any = None,
+        sip_trace: bool = False,
+    ) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as _r
+
+            reactor = _r
+        self.reactor = reactor
+        self.call_factory = call_factory
+        self.ip = ip
+        self.port = port
+        self.limits = limits or StackLimits()
+        self.session_timer = session_timer or SessionTimerConfig()
+        self.user_agent = user_agent
+        self.shutdown_mode = False
+        self.tm: Any = None
+        self.global_config: Dict[str, Any] = {}
+        self.legs: Dict[int, CallLeg] = {}
+        self._active = 0  # legs not yet ended
+        self._total = 0
+        self._connected = 0
+        self._rejected = 0
+        self._limiter = _RateLimiter(self.limits.max_cps, self.limits.max_cps, 0.0)
+        self._recent = deque()  # times of recent new calls, for the cps figure
+        self.logger = reactor_bridge.TwistedSipLogger(enabled=sip_trace)
+
+    # Service ----------------------------------------------------------
+    def startService(self) -> None:
+        reactor_bridge.install(self.reactor)
+        from donkey.sip.transport import TwistedSipTransactionManager
+
+        SipConf.my_address = self.ip
+        SipConf.my_port = self.port
+        gc = self.global_config
+        gc.update(
+            _sip_address=self.ip,
+            _sip_port=self.port,
+            _sip_logger=self.logger,
+            _reactor=self.reactor,
+        )
+        self.tm = TwistedSipTransactionManager(gc, self._recv_request)
+        gc["_sip_tm"] = self.tm
+        bound = self.tm.server.getSIPaddr()[0][1]
+        self.port = int(bound)
+        SipConf.my_port = self.port
+        gc["_sip_port"] = self.port
+        self._limiter.last = self.reactor.seconds()
+        log.info("SIP stack listening on udp:{ip}:{port}", ip=self.ip, port=self.port)
+        super().startService()
+
+    def stopService(self):
+        super().stopService()
+        for leg in list(self.legs.values()):
+            if not leg.ended:
+                leg.bye()
+        if self.tm is not None:
+            tm, self.tm = self.tm, None
+            tm.shutdown()
+        # sippy's remaining timers (retransmits, linger) belong to a dead
+        # stack now; one stack per process is the supported setup.
+        bridge = reactor_bridge.installed()
+        if bridge is not None:
+            bridge.cancel_all()
+        return None
+
+    # policy -----------------------------------------------------------
+    def set_shutdown_mode(self, on: bool = True) -> None:
+        self.shutdown_mode = on
+
+    def _admit(self, req) -> Optional[str]:
+        """None if a new call may start, else the reason it may not."""
+        if self.shutdown_mode:
+            return "shutdown mode"
+        lim = self.limits
+        if lim.max_sessions and self._active >= lim.max_sessions:
+            return "session limit %d reached" % lim.max_sessions
+        if lim.max_cps and not self._limiter.allow(self.reactor.seconds()):
+            return "cps limit %g reached" % lim.max_cps
+        return None
+
+    def _recv_request(self, req, sip_t):
+        """sippy request callback for everything not matching a known dialog."""
+        method = req.getMethod()
+        if method == "INVITE":
+            if req.getHFBody("to").getTag() is not None:
+                return (req.genResponse(481, "Call Leg/Transaction Does Not Exist", server=self.user_agent), None, None)
+            why = self._admit(req)
+            if why is not None:
+                self._rejected += 1
+                log.info(
+                    "rejecting INVITE {cid} with {code}: {why}",
+                    cid=str(req.getHFBody("call-id")), code=self.limits.reply_code, why=why,
+                )
+                return (req.genResponse(self.limits.reply_code, self.limits.reply_reason, server=self.user_agent), None, None)
+            leg, rval = CallLeg._inbound(self, req, sip_t)
+            return rval
+        if method == "OPTIONS":
+            resp = req.genResponse(200, "OK", server=self.user_agent)
+            resp.appendHeaders(make_headers("Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY\r\n"))
+            return (resp, None, None)
+        if method in ("BYE", "INFO", "UPDATE", "NOTIFY", "REFER", "PRACK", "MESSAGE"):
+            return (req.genResponse(481, "Call Leg/Transaction Does Not Exist", server=self.user_agent), None, None)
+        return (req.genResponse(501, "Not Implemented", server=self.user_agent), None, None)
+
+    # outbound ---------------------------------------------------------
+    def dial(self, from_uri: str, to_uri: str, ruri: str, sdp_offer: Optional[str], **kw: Any) -> CallLeg:
+        """Shortcut for :meth:`CallLeg.dial` on this stack."""
+        return CallLeg.dial(self, from_uri, to_uri, ruri, sdp_offer, **kw)
+
+    # bookkeeping called by CallLeg -------------------------------------
+    def _add_leg(self, leg: CallLeg) -> None:
+        self.legs[id(leg)] = leg
+        self._active += 1
+        self._total += 1
+        now = self.reactor.seconds()
+        self._recent.append(now)
+        while self._recent[0] < now - 1.0:
+            self._recent.popleft()
+        leg._counted = True
+
+    def _leg_connected(self, leg: CallLeg) -> None:
+        self._connected += 1
+
+    def _leg_ended(self, leg: CallLeg) -> None:
+        if getattr(leg, "_counted", False):
+            leg._counted = False
+            self._active -= 1
+
+    def _remove_leg(self, leg: CallLeg) -> None:
+        self._leg_ended(leg)
+        self.legs.pop(id(leg), None)
+
+    # stats ----------------------------------------------------------------
+    @property
+    def current_calls(self) -> int:
+        return self._active
+
+    def stats(self) -> StackStats:
+        now = self.reactor.seconds()
+        while self._recent and self._recent[0] < now - 1.0:
+            self._recent.popleft()
+        return StackStats(
+            current_calls=self._active,
+            total_calls=self._total,
+            connected_calls=self._connected,
+            rejected_calls=self._rejected,
+            cps=float(len(self._recent)),
+            legs=len(self.legs),
+        )
