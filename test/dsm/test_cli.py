@@ -58,7 +58,7 @@ class RunTests(unittest.TestCase):
             transition "invite" START - invite / dlg.acceptInvite(183, Ringing) -> MENU;
             transition "started" START - sessionStart -> MENU;
             state MENU;
-            transition "one" MENU - keyPress(1) / set($choice=one) -> DONE;
+            transition "one" MENU - keyPress(1) / { set($choice=one); setTimer(1, 1); } -> DONE;
             state DONE;
             transition "timeout" DONE - timer(#id == 1) -> END;
             state END;
