@@ -38,11 +38,18 @@ def parse_config(text: str, name: str = "<config>") -> dict[str, str]:
 
 
 def read_config(path: str) -> dict[str, str]:
+    """Read a config file; ``${here}`` in a value is the file's directory.
+
+    (``${here}`` is donkey's addition, so a bundle can name files next to it
+    wherever it is installed.)
+    """
     try:
         with open(path, encoding="utf-8") as f:
-            return parse_config(f.read(), path)
+            values = parse_config(f.read(), path)
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+    here = os.path.dirname(os.path.abspath(path))
+    return {k: v.replace("${here}", here) for k, v in values.items()}
 
 
 def default_config_path() -> str:

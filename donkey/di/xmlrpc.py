@@ -452,7 +452,8 @@ class DIXmlRpcResource(XMLRPC):
     def lookupProcedure(self, procedurePath: str) -> _Procedure:
         """
         Resolve a method name (flat: dots are part of the name, not
-        sub-handlers).  Raises a Fault for unknown names.
+        sub-handlers).  Unlike the base class's, the procedure returned takes
+        the parameter list as one argument.  Raises a Fault for unknown names.
         """
         proc = self._builtins.get(procedurePath)
         if proc is not None:

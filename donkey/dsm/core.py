@@ -640,8 +640,10 @@ def _media_method(method: str, what: str):
 
 for _action_name, _method in (
         ("flushPlaylist", "flush_playlist"), ("closePlaylist", "flush_playlist"),
-        ("setInOutPlaylist", "set_in_out_playlist"), ("setInputPlaylist", "set_input_playlist"),
-        ("setOutputPlaylist", "set_output_playlist"), ("connectMedia", "connect"),
+        # SEMS's "input" receives the caller's audio and its "output" is what the
+        # caller hears; donkey's media names them the other way round.
+        ("setInOutPlaylist", "set_in_out_playlist"), ("setInputPlaylist", "set_output_playlist"),
+        ("setOutputPlaylist", "set_input_playlist"), ("connectMedia", "connect"),
         ("disconnectMedia", "disconnect"), ("enableReceiving", "enable_receiving"),
         ("disableReceiving", "disable_receiving"),
         ("enableForceDTMFReceiving", "enable_force_dtmf_receiving"),

@@ -102,7 +102,9 @@ _LOST_CODES = frozenset({
 _SELECTS = frozenset({"local_tag", "user", "domain", "remote_tag", "callid",
                       "local_uri", "local_party", "remote_uri", "remote_party"})
 
-DEFAULT_POOL_SIZE = 10
+# PyMySQL is pure Python: its threads share the GIL with the reactor, so more
+# threads add reactor latency, not throughput (see bench/mysql_bench.py).
+DEFAULT_POOL_SIZE = 4
 
 
 # ---------------------------------------------------------------------------
@@ -527,7 +529,7 @@ class Database:
             if ssl_ca:
                 kwargs["ssl"] = {"ca": ssl_ca}
             self.pool = adbapi.ConnectionPool(
-                "pymysql", cp_min=1, cp_max=max(1, pool_size), cp_reconnect=True,
+                "pymysql", cp_min=max(1, pool_size), cp_max=max(1, pool_size), cp_reconnect=True,
                 cp_noisy=False, cp_reactor=reactor, **kwargs)
         else:
             # One thread: SQLite serialises writers anyway, and ':memory:' stays one database.
@@ -600,9 +602,14 @@ class Database:
         self._checked.pop(tid, None)
 
     def close(self) -> None:
-        """Stop the pool's threads and close its connections."""
-        if self.pool.running or self.pool.threadpool.started:
-            self.pool.close()
+        """Stop the pool's threads and close its connections (once; the reactor's
+        shutdown may have done it already)."""
+        pool = self.pool
+        if pool.running:
+            pool.close()
+        elif pool.startID:       # never started: only drop the startup trigger
+            self.reactor.removeSystemEventTrigger(pool.startID)
+            pool.startID = None
 
 
 def _code(e: Exception) -> int | str:

@@ -67,7 +67,8 @@ class RegexModule(Module):
                 try:
                     compiled[name] = compile_posix(pattern)
                 except ValueError as e:
-                    raise ValueError(f"mod_regex: compiling '{pattern}' for '{name}': {e}") from None
+                    raise ValueError(
+                        f"mod_regex: compiling '{pattern}' for '{name}': {e}") from None
         self._preloaded[id(config)] = (config, compiled)
 
     def on_session_start(self, session: Any) -> None:
@@ -161,7 +162,6 @@ def _bracket(pattern: str, i: int) -> tuple[str, int]:
         i += 1
     parts: list[str] = []
     first = True
-    prev_char: str | None = None       # last single character, a possible range start
     while True:
         if i >= n:
             raise ValueError(ERR_EBRACK)
@@ -181,7 +181,6 @@ def _bracket(pattern: str, i: int) -> tuple[str, int]:
                 if name not in _CLASSES:
                     raise ValueError(ERR_ECTYPE)
                 parts.append(_CLASSES[name])
-                prev_char = None
                 continue
             if len(name) != 1:
                 raise ValueError(ERR_ECOLLATE)
@@ -206,11 +205,8 @@ def _bracket(pattern: str, i: int) -> tuple[str, int]:
             if i < n and pattern[i] == "-" and i + 1 < n and pattern[i + 1] != "]":
                 raise ValueError(ERR_ERANGE)          # a-c-e
             parts.append(f"{_class_char(ch)}-{_class_char(end)}")
-            prev_char = None
             continue
         parts.append(_class_char(ch))
-        prev_char = ch
-    del prev_char
     return ("[^" if negate else "[") + "".join(parts) + "]", i
 
 

@@ -28,9 +28,11 @@ Conditions
 
 Behaviour follows SEMS's mod_utils, quirks included where a script could
 notice them: ``getNewId`` and ``rand`` take the *value* of their first
-argument as the variable name, ``add``/``sub`` print like SEMS's
-``double2str`` (``3`` + ``4`` gives ``7.0``), ``replace`` only resolves
-``$`` references and never clears ``$errno``, ``playRingTone`` defaults to
+argument as the variable name, ``add``/``sub`` (and ``decodeJson`` for
+fractional numbers) print like SEMS's ``double2str``, which keeps one
+trailing zero (``3`` + ``4`` gives ``7.0``, ``1.5`` + ``2.25`` gives
+``3.750``), ``replace`` only resolves ``$`` references and never clears
+``$errno``, ``playRingTone`` defaults to
 on 2000 ms, off 4000 ms, 440 Hz and 480 Hz (the SEMS code; its README says
 1000/2000).
 """

@@ -297,7 +297,7 @@ class CallLeg:
         self.direction = direction
         self.listener: Any = listener
         self.ua: Optional[_LegUA] = None
-        self.request_headers: SipHeaders = SipHeaders()
+        self._request_headers: Optional[SipHeaders] = None
         self._ruri = ""
         self._from_hdr = ""
         self._to_hdr = ""
@@ -345,12 +345,13 @@ class CallLeg:
         body = req.getBody()
         leg._remote_sdp = str(body) if body is not None else None
         leg._ruri = str(req.getRURI())
-        leg.request_headers = SipHeaders.from_msg(req)
         leg._from_hdr = str(req.getHFBody("from"))
         leg._to_hdr = str(req.getHFBody("to"))
-        leg._peer_allow = tokens(leg.request_headers.get_all("allow"))
         cfg = stack.session_timer
-        st, min_se = negotiate_uas(cfg, leg.request_headers)
+        st, min_se = None, None
+        if cfg.enabled:
+            leg._peer_allow = tokens(leg.request_headers.get_all("allow"))
+            st, min_se = negotiate_uas(cfg, leg.request_headers)
         if min_se is not None:
             resp = req.genResponse(422, "Session Interval Too Small", server=stack.user_agent)
             resp.appendHeaders(make_headers("Min-SE: %d" % min_se))
@@ -365,6 +366,7 @@ class CallLeg:
         ua = _LegUA(self.stack.global_config, event_cb=self._on_event, **kw)
         ua.leg = self
         ua.local_ua = self.stack.user_agent
+        ua.godead_timeout = self.stack.linger
         ua.dead_cbs = (self._on_dead,)
         self.ua = ua
         return ua
@@ -487,6 +489,13 @@ class CallLeg:
     @property
     def remote_sdp(self) -> Optional[str]:
         return self._remote_sdp
+
+    @property
+    def request_headers(self) -> SipHeaders:
+        """Headers of the initial INVITE (inbound); parsed on first use."""
+        if self._request_headers is None:
+            self._request_headers = SipHeaders.from_msg(self._invite) if self._invite is not None else SipHeaders()
+        return self._request_headers
 
     @property
     def session_timer(self) -> Optional[SessionTimerState]:
@@ -661,7 +670,7 @@ class CallLeg:
             if self.direction == "in":
                 self._got_ack = True
             else:
-                if self._last_resp is not None:
+                if self._last_resp is not None and self.stack.session_timer.enabled:
                     h = SipHeaders.from_msg(self._last_resp)
                     self._peer_allow = tokens(h.get_all("allow"))
                     self._st = negotiate_uac(self.stack.session_timer, h)

@@ -81,6 +81,7 @@ class SipStack(Service):
         user_agent: str = "DonkeySM",
         reactor: Any = None,
         sip_trace: bool = False,
+        linger: float = 8.0,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as _r
@@ -93,6 +94,11 @@ class SipStack(Service):
         self.limits = limits or StackLimits()
         self.session_timer = session_timer or SessionTimerConfig()
         self.user_agent = user_agent
+        #: seconds a finished call's UA keeps answering stray in-dialog
+        #: requests.  sippy's default is 32 s; retransmissions are answered
+        #: by the transaction layer anyway, and at 500 cps 32 s of dead UAs
+        #: is ~1M objects, whose full GC passes (0.5 s+) cause retransmits.
+        self.linger = linger
         self.shutdown_mode = False
         self.tm: Any = None
         self.global_config: Dict[str, Any] = {}

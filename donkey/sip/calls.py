@@ -1,0 +1,329 @@
+"""Where SIP, media and DSM meet: one :class:`DSMCall` per call, and the controller.
+
+:class:`CallController` is the SIP stack's call factory: it picks the
+application for a new INVITE (SEMS's ``application=`` setting: a fixed name,
+``$(mapping)``, ``$(ruri.user)``, ``$(ruri.param)``, ``$(apphdr)``, tried in
+order), gives the call an RTP port and a DSM session, and places the calls
+of ``dlg.dialout``.
+
+:class:`DSMCall` is the ``session.call`` handle that mod_dlg acts through and
+the listener of the SIP leg.  Everything the leg or the media reports
+becomes an event posted to the session; nothing calls into the engine
+directly.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Optional
+
+from twisted.logger import Logger
+
+from donkey.dsm import events as ev
+from donkey.dsm.events import Event
+from donkey.dsm.loader import AppBundle
+from donkey.media.clock import MediaClock
+from donkey.media.rtp import NoMediaPortAvailable, PortAllocator
+from donkey.media.session import MediaSession
+from donkey.sip.leg import CallLeg
+
+log = Logger(namespace="donkey.sip.calls")
+
+SELECT_NAMES = ("callid", "remote_tag", "user", "domain", "local_uri", "local_party",
+                "remote_uri", "remote_party", "ruri")
+
+
+class DSMMedia:
+    """``session.media``: the call's MediaSession plus the bundle's prompts."""
+
+    def __init__(self, media: MediaSession, prompts: Any = None):
+        self._media = media
+        self._prompts = prompts
+        self._prompt_set: Optional[str] = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._media, name)
+
+    def play_prompt(self, name: str, front: bool = False, loop: bool = False) -> None:
+        if self._prompts is None:
+            raise LookupError(name)
+        collection = self._prompts.lookup(name, self._prompt_set)
+        self._media.play_source(collection.source(name, loop=loop), front=front)
+
+    def set_prompt_set(self, name: str) -> None:
+        if self._prompts is None or name not in self._prompts.names():
+            raise LookupError(name)
+        self._prompt_set = name
+
+
+class DSMCall:
+    """One call leg with its media and DSM session; see module docstring."""
+
+    def __init__(self, controller: "CallController", leg: CallLeg, bundle: AppBundle,
+                 app: str, media: MediaSession, variables: Optional[dict] = None):
+        self.controller = controller
+        self.leg = leg
+        self.app = app
+        self.media = media
+        self.replied = False
+        self.accepted = False
+        self.media.on_dtmf = self._on_dtmf
+        self.media.on_no_audio = lambda: self._post(ev.NO_AUDIO, type="noAudio")
+        self.media.on_separator = lambda sid: self._post(ev.SEPARATOR, id=str(sid))
+        self.media.on_rtp_timeout = lambda: self._post(ev.RTP_TIMEOUT, type="rtp_timeout")
+        self.session = controller.runtime.new_session(
+            bundle, ltag=leg.local_tag or None, call=self,
+            media=DSMMedia(self.media, getattr(bundle, "prompts", None)),
+            variables=variables)
+        self.session.ending.append(self._session_ended)
+        self.direction = leg.direction
+
+    # -- selects (session.select reads these) --------------------------------
+    def __getattr__(self, name: str) -> Any:
+        if name in SELECT_NAMES:
+            return getattr(self.leg, name)
+        raise AttributeError(name)
+
+    # -- the mod_dlg handle -------------------------------------------------------
+    def accept_invite(self, code: int = 200, reason: str = "OK", headers: str = "") -> None:
+        """Answer with SDP (183: early media, 2xx: connect); raises if the offer is unusable."""
+        offer = self.leg.remote_sdp
+        sdp = self.media.answer(offer) if offer else self.media.offer()
+        if code < 200:
+            self.leg.ring(code, reason, sdp, headers)
+        else:
+            self.leg.accept(code, reason, sdp, headers)
+        self.replied = self.accepted = True
+        if not self.media.connected:
+            self.media.connect()
+
+    def reply(self, code: int, reason: str, headers: str = "") -> None:
+        self.leg.reply(code, reason, headers)
+        self.replied = True
+        if code >= 300:
+            self.media.disconnect()
+
+    def bye(self, headers: str = "") -> None:
+        self.leg.bye(headers)
+        self.media.disconnect()
+
+    def refer(self, target: str, expires: int = 0) -> None:
+        self.leg.refer(target, expires)
+
+    def send_request(self, method: str, headers: str = "", body: Optional[str] = None,
+                     content_type: Optional[str] = None) -> None:
+        self.leg.send_request(method, headers, body, content_type)
+
+    def reply_request(self, request: dict, code: int, reason: str, headers: str = "") -> None:
+        self.leg.reply_request(int(request.get("cseq", "0").split()[0] or 0), code, reason, headers)
+
+    # -- leg listener ----------------------------------------------------------------
+    def _post(self, event_type: str, **params: str) -> None:
+        self.session.post(Event(event_type, params))
+
+    def _on_dtmf(self, key: int, duration_ms: int) -> None:
+        self._post(ev.KEY, key=str(key), duration=str(duration_ms))
+
+    def on_invite(self, leg: CallLeg) -> None:
+        self.session.start_inbound(self.app, self.session.app.run_invite_event)
+
+    def on_ringing(self, code: int, reason: str, has_body: bool) -> None:
+        self._post(ev.RINGING, code=str(code), reason=reason,
+                   has_body="true" if has_body else "false")
+
+    def on_early(self, sdp: str) -> None:
+        if sdp:
+            self._apply_answer(sdp)
+        self._post(ev.EARLY)
+
+    def on_connected(self, sdp: Optional[str]) -> None:
+        if self.leg.direction == "out":
+            if sdp:
+                self._apply_answer(sdp)
+            if not self.media.connected:
+                self.media.connect()
+            self.session.outbound_connected()
+
+    def _apply_answer(self, sdp: str) -> None:
+        try:
+            self.media.apply_answer(sdp)
+        except Exception as e:
+            log.warn("{ltag}: unusable SDP answer: {e}", ltag=self.session.ltag, e=str(e))
+
+    def on_failed(self, code: int, reason: str) -> None:
+        self._post(ev.FAILED, code=str(code), reason=reason)
+        self.session.when_idle(lambda: self.session.stop(False))
+
+    def on_hangup(self, headers: str, by_cancel: bool) -> None:
+        self.media.disconnect()
+        self._post(ev.HANGUP, headers=headers)
+
+    def on_remote_disappeared(self, code: int, reason: str) -> None:
+        self._post_default(ev.REMOTE_DISAPPEARED, sip_code=str(code), sip_reason=reason)
+
+    def on_session_timeout(self) -> None:
+        self._post_default(ev.SESSION_TIMEOUT)
+
+    def _post_default(self, event_type: str, **params: str) -> None:
+        """Events whose default (end the call) the script may veto with #processed=true."""
+        event = Event(event_type, dict(params))
+        self.session.post(event)
+
+        def default() -> None:
+            if (event.params or {}).get("processed") != "true" and not self.session.stopped:
+                self.session.stop(True)
+        self.session.when_idle(default)
+
+    def on_reinvite(self, sdp: Optional[str]) -> Optional[str]:
+        if not sdp:
+            return self.media.offer()
+        try:
+            return self.media.answer(sdp)
+        except Exception as e:
+            log.warn("{ltag}: re-INVITE offer refused: {e}", ltag=self.session.ltag, e=str(e))
+            return None
+
+    def on_request(self, method: str, info: dict) -> bool:
+        if self.session.vars.get("enable_request_events") != "true":
+            return False
+        self.session.objects["dlg.request"] = info
+        self._post(ev.SIP_REQUEST, **{k: str(v) for k, v in info.items()})
+        return True
+
+    def on_reply(self, code: int, reason: str, info: dict) -> None:
+        if self.session.vars.get("enable_reply_events") == "true":
+            self.session.objects["dlg.reply"] = info
+            self._post(ev.SIP_REPLY, **{k: str(v) for k, v in info.items()})
+
+    def on_info_dtmf(self, key: int, duration_ms: int) -> None:
+        self._on_dtmf(key, duration_ms)
+
+    def on_terminated(self) -> None:
+        """The SIP dialog is gone: end the session once it has handled what is queued."""
+        self.media.disconnect()
+        self.session.when_idle(self._end_if_running)
+
+    def _end_if_running(self) -> None:
+        if not self.session.stopped:
+            self.session.stop(False)
+
+    def _session_ended(self, session: Any) -> None:
+        self.media.close()
+        self.controller.call_ended(self)
+
+
+class CallController:
+    """The SIP stack's call factory and the runtime's dialer."""
+
+    def __init__(self, runtime: Any, clock: MediaClock, ports: PortAllocator,
+                 application: str = "$(mapping);$(ruri.user)",
+                 mapping: Optional[list[tuple[str, str]]] = None, media_ip: str = "127.0.0.1"):
+        self.runtime = runtime
+        self.clock = clock
+        self.ports = ports
+        self.application = application
+        self.mapping = [(re.compile(rx), app) for rx, app in (mapping or [])]
+        self.media_ip = media_ip
+        self.stack: Any = None
+        self.calls: dict[str, DSMCall] = {}
+        runtime.dialer = self.dialout
+
+    def new_media(self) -> MediaSession:
+        return MediaSession(self.clock, self.ports, local_ip=self.media_ip)
+
+    # -- inbound ---------------------------------------------------------------------
+    def select_app(self, leg: CallLeg) -> Optional[str]:
+        """The first candidate of ``application=`` that names a registered app."""
+        for item in [i.strip() for i in self.application.split(";") if i.strip()]:
+            name = self._candidate(item, leg)
+            if name and name in self.runtime.apps:
+                return name
+        return None
+
+    def _candidate(self, item: str, leg: CallLeg) -> Optional[str]:
+        if item == "$(mapping)":
+            for rx, app in self.mapping:
+                if rx.search(leg.ruri):
+                    return app
+            return None
+        if item == "$(ruri.user)":
+            return leg.user
+        if item == "$(ruri.param)":
+            match = re.search(r";app=([^;>]+)", leg.ruri)
+            return match.group(1) if match else None
+        if item == "$(apphdr)":
+            headers = leg.request_headers
+            return headers.get("p-app-name") if headers is not None else None
+        return item
+
+    def __call__(self, leg: CallLeg) -> Optional[DSMCall]:
+        """A new INVITE: pick the app, or answer 404 / 503."""
+        app = self.select_app(leg)
+        if app is None:
+            log.info("no application for {ruri}: 404", ruri=leg.ruri)
+            leg.reply(404, "Not Found")
+            return None
+        bundle, diagram = self.runtime.apps[app]
+        variables = self._param_variables(leg) if bundle.set_param_variables else None
+        try:
+            media = self.new_media()
+        except NoMediaPortAvailable:
+            log.warn("no RTP port free for {ruri}: 503", ruri=leg.ruri)
+            leg.reply(503, "Server Unavailable")
+            return None
+        call = DSMCall(self, leg, bundle, diagram, media, variables)
+        leg.listener = call
+        self._track(call, "in")
+        return call
+
+    @staticmethod
+    def _param_variables(leg: CallLeg) -> dict[str, str]:
+        """``set_param_variables``: ``P-App-Param: a=1;b=2`` become ``$a``, ``$b``."""
+        headers = leg.request_headers
+        raw = headers.get("p-app-param") if headers is not None else None
+        out: dict[str, str] = {}
+        for item in (raw or "").split(";"):
+            key, sep, value = item.partition("=")
+            if sep and key.strip():
+                out[key.strip()] = value.strip()
+        return out
+
+    def _track(self, call: DSMCall, direction: str) -> None:
+        self.calls[call.session.ltag] = call
+        store = self.runtime.monitoring
+        if store is not None:
+            leg = call.leg
+            for key, value in (("from", leg.from_hdr), ("to", leg.to_hdr), ("ruri", leg.ruri),
+                               ("app", call.app), ("dir", direction)):
+                store.set(call.session.ltag, key, value)
+
+    def call_ended(self, call: DSMCall) -> None:
+        self.calls.pop(call.session.ltag, None)
+
+    # -- outbound --------------------------------------------------------------------
+    def dialout(self, request: Any) -> str:
+        """``dlg.dialout``: place a call running ``request.app``; returns its local tag."""
+        entry = self.runtime.apps.get(request.app)
+        if entry is None:
+            bundle = next((b for b in self.runtime.bundles.values()
+                           if request.app in b.diagrams), None)
+            if bundle is None:
+                raise LookupError(f"application '{request.app}' is not loaded")
+            entry = (bundle, request.app)
+        bundle, diagram = entry
+        if request.ltag and request.ltag in self.runtime.sessions.by_tag:
+            raise ValueError(f"local tag '{request.ltag}' is in use")
+        media = self.new_media()
+        try:
+            offer = media.offer()
+            leg = self.stack.dial(request.from_hdr, request.to_hdr, request.r_uri, offer,
+                                  local_tag=request.ltag or None,
+                                  auth_user=request.auth_user or None,
+                                  auth_pwd=request.auth_pwd or None, headers=request.headers)
+        except Exception:
+            media.close()
+            raise
+        call = DSMCall(self, leg, bundle, diagram, media, request.variables)
+        leg.listener = call
+        self._track(call, "out")
+        call.session.start_outbound(diagram, bundle.run_invite_event)
+        return call.session.ltag

@@ -1,0 +1,221 @@
+"""``twistd donkeysm``: command-line options and the service tree.
+
+``makeService`` reads the configuration (the bundled one without ``-c``),
+compiles every app bundle, and returns a MultiService of: the monitoring
+store, the media clock, the SIP stack, the XML-RPC control plane, and the DSM
+service that starts system DSMs and tells them about shutdown and signals.
+A script with an error stops the start with ``file:line:col: message``.
+"""
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+from twisted.application import service
+from twisted.logger import LogLevel, Logger
+from twisted.python import usage
+
+from donkey.config import ConfigError, ServerConfig, load_server_config, read_config
+from donkey.di.registry import DIRegistry
+from donkey.di.xmlrpc import makeXmlRpcService
+from donkey.dsm import events as ev
+from donkey.dsm.control import make_dsm_interface
+from donkey.dsm.errors import CompileError
+from donkey.media.clock import MediaClock
+from donkey.media.conference import ConferenceBridge
+from donkey.media.rtp import PortAllocator
+from donkey.monitoring.interface import registerMonitoring
+from donkey.monitoring.store import MonitoringStore, makeGarbageCollector
+from donkey.runtime import Runtime, bundle_files
+from donkey.sip.calls import CallController
+from donkey.sip.stack import SipStack, StackLimits
+
+log = Logger(namespace="donkey")
+
+SEMS_LEVELS = {0: LogLevel.error, 1: LogLevel.warn, 2: LogLevel.info, 3: LogLevel.debug}
+
+
+class Options(usage.Options):
+    synopsis = "[-c sems.conf] [--sip-port N] [--xmlrpc-port N]"
+    longdesc = ("Run the donkey DSM application server. Without --config it runs "
+                "on its bundled configuration (SIP on 127.0.0.1:5060, XML-RPC on "
+                "127.0.0.1:8090, the quizconnect demo on SQLite).")
+    optParameters = [
+        ["config", "c", None, "the main configuration file (SEMS's sems.conf)"],
+        ["sip-ip", None, None, "override sip_ip"],
+        ["sip-port", None, None, "override sip_port", int],
+        ["xmlrpc-port", None, None, "override xmlrpc_port of xmlrpc2di.conf", int],
+        ["rtp-ports", None, None, "override the RTP range, as LOW-HIGH"],
+    ]
+
+    def postOptions(self) -> None:
+        try:
+            self.server_config = load_server_config(self["config"])
+        except ConfigError as e:
+            raise usage.UsageError(str(e))
+        cfg = self.server_config
+        if self["sip-ip"]:
+            cfg.values["sip_ip"] = self["sip-ip"]
+        if self["sip-port"] is not None:
+            cfg.values["sip_port"] = str(self["sip-port"])
+        if self["xmlrpc-port"] is not None:
+            cfg.xmlrpc["xmlrpc_port"] = str(self["xmlrpc-port"])
+        if self["rtp-ports"]:
+            low, _, high = self["rtp-ports"].partition("-")
+            cfg.values["rtp_low_port"], cfg.values["rtp_high_port"] = low, high
+
+
+class ServerControl:
+    """The CoreControl of the XML-RPC built-ins: live figures from the running server."""
+
+    def __init__(self, runtime: Runtime, stack: SipStack, controller: CallController,
+                 loglevel: int):
+        self.runtime = runtime
+        self.stack = stack
+        self.controller = controller
+        self.loglevel = loglevel
+        self._calls_max = 0
+        self._cps_max = 0
+
+    def calls(self) -> int:
+        return len(self.controller.calls)
+
+    def get_loglevel(self) -> int:
+        return self.loglevel
+
+    def set_loglevel(self, level: int) -> None:
+        self.loglevel = int(level)
+
+    @property
+    def shutdown_mode(self) -> bool:
+        return self.stack.shutdown_mode
+
+    @shutdown_mode.setter
+    def shutdown_mode(self, on: bool) -> None:
+        self.stack.set_shutdown_mode(bool(on))
+
+    @property
+    def calls_avg(self) -> int:
+        return self.calls()
+
+    @property
+    def calls_max(self) -> int:
+        value, self._calls_max = max(self._calls_max, self.calls()), self.calls()
+        return value
+
+    @property
+    def cps_avg(self) -> int:
+        return int(self.stack.stats().cps)
+
+    @property
+    def cps_max(self) -> int:
+        value, self._cps_max = max(self._cps_max, int(self.stack.stats().cps)), 0
+        return value
+
+
+class LevelFilter:
+    """Drops log events below the configured SEMS level (set_loglevel changes it live)."""
+
+    def __init__(self, control: ServerControl):
+        self.control = control
+
+    def __call__(self, event: dict) -> bool:
+        level = event.get("log_level", LogLevel.info)
+        limit = SEMS_LEVELS.get(self.control.loglevel, LogLevel.debug)
+        return level >= limit
+
+
+class DSMService(service.Service):
+    """Starts system DSMs, and gives them ``system`` events on signals and shutdown."""
+
+    def __init__(self, runtime: Runtime, reactor: Any):
+        self.runtime = runtime
+        self.reactor = reactor
+        self._old_handlers: dict[int, Any] = {}
+
+    def startService(self) -> None:
+        super().startService()
+        for bundle in list(self.runtime.bundles.values()):
+            self.runtime.start_system_dsms(bundle, ev.STARTUP)
+        for signum, kind in ((signal.SIGUSR1, "User1"), (signal.SIGUSR2, "User2")):
+            try:
+                self._old_handlers[signum] = signal.signal(
+                    signum, lambda s, f, kind=kind: self.reactor.callFromThread(
+                        self.runtime.broadcast_system_event, {"type": kind}))
+            except ValueError:  # not in the main thread (tests)
+                pass
+
+    def stopService(self) -> None:
+        self.runtime.broadcast_system_event({"type": "ServerShutdown"})
+        for signum, handler in self._old_handlers.items():
+            signal.signal(signum, handler)
+        super().stopService()
+
+
+class _ClockService(service.Service):
+    def __init__(self, clock: MediaClock):
+        self.clock = clock
+
+    def startService(self) -> None:
+        super().startService()
+        self.clock.start()
+
+    def stopService(self) -> None:
+        self.clock.stop()
+        super().stopService()
+
+
+def load_bundles(runtime: Runtime, cfg: ServerConfig) -> None:
+    """The main bundle from dsm.conf and every bundle file in its conf_dir."""
+    runtime.load_bundle("main", cfg.dsm, base_dir=cfg.plugin_dir)  # type: ignore[attr-defined]
+    conf_dir = cfg.dsm.get("conf_dir", "")
+    if conf_dir:
+        conf_dir = conf_dir if os.path.isabs(conf_dir) else os.path.join(cfg.plugin_dir, conf_dir)  # type: ignore[attr-defined]
+        for name, path in bundle_files(conf_dir):
+            runtime.load_bundle(name, read_config(path), base_dir=os.path.dirname(path))
+
+
+def makeService(options: Options, reactor: Any = None) -> service.MultiService:
+    if reactor is None:
+        from twisted.internet import reactor as default_reactor
+        reactor = default_reactor
+    cfg: ServerConfig = options.server_config
+    top = service.MultiService()
+
+    store = MonitoringStore(reactor)
+    registry = DIRegistry()
+    registerMonitoring(registry, store)
+    clock = MediaClock(reactor)
+    runtime = Runtime(reactor, di=registry, monitoring=store, main_config=cfg.dsm,
+                      base_dir=cfg.plugin_dir,  # type: ignore[attr-defined]
+                      conference=ConferenceBridge(clock))
+    registry.register("dsm", make_dsm_interface(runtime))
+    try:
+        load_bundles(runtime, cfg)
+    except (CompileError, ConfigError) as e:
+        raise usage.UsageError(f"cannot load DSM scripts:\n{e}")
+
+    ports = PortAllocator(cfg.rtp_low_port, cfg.rtp_high_port, host=cfg.media_ip)
+    controller = CallController(runtime, clock, ports, cfg.application, cfg.app_mapping(),
+                                media_ip=cfg.media_ip)
+    stack = SipStack(controller, ip=cfg.sip_ip, port=cfg.sip_port,
+                     limits=StackLimits(max_sessions=cfg.session_limit, max_cps=cfg.cps_limit),
+                     reactor=reactor)
+    controller.stack = stack
+    control = ServerControl(runtime, stack, controller, cfg.loglevel)
+
+    top.runtime = runtime          # for tests and embedding
+    top.stack = stack
+    top.controller = controller
+
+    _ClockService(clock).setServiceParent(top)
+    stack.setServiceParent(top)
+    xmlrpc = makeXmlRpcService(cfg.xmlrpc, registry, control, reactor=reactor)
+    xmlrpc.setServiceParent(top)
+    top.xmlrpc = xmlrpc
+    collector = makeGarbageCollector(cfg.monitoring, store, reactor)
+    if collector is not None:
+        collector.setServiceParent(top)
+    DSMService(runtime, reactor).setServiceParent(top)
+    return top

@@ -1,0 +1,106 @@
+import random
+
+from twisted.internet.task import Clock
+from twisted.trial import unittest
+
+from donkey.media.clock import MediaClock
+
+
+class Counter:
+    def __init__(self, log, name, reactor):
+        self.log, self.name, self.reactor = log, name, reactor
+        self.times = []
+
+    def receive_tick(self):
+        self.log.append(("recv", self.name))
+
+    def send_tick(self):
+        self.log.append(("send", self.name))
+        self.times.append(self.reactor.seconds())
+
+
+class Mixer:
+    def __init__(self, log):
+        self.log = log
+
+    def mix(self):
+        self.log.append(("mix",))
+
+
+class ClockTests(unittest.TestCase):
+    def test_no_drift_over_1000_ticks_with_irregular_wakeups(self):
+        r = Clock()
+        mc = MediaClock(r)
+        s = Counter([], "a", r)
+        mc.connect(s)
+        rng = random.Random(7)
+        # The reactor wakes up late by random amounts (0-15 ms), as under load.
+        while r.seconds() < 19.99:
+            r.advance(rng.uniform(0.001, 0.015))
+        # One tick per 20 ms of wall time, exactly: t = 0 .. 19.98 -> 1000 ticks.
+        due = int(r.seconds() / 0.02 + 1e-9) + 1
+        self.assertEqual(len(s.times), due)
+        self.assertGreaterEqual(len(s.times), 1000)
+        # Each tick ran no more than one wakeup late, never early.
+        for n, t in enumerate(s.times):
+            self.assertGreaterEqual(t + 1e-9, n * 0.02)
+            self.assertLess(t, n * 0.02 + 0.0151)
+        mc.disconnect(s)
+        self.assertFalse(r.getDelayedCalls())
+
+    def test_relative_scheduling_would_drift(self):
+        # Sanity check of the test above: fixed 25 ms wakeups still give 50 ticks/s.
+        r = Clock()
+        mc = MediaClock(r)
+        s = Counter([], "a", r)
+        mc.connect(s)
+        for _ in range(400):
+            r.advance(0.025)
+        self.assertEqual(len(s.times), 501)
+        mc.disconnect(s)
+
+    def test_phases_and_mixers(self):
+        r = Clock()
+        log = []
+        mc = MediaClock(r)
+        mc.add_mixer(Mixer(log))
+        a, b = Counter(log, "a", r), Counter(log, "b", r)
+        mc.connect(a)
+        mc.connect(b)
+        r.advance(0)
+        self.assertEqual(log, [("recv", "a"), ("recv", "b"), ("mix",), ("send", "a"), ("send", "b")])
+        mc.disconnect(a)
+        mc.disconnect(b)
+        self.assertFalse(mc.running)
+
+    def test_long_stall_is_skipped_not_bursted(self):
+        r = Clock()
+        mc = MediaClock(r, max_catchup=5)
+        s = Counter([], "a", r)
+        mc.connect(s)
+        r.advance(0)
+        r.advance(1.0)  # a 1 s stall
+        self.assertEqual(len(s.times), 1 + 5)
+        self.assertEqual(mc.skipped, 45)
+        r.advance(0.02)
+        self.assertEqual(len(s.times), 7)
+        mc.disconnect(s)
+
+    def test_failing_session_is_disconnected_others_continue(self):
+        r = Clock()
+        mc = MediaClock(r)
+        good = Counter([], "good", r)
+
+        class Bad(Counter):
+            def send_tick(self):
+                raise RuntimeError("boom")
+
+        bad = Bad([], "bad", r)
+        mc.connect(bad)
+        mc.connect(good)
+        r.advance(0)
+        r.advance(0.02)
+        self.assertEqual(len(good.times), 2)
+        self.assertEqual(mc.sessions, [good])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        mc.disconnect(good)

@@ -1,0 +1,115 @@
+import struct
+
+from twisted.internet.defer import inlineCallbacks
+from twisted.internet.testing import FakeDatagramTransport
+from twisted.trial import unittest
+
+from donkey.media.rtp import NoMediaPortAvailable, PortAllocator, RtpEndpoint, RtpPacket, parse_header
+
+
+class PacketTests(unittest.TestCase):
+    def test_build_parse(self):
+        p = RtpPacket(0, 65535, 0xFFFFFFF0, 0x12345678, b"\x01" * 160, marker=True, csrcs=(7, 9))
+        data = p.build()
+        self.assertEqual(len(data), 12 + 8 + 160)
+        self.assertEqual(data[0], 0x82)
+        self.assertEqual(data[1], 0x80)
+        self.assertEqual(RtpPacket.parse(data), p)
+
+    def test_padding_and_extension(self):
+        payload = b"abcd"
+        ext = struct.pack("!HH", 0xBEDE, 1) + b"\0\0\0\1"
+        data = struct.pack("!BBHII", 0xB0, 8, 1, 2, 3) + ext + payload + b"\0\0\x03"
+        p = RtpPacket.parse(data)
+        self.assertEqual((p.payload_type, p.sequence, p.timestamp, p.ssrc, p.payload), (8, 1, 2, 3, payload))
+
+    def test_garbage_is_dropped_not_raised(self):
+        good = RtpPacket(0, 1, 2, 3, b"x" * 10).build()
+        bad = [
+            b"", b"\x80", b"\x00" * 12,  # too short / version 0
+            b"\x40" + good[1:],  # version 1
+            bytes([0x8F]) + good[1:],  # 15 CSRCs announced, not present
+            bytes([0x90]) + good[1:12],  # extension announced, missing
+            bytes([0xA0]) + good[1:-1] + b"\x00",  # padding count 0
+            bytes([0xA0]) + good[1:-1] + b"\xff",  # padding longer than packet
+        ]
+        for b in bad:
+            self.assertIsNone(RtpPacket.parse(b), b)
+            self.assertIsNone(parse_header(b))
+
+    def test_endpoint_counts_garbage_and_keeps_working(self):
+        ep = RtpEndpoint()
+        ep.makeConnection(FakeDatagramTransport())
+        ep.accept_pts = frozenset({0})
+        got = []
+        ep.handler = lambda *a: got.append(a)
+        for junk in (b"", b"hello", b"\xff" * 40, RtpPacket(96, 1, 1, 1, b"x").build()):
+            ep.datagramReceived(junk, ("10.0.0.1", 5))
+        self.assertEqual(got, [])
+        self.assertEqual(ep.stats.malformed, 3)
+        self.assertEqual(ep.stats.unexpected_pt, 1)
+        self.assertIsNone(ep.remote)  # garbage never latches
+        ep.datagramReceived(RtpPacket(0, 5, 160, 1, b"y" * 160).build(), ("10.0.0.1", 5))
+        self.assertEqual(len(got), 1)
+        self.assertEqual(got[0][4], b"y" * 160)
+
+
+class LatchingTests(unittest.TestCase):
+    def test_symmetric_rtp_latches_to_source(self):
+        tr = FakeDatagramTransport()
+        ep = RtpEndpoint(ssrc=42)
+        ep.makeConnection(tr)
+        ep.accept_pts = frozenset({0})
+        ep.remote = ("192.0.2.1", 4000)  # from SDP, behind NAT in reality
+        ep.send(0, False, 0, b"a")
+        ep.datagramReceived(RtpPacket(0, 1, 0, 9, b"z").build(), ("198.51.100.7", 31000))
+        ep.send(0, False, 160, b"b")
+        self.assertEqual([a for _, a in tr.written], [("192.0.2.1", 4000), ("198.51.100.7", 31000)])
+        first, second = (RtpPacket.parse(p) for p, _ in tr.written)
+        self.assertEqual(second.sequence, (first.sequence + 1) & 0xFFFF)
+        self.assertEqual(first.ssrc, 42)
+
+    def test_loss_and_duplicates_counted(self):
+        ep = RtpEndpoint()
+        ep.makeConnection(FakeDatagramTransport())
+        ep.accept_pts = frozenset({0})
+        got = []
+        ep.handler = lambda pt, m, seq, ts, p: got.append(seq)
+        for seq in (65534, 65535, 1, 1, 0, 2):  # wraps, loses 0, dup 1, late 0
+            ep.datagramReceived(RtpPacket(0, seq, 0, 5, b"x").build(), ("1.2.3.4", 5))
+        self.assertEqual(got, [65534, 65535, 1, 2])
+        self.assertEqual(ep.stats.packets_lost, 1)
+        self.assertEqual(ep.stats.late, 2)
+
+
+class PortAllocatorTests(unittest.TestCase):
+    @inlineCallbacks
+    def test_pairs_and_exhaustion(self):
+        from twisted.internet import reactor
+
+        alloc = PortAllocator(47100, 47103, "127.0.0.1", reactor)
+        a, b = RtpEndpoint(), RtpEndpoint()
+        pa = alloc.bind(a)
+        pb = alloc.bind(b)
+        self.assertEqual(sorted([pa, pb]), [47100, 47102])
+        self.assertEqual(a.local_port, pa)
+        e = self.assertRaises(NoMediaPortAvailable, alloc.bind, RtpEndpoint())
+        self.assertIn("47100-47103", str(e))
+        yield alloc.release(pa)
+        yield alloc.release(pa)  # idempotent
+        self.assertEqual(alloc.bind(RtpEndpoint()), pa)
+        for p in list(alloc._bound):
+            yield alloc.release(p)
+        self.assertEqual(alloc.in_use, 0)
+
+    @inlineCallbacks
+    def test_skips_ports_held_by_others(self):
+        from twisted.internet import reactor
+        from twisted.internet.protocol import DatagramProtocol
+
+        squatter = reactor.listenUDP(47201, DatagramProtocol(), interface="127.0.0.1")  # an RTCP port
+        self.addCleanup(squatter.stopListening)
+        alloc = PortAllocator(47200, 47203, "127.0.0.1", reactor)
+        port = alloc.bind(RtpEndpoint())
+        self.assertEqual(port, 47202)
+        yield alloc.release(port)

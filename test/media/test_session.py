@@ -1,0 +1,219 @@
+import os
+import wave
+
+from twisted.trial import unittest
+
+from donkey.media.codecs import by_name
+from donkey.media.dtmf import build_event
+from donkey.media.rtp import RtpPacket
+from donkey.media.sources import PcmSource
+from donkey.media.wav import MediaFileError
+from test.media.helpers import FakeNet, rms, tone, write_pcm_wav
+from test.media.test_dtmf import key_tone
+
+
+class Recording:
+    def __init__(self):
+        self.frames = []
+
+    def write(self, frame):
+        self.frames.append(frame)
+
+
+class SessionSendTests(unittest.TestCase):
+    def setUp(self):
+        self.net = FakeNet()
+        self.a, self.b = self.net.a, self.net.b
+        self.events = []
+        s = self.a.session
+        s.on_no_audio = lambda: self.events.append("noAudio")
+        s.on_separator = lambda i: self.events.append(("sep", i))
+        s.on_dtmf = lambda k, ms: self.events.append(("key", k, ms))
+
+    def sent(self):
+        """Everything a has sent so far (delivered or not)."""
+        return [RtpPacket.parse(p) for p, _ in self.a.all_sent()]
+
+    def test_playlist_audio_is_sent_continuous_across_items(self):
+        d = self.mktemp()
+        os.makedirs(d)
+        p = os.path.join(d, "x.wav")
+        pcm = tone([600], 100, 16000)
+        write_pcm_wav(p, pcm, 16000)
+        s = self.a.session
+        s.play_file(p)
+        s.add_separator(3)
+        s.play_silence(40)
+        s.play_source(PcmSource(tone([900], 60)))
+        s.connect()
+        self.net.time.advance(0)
+        for _ in range(14):
+            self.net.time.advance(0.02)
+        pkts = self.sent()
+        self.assertEqual(len(pkts), 15)
+        self.assertEqual(len({p.ssrc for p in pkts}), 1)
+        for prev, cur in zip(pkts, pkts[1:]):
+            self.assertEqual(cur.sequence, (prev.sequence + 1) & 0xFFFF)
+            self.assertEqual(cur.timestamp, (prev.timestamp + 160) & 0xFFFFFFFF)
+        self.assertEqual([p.marker for p in pkts[:2]], [True, False])
+        pcmu = by_name("PCMU")
+        audio = [pcmu.decode(p.payload) for p in pkts]
+        self.assertGreater(rms(audio[0]), 3000)
+        self.assertEqual(audio[5:7], [bytes(320)] * 2)  # the silence item
+        self.assertGreater(rms(audio[7]), 3000)
+        self.assertEqual(audio[10:], [bytes(320)] * 5)  # list empty: silence keeps flowing
+        self.assertEqual(self.events, [("sep", 3), "noAudio"])
+
+    def test_missing_file_raises_media_file_error(self):
+        e = self.assertRaises(MediaFileError, self.a.session.play_file, "/no/such.wav")
+        self.assertEqual(e.path, "/no/such.wav")
+
+    def test_mute_stops_packets_but_time_runs(self):
+        s = self.a.session
+        s.connect()
+        self.net.time.advance(0)
+        s.mute()
+        self.net.step(5)
+        s.unmute()
+        self.net.step(1)
+        pkts = self.sent()
+        self.assertEqual(len(pkts), 2)
+        self.assertEqual(pkts[1].timestamp - pkts[0].timestamp, 6 * 160)
+        self.assertEqual(pkts[1].sequence - pkts[0].sequence, 1)
+
+    def test_held_by_peer_sends_nothing(self):
+        s = self.a.session
+        s.answer(self.b.session.offer("sendonly"))
+        s.connect()
+        self.net.step(5)
+        self.assertEqual(self.sent(), [])
+        s.answer(self.b.session.offer("sendrecv"))  # resumed
+        self.net.step(2)
+        self.assertEqual(len(self.sent()), 2)
+        self.assertEqual(self.a.all_sent()[0][1], self.b.addr)
+
+    def test_send_dtmf_reaches_peer_once_per_key(self):
+        got = []
+        self.b.session.on_dtmf = lambda k, ms: got.append((k, ms))
+        self.net.start()
+        self.a.session.send_dtmf_sequence("1#", 100)
+        self.net.step(40)
+        self.assertEqual(got, [(1, 100), (11, 100)])
+        self.assertRaises(ValueError, self.a.session.send_dtmf_sequence, "12x")
+
+    def test_rfc4733_receive_and_detection_switch(self):
+        s = self.a.session
+        s.connect()
+        self.net.time.advance(0)
+
+        def press(ts, key):
+            for d in (160, 320, 480):
+                s.rtp.datagramReceived(RtpPacket(101, ts // 160, ts, 9, build_event(key, False, d)).build(), self.b.addr)
+            for i in range(3):
+                s.rtp.datagramReceived(RtpPacket(101, ts // 160 + 3 + i, ts, 9, build_event(key, True, 640)).build(), self.b.addr)
+            self.net.step(1)
+
+        press(1600, 7)
+        s.disable_dtmf_detection()
+        press(16000, 8)
+        s.enable_dtmf_detection()
+        s.disable_receiving()
+        press(32000, 9)  # not processed while receiving is off
+        s.enable_force_dtmf_receiving()
+        press(48000, 4)  # ... unless forced
+        self.assertEqual(self.events, [("key", 7, 80), ("key", 4, 80)])
+
+    def test_inband_detection_only_without_rfc4733(self):
+        # a and b negotiated telephone-event: in-band tones are not reported.
+        a, b = self.a.session, self.b.session
+        b.play_source(PcmSource(key_tone("3", 120)))
+        self.net.start()
+        self.net.step(12)
+        self.assertEqual(self.events, [])
+        # Renegotiate without telephone-event: now the tone is detected.
+        offer = a.offer().replace(" 101\r\n", "\r\n")
+        b.apply_answer(a.answer(offer))
+        b.play_source(PcmSource(key_tone("#", 120)))
+        self.net.step(12)
+        self.assertEqual(self.events, [("key", 11, 120)])
+
+    def test_send_dtmf_inband_without_rfc4733(self):
+        a, b = self.a.session, self.b.session
+        offer = a.offer().replace(" 101\r\n", "\r\n")
+        b.apply_answer(a.answer(offer))
+        got = []
+        b.on_dtmf = lambda k, ms: got.append((k, ms))
+        self.net.start()
+        a.send_dtmf(2, 100)
+        self.net.step(15)
+        self.assertEqual(got, [(2, 100)])
+
+    def test_output_receives_decoded_audio(self):
+        sink = Recording()
+        self.a.session.set_output(sink)
+        self.b.session.play_source(PcmSource(tone([500], 100)))
+        self.net.start()
+        self.net.step(6)
+        pcmu = by_name("PCMU")
+        expect = pcmu.decode(pcmu.encode(tone([500], 100)))
+        # b's 5 frames arrive one tick later, then b's empty playlist sends silence.
+        self.assertEqual(len(sink.frames), 6)
+        self.assertEqual(b"".join(sink.frames[:5]), expect)
+        self.assertEqual(sink.frames[5], bytes(320))
+
+
+class SessionTimeoutAndRecordTests(unittest.TestCase):
+    def test_rtp_timeout_fires_once_and_not_on_hold(self):
+        net = FakeNet()
+        s = net.a.session
+        fired = []
+        s.on_rtp_timeout = lambda: fired.append(net.time.seconds())
+        s.monitor_rtp_timeout(True, 1)
+        s.connect()  # b is not connected: a gets nothing
+        net.time.advance(0)
+        net.step(49)
+        self.assertEqual(fired, [])
+        net.step(1)
+        self.assertEqual(len(fired), 1)
+        net.step(100)
+        self.assertEqual(len(fired), 1)
+        # RTP comes back, then stops again: fires again
+        net.b.session.connect()
+        net.step(5)
+        net.b.session.disconnect()
+        net.step(52)
+        self.assertEqual(len(fired), 2)
+        # held by the peer: no RTP expected, no timeout
+        s.answer(net.b.session.offer("sendonly"))
+        net.step(200)
+        self.assertEqual(len(fired), 2)
+
+    def test_record_file_complete_after_stop_and_close(self):
+        net = FakeNet()
+        d = self.mktemp()
+        os.makedirs(d)
+        path = os.path.join(d, "rec.wav")
+        said = tone([440], 1000)
+        net.b.session.play_source(PcmSource(said))
+        net.a.session.record_file(path)
+        net.start()
+        net.step(50)
+        self.assertEqual(net.a.session.record_length_ms, 1020)
+        self.assertEqual(net.a.session.record_data_size, 51 * 320)
+        net.a.session.close()  # call ends while recording
+        self.assertEqual(net.a.session.record_length_ms, 1020)
+        with wave.open(path) as w:
+            self.assertEqual((w.getframerate(), w.getnchannels(), w.getsampwidth()), (8000, 1, 2))
+            self.assertEqual(w.getnframes(), 51 * 160)
+            data = w.readframes(w.getnframes())
+        pcmu = by_name("PCMU")
+        # first frame is silence (nothing received yet), then what b said
+        self.assertEqual(data[:320], bytes(320))
+        self.assertEqual(data[320:320 * 51], pcmu.decode(pcmu.encode(said)))
+        net.b.session.close()
+        self.assertFalse(net.clock.running)
+
+    def test_record_to_bad_path(self):
+        net = FakeNet()
+        self.assertRaises(MediaFileError, net.a.session.record_file, "/nonexistent/dir/r.wav")
+        self.assertFalse(net.a.session.recording)

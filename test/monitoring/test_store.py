@@ -1,0 +1,374 @@
+"""Tests for L{donkey.monitoring.store}: every store function, with a fake clock."""
+
+import re
+import time
+
+from twisted.internet import task
+from twisted.trial import unittest
+
+from donkey.monitoring.store import (
+    MonitoringGarbageCollector,
+    MonitoringStore,
+    makeGarbageCollector,
+    storeFromConfig,
+)
+
+
+class StoreTestCase(unittest.TestCase):
+    def setUp(self):
+        self.clock = task.Clock()
+        self.clock.advance(1000)
+        self.store = MonitoringStore(self.clock)
+
+
+class WriteTests(StoreTestCase):
+    def test_setCreatesEntry(self):
+        self.store.set("a", "dir", "in")
+        self.assertEqual(self.store.get("a"), {"dir": "in"})
+        self.assertIn("a", self.store)
+        self.assertEqual(len(self.store), 1)
+
+    def test_setOverwrites(self):
+        self.store.set("a", "dir", "in")
+        self.store.set("a", "dir", "out")
+        self.assertEqual(self.store.get("a"), {"dir": "out"})
+
+    def test_logIsSet(self):
+        self.store.log("a", "dsm_state", "X")
+        self.assertEqual(self.store.getSingle("a", "dsm_state"), "X")
+
+    def test_update(self):
+        self.store.update("a", {"from": "f", "to": "t"})
+        self.assertEqual(self.store.get("a"), {"from": "f", "to": "t"})
+
+    def test_valuesKeepTheirType(self):
+        self.store.update("a", {"i": 3, "f": 1.5, "b": True, "l": [1, "x"], "d": {"k": None}})
+        self.assertEqual(
+            self.store.get("a"), {"i": 3, "f": 1.5, "b": True, "l": [1, "x"], "d": {"k": None}}
+        )
+
+    def test_addOnMissingStartsFromZero(self):
+        """The first add of a missing attribute gives [0, value], as in SEMS."""
+        self.store.add("a", "g", "app/START")
+        self.assertEqual(self.store.getSingle("a", "g"), [0, "app/START"])
+
+    def test_addAppends(self):
+        for v in ("app/START", "> t >", "app/RUN"):
+            self.store.logAdd("a", "g", v)
+        self.assertEqual(self.store.getSingle("a", "g"), [0, "app/START", "> t >", "app/RUN"])
+
+    def test_addOnScalarWraps(self):
+        self.store.set("a", "g", "first")
+        self.store.add("a", "g", "second")
+        self.assertEqual(self.store.getSingle("a", "g"), ["first", "second"])
+
+    def test_addOnListAppends(self):
+        self.store.set("a", "g", ["x"])
+        self.store.add("a", "g", "y")
+        self.assertEqual(self.store.getSingle("a", "g"), ["x", "y"])
+
+    def test_seedStateGraphShape(self):
+        """The exact shape the quizconnect tutorial shows for s.get(id)."""
+        ident = "6ABC60BB-4C72F4BF0005C7FD-B6A45B70"
+        self.store.update(
+            ident,
+            {
+                "from": '"bee" <sip:5@192.168.5.106>',
+                "ruri": "sip:35@192.168.5.106",
+                "app": "quizconnect_caller",
+                "to": "<sip:35@192.168.5.106>",
+            },
+        )
+        self.store.log(ident, "dsm_state", "START")
+        for step in (
+            "quizconnect_caller/START",
+            "> got INVITE in caller leg >",
+            "quizconnect_caller/RUN_INVITE",
+        ):
+            self.store.logAdd(ident, "dsm_stategraph", step)
+        self.store.log(ident, "dsm_state", "WAIT_CALLEE")
+        self.assertEqual(
+            self.store.get(ident)["dsm_stategraph"],
+            [
+                0,
+                "quizconnect_caller/START",
+                "> got INVITE in caller leg >",
+                "quizconnect_caller/RUN_INVITE",
+            ],
+        )
+        self.assertEqual(self.store.get(ident)["dsm_state"], "WAIT_CALLEE")
+
+
+class FinishTests(StoreTestCase):
+    def test_markFinished(self):
+        self.store.set("a", "k", 1)
+        self.store.set("b", "k", 2)
+        self.store.markFinished("a")
+        self.assertEqual(self.store.listFinished(), ["a"])
+        self.assertEqual(self.store.listActive(), ["b"])
+        self.assertEqual(self.store.list(), ["a", "b"])
+
+    def test_markFinishedAtClockZero(self):
+        """A finish time of 0 (a fresh task.Clock) still counts as finished."""
+        store = MonitoringStore(task.Clock())
+        store.markFinished("a")
+        self.assertEqual(store.listFinished(), ["a"])
+
+    def test_markFinishedKeepsFirstTime(self):
+        self.store.setExpiration("a", 5000)
+        self.store.markFinished("a")
+        self.assertEqual(self.store.listFinished(), [])
+        self.clock.advance(4000)
+        self.assertEqual(self.store.listFinished(), ["a"])
+
+    def test_markFinishedCreatesEntry(self):
+        self.store.markFinished("a")
+        self.assertEqual(self.store.get("a"), {})
+
+    def test_setExpiration(self):
+        self.store.set("a", "k", 1)
+        self.store.setExpiration("a", 1010)
+        self.assertEqual(self.store.listActive(), ["a"])
+        self.clock.advance(10)
+        self.assertEqual(self.store.listActive(), [])
+        self.assertEqual(self.store.listFinished(), ["a"])
+
+    def test_setExpirationZeroReactivates(self):
+        self.store.markFinished("a")
+        self.store.setExpiration("a", 0)
+        self.assertEqual(self.store.listActive(), ["a"])
+
+
+class ReadTests(StoreTestCase):
+    def setUp(self):
+        super().setUp()
+        self.store.update("a", {"dir": "in", "codec": "GSM", "ruri": "sip:1@mydomain.net"})
+        self.store.update("b", {"dir": "out", "codec": "GSM", "ruri": "sip:2@other.org"})
+        self.store.update("c", {"dir": "in", "codec": "PCMU", "ruri": 17})
+        self.store.markFinished("c")
+
+    def test_list(self):
+        self.assertEqual(self.store.list(), ["a", "b", "c"])
+
+    def test_listByFilter(self):
+        self.assertEqual(self.store.listByFilter(("dir", "in")), ["a", "c"])
+        self.assertEqual(self.store.listByFilter(("dir", "in"), ("codec", "GSM")), ["a"])
+        self.assertEqual(self.store.listByFilter(("nothere", "x")), [])
+        self.assertEqual(self.store.listByFilter(), ["a", "b", "c"])
+
+    def test_listByRegex(self):
+        self.assertEqual(self.store.listByRegex("ruri", ".*mydomain.net.*"), ["a"])
+        self.assertEqual(self.store.listByRegex("ruri", "sip:"), ["a", "b"])
+        self.assertEqual(self.store.listByRegex("ruri", re.compile("other")), ["b"])
+
+    def test_listByRegexBadPattern(self):
+        self.assertRaises(re.error, self.store.listByRegex, "ruri", "(")
+
+    def test_get(self):
+        self.assertEqual(self.store.get("b")["dir"], "out")
+        self.assertIsNone(self.store.get("zzz"))
+
+    def test_getReturnsCopy(self):
+        self.store.add("a", "g", "x")
+        got = self.store.get("a")
+        got["dir"] = "changed"
+        got["g"].append("y")
+        self.assertEqual(self.store.getSingle("a", "dir"), "in")
+        self.assertEqual(self.store.getSingle("a", "g"), [0, "x"])
+
+    def test_getView(self):
+        self.assertEqual(self.store.getView("a")["dir"], "in")
+        self.assertIsNone(self.store.getView("zzz"))
+
+    def test_getSingle(self):
+        self.assertEqual(self.store.getSingle("a", "codec"), "GSM")
+        self.assertIsNone(self.store.getSingle("a", "nothere"))
+        self.assertEqual(self.store.getSingle("zzz", "codec", "dflt"), "dflt")
+
+    def test_getAttribute(self):
+        self.assertEqual(
+            self.store.getAttribute("codec"), [("a", "GSM"), ("b", "GSM"), ("c", "PCMU")]
+        )
+
+    def test_getAttributeMissingIsNone(self):
+        self.store.set("d", "other", 1)
+        self.assertEqual(self.store.getAttribute("codec")[-1], ("d", None))
+
+    def test_getAttributeActive(self):
+        self.assertEqual(self.store.getAttributeActive("dir"), [("a", "in"), ("b", "out")])
+
+    def test_getAttributeFinished(self):
+        self.assertEqual(self.store.getAttributeFinished("dir"), [("c", "in")])
+
+
+class EraseTests(StoreTestCase):
+    def setUp(self):
+        super().setUp()
+        for ident, d in (("a", "in"), ("b", "out"), ("c", "in")):
+            self.store.set(ident, "dir", d)
+
+    def test_erase(self):
+        self.assertTrue(self.store.erase("b"))
+        self.assertEqual(self.store.list(), ["a", "c"])
+        self.assertFalse(self.store.erase("b"))
+
+    def test_eraseRemovesSamples(self):
+        self.store.addSample("b", "x")
+        self.store.erase("b")
+        self.assertEqual(self.store.getAllCounts("b"), {})
+
+    def test_eraseByFilter(self):
+        self.assertEqual(self.store.eraseByFilter(("dir", "in")), ["a", "c"])
+        self.assertEqual(self.store.list(), ["b"])
+
+    def test_clear(self):
+        self.store.addSample("t", "n")
+        self.store.clear()
+        self.assertEqual(self.store.list(), [])
+        self.assertEqual(self.store.getCount("t", "n"), 0)
+
+    def test_clearFinished(self):
+        self.store.markFinished("a")
+        self.store.setExpiration("c", 2000)  # finishes later
+        self.assertEqual(self.store.clearFinished(), ["a"])
+        self.assertEqual(self.store.list(), ["b", "c"])
+
+
+class CounterTests(StoreTestCase):
+    def test_incDec(self):
+        self.assertEqual(self.store.inc("calls", "failed"), 1)
+        self.assertEqual(self.store.inc("calls", "failed"), 2)
+        self.assertEqual(self.store.dec("calls", "failed"), 1)
+        self.assertEqual(self.store.getSingle("calls", "failed"), 1)
+
+    def test_decFromNothing(self):
+        self.assertEqual(self.store.dec("t", "n"), -1)
+
+    def test_addCount(self):
+        self.store.addCount("t", "n", 5)
+        self.assertEqual(self.store.addCount("t", "n", -2), 3)
+
+    def test_counterOverNonInteger(self):
+        self.store.set("t", "n", "text")
+        self.assertEqual(self.store.inc("t", "n"), 1)
+
+    def test_getCountOfCounter(self):
+        self.store.addCount("t", "n", 7)
+        self.assertEqual(self.store.getCount("t", "n"), 7)
+        self.assertEqual(self.store.getCount("t", "other"), 0)
+        self.assertEqual(self.store.getCount("nothing", "n"), 0)
+
+    def test_addSampleAndGetCount(self):
+        self.store.addSample("rate", "calls")
+        self.store.addSample("rate", "calls", 3)
+        self.assertEqual(self.store.getCount("rate", "calls"), 4)
+        self.clock.advance(0.5)
+        self.store.addSample("rate", "calls")
+        self.assertEqual(self.store.getCount("rate", "calls"), 5)
+        self.clock.advance(0.7)
+        # the first two are now 1.2 s old: out of the default 1 s window
+        self.assertEqual(self.store.getCount("rate", "calls"), 1)
+        self.assertEqual(self.store.getCount("rate", "calls", 5), 5)
+
+    def test_samplesExpire(self):
+        store = MonitoringStore(self.clock, retainSamples=3)
+        store.addSample("rate", "calls", 2)
+        self.clock.advance(2)
+        self.assertEqual(store.getCount("rate", "calls", 10), 2)
+        self.clock.advance(1)
+        self.assertEqual(store.getCount("rate", "calls", 10), 0)
+
+    def test_addSampleWithTimestamp(self):
+        self.store.addSample("rate", "calls", 1, 990.5)
+        self.store.addSample("rate", "calls", 1, 999.5)
+        self.assertEqual(self.store.getCount("rate", "calls"), 1)
+        self.assertEqual(self.store.getCount("rate", "calls", 10), 2)
+
+    def test_clockBackwardsResets(self):
+        self.store.addSample("rate", "calls", 4)
+        self.store.addSample("rate", "calls", 1, 999.0)
+        self.assertEqual(self.store.getCount("rate", "calls", 10), 1)
+
+    def test_getCountAtTime(self):
+        self.store.addSample("rate", "calls", 2)
+        self.assertEqual(self.store.getCount("rate", "calls", 1, now=1000.5), 2)
+        self.assertEqual(self.store.getCount("rate", "calls", 1, now=999.0), 0)
+
+    def test_getAllCounts(self):
+        self.store.addSample("rate", "in", 2)
+        self.store.addSample("rate", "out", 1)
+        self.store.inc("rate", "counter")
+        self.store.set("rate", "label", "text")
+        self.assertEqual(self.store.getAllCounts("rate"), {"counter": 1, "in": 2, "out": 1})
+        self.clock.advance(5)
+        self.assertEqual(self.store.getAllCounts("rate"), {"counter": 1, "in": 0, "out": 0})
+        self.assertEqual(self.store.getAllCounts("rate", 10), {"counter": 1, "in": 2, "out": 1})
+        self.assertEqual(self.store.getAllCounts("none"), {})
+
+
+class GarbageCollectorTests(StoreTestCase):
+    def test_collectsFinished(self):
+        self.store.set("a", "k", 1)
+        self.store.set("b", "k", 1)
+        gc = MonitoringGarbageCollector(self.store, 10, self.clock)
+        gc.startService()
+        self.store.markFinished("a")
+        self.clock.advance(9)
+        self.assertEqual(self.store.list(), ["a", "b"])
+        self.clock.advance(1)
+        self.assertEqual(self.store.list(), ["b"])
+        gc.stopService()
+        self.store.markFinished("b")
+        self.clock.advance(100)
+        self.assertEqual(self.store.list(), ["b"])
+
+    def test_respectsExpiration(self):
+        gc = MonitoringGarbageCollector(self.store, 10, self.clock)
+        gc.startService()
+        self.addCleanup(gc.stopService)
+        self.store.setExpiration("a", 1025)
+        self.clock.advance(20)
+        self.assertEqual(self.store.list(), ["a"])
+        self.clock.advance(10)
+        self.assertEqual(self.store.list(), [])
+
+    def test_fromConfig(self):
+        self.assertIsNone(makeGarbageCollector({}, self.store, self.clock))
+        gc = makeGarbageCollector(
+            {"run_garbage_collector": "yes", "garbage_collector_interval": "20"},
+            self.store,
+            self.clock,
+        )
+        self.assertEqual(gc.interval, 20)
+        gc = makeGarbageCollector({"run_garbage_collector": "yes"}, self.store, self.clock)
+        self.assertEqual(gc.interval, 10)
+        self.assertRaises(
+            ValueError,
+            makeGarbageCollector,
+            {"run_garbage_collector": "yes", "garbage_collector_interval": "x"},
+            self.store,
+            self.clock,
+        )
+
+    def test_storeFromConfig(self):
+        self.assertEqual(storeFromConfig({}, self.clock).retainSamples, 10)
+        self.assertEqual(storeFromConfig({"retain_samples_s": "20"}, self.clock).retainSamples, 20)
+
+
+class PerformanceTests(StoreTestCase):
+    """The operator queries stay cheap with a thousand sessions."""
+
+    def test_thousandSessions(self):
+        for i in range(1000):
+            ident = "call-%d" % i
+            self.store.update(ident, {"dsm_state": "ENTER_PIN", "app": "x"})
+            for step in range(5):
+                self.store.add(ident, "dsm_stategraph", "x/S%d" % step)
+        start = time.perf_counter()
+        for _ in range(100):
+            self.store.getAttributeActive("dsm_state")
+            self.store.get("call-500")
+        elapsed = time.perf_counter() - start
+        self.assertEqual(len(self.store.getAttributeActive("dsm_state")), 1000)
+        # ~100 us per pair here; a generous bound against pathological slowness
+        self.assertLess(elapsed, 2.0)

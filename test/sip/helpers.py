@@ -1,0 +1,197 @@
+"""Test helpers: run sipp under the reactor, a recording app listener."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from twisted.internet import defer, reactor
+from twisted.internet.protocol import ProcessProtocol
+
+SIPP = shutil.which("sipp") or "/usr/bin/sipp"
+SCENARIOS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios")
+
+SDP = (
+    "v=0\r\n"
+    "o=donkey 1000 1000 IN IP4 127.0.0.1\r\n"
+    "s=donkey\r\n"
+    "c=IN IP4 127.0.0.1\r\n"
+    "t=0 0\r\n"
+    "m=audio 40000 RTP/AVP 0 101\r\n"
+    "a=rtpmap:0 PCMU/8000\r\n"
+    "a=rtpmap:101 telephone-event/8000\r\n"
+    "a=sendrecv\r\n"
+)
+
+
+def free_udp_port() -> int:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def scenario(name: str) -> str:
+    return os.path.join(SCENARIOS, name)
+
+
+class _SippProtocol(ProcessProtocol):
+    def __init__(self) -> None:
+        self.done: defer.Deferred = defer.Deferred()
+        self.out: List[bytes] = []
+        self.err: List[bytes] = []
+        self.ended = False
+
+    def outReceived(self, data: bytes) -> None:
+        self.out.append(data)
+
+    def errReceived(self, data: bytes) -> None:
+        self.err.append(data)
+
+    def processEnded(self, reason) -> None:
+        self.ended = True
+        self.done.callback((reason.value.exitCode, b"".join(self.out).decode(errors="replace"),
+                            b"".join(self.err).decode(errors="replace")))
+
+
+class Sipp:
+    """One sipp process; killed (by its own PID only) on timeout or stop()."""
+
+    def __init__(self, args: List[str], cwd: str, timeout: float = 20.0) -> None:
+        os.makedirs(cwd, exist_ok=True)
+        self.proto = _SippProtocol()
+        argv = [SIPP] + args + ["-nostdin", "-timeout", "%ds" % int(timeout), "-timeout_error"]
+        self.transport = reactor.spawnProcess(
+            self.proto, SIPP, argv, env={"PATH": os.environ.get("PATH", "")}, path=cwd,
+            childFDs={0: "w", 1: "r", 2: "r"},
+        )
+        self._killer = reactor.callLater(timeout + 5, self.stop)
+
+    @property
+    def done(self) -> defer.Deferred:
+        return self.proto.done
+
+    def result(self) -> defer.Deferred:
+        d = defer.Deferred()
+
+        def fire(res):
+            if self._killer.active():
+                self._killer.cancel()
+            d.callback(res)
+            return res
+
+        self.proto.done.addBoth(fire)
+        return d
+
+    def stop(self) -> defer.Deferred:
+        if self._killer.active():
+            self._killer.cancel()
+        if not self.proto.ended:
+            try:
+                self.transport.signalProcess("KILL")
+            except Exception:
+                pass
+        return self.proto.done if not self.proto.ended else defer.succeed(None)
+
+
+def sipp_uac(test, scen: str, target_port: int, extra: Optional[List[str]] = None,
+             calls: int = 1, timeout: float = 20.0) -> Sipp:
+    args = ["-sf", scenario(scen), "-m", str(calls), "-i", "127.0.0.1", "-p", str(free_udp_port()),
+            "-s", "service", "127.0.0.1:%d" % target_port] + (extra or [])
+    s = Sipp(args, test.mktemp(), timeout)
+    test.addCleanup(s.stop)
+    return s
+
+
+def sipp_uas(test, port: int, scen: Optional[str] = None, calls: int = 1, timeout: float = 20.0) -> Sipp:
+    args = (["-sf", scenario(scen)] if scen else ["-sn", "uas"]) + [
+        "-m", str(calls), "-i", "127.0.0.1", "-p", str(port)]
+    s = Sipp(args, test.mktemp(), timeout)
+    test.addCleanup(s.stop)
+    return s
+
+
+class Recorder:
+    """A CallListener recording every callback; ``when(name)`` waits for one."""
+
+    def __init__(self, on_invite: Optional[Callable[[Any], None]] = None) -> None:
+        self.events: List[Tuple[str, tuple]] = []
+        self._waiters: Dict[str, List[defer.Deferred]] = {}
+        self._on_invite = on_invite
+        self.leg = None
+        self.reinvite_answer: Optional[str] = None
+        self.take_requests = False
+
+    def _rec(self, name: str, *args: Any) -> None:
+        self.events.append((name, args))
+        for d in self._waiters.pop(name, []):
+            d.callback(args)
+
+    def names(self) -> List[str]:
+        return [n for n, _ in self.events]
+
+    def get(self, name: str) -> Optional[tuple]:
+        for n, a in self.events:
+            if n == name:
+                return a
+        return None
+
+    def when(self, name: str) -> defer.Deferred:
+        got = self.get(name)
+        if got is not None:
+            return defer.succeed(got)
+        d = defer.Deferred()
+        self._waiters.setdefault(name, []).append(d)
+        return d
+
+    # CallListener
+    def on_invite(self, leg) -> None:
+        self.leg = leg
+        self._rec("on_invite", leg)
+        if self._on_invite is not None:
+            self._on_invite(leg)
+
+    def on_ringing(self, code, reason, has_body):
+        self._rec("on_ringing", code, reason, has_body)
+
+    def on_early(self, sdp):
+        self._rec("on_early", sdp)
+
+    def on_connected(self, sdp):
+        self._rec("on_connected", sdp)
+
+    def on_failed(self, code, reason):
+        self._rec("on_failed", code, reason)
+
+    def on_hangup(self, headers, by_cancel):
+        self._rec("on_hangup", headers, by_cancel)
+
+    def on_remote_disappeared(self, code, reason):
+        self._rec("on_remote_disappeared", code, reason)
+
+    def on_session_timeout(self):
+        self._rec("on_session_timeout")
+
+    def on_reinvite(self, sdp):
+        self._rec("on_reinvite", sdp)
+        return self.reinvite_answer
+
+    def on_request(self, method, info):
+        self._rec("on_request", method, info)
+        return self.take_requests
+
+    def on_reply(self, code, reason, info):
+        self._rec("on_reply", code, reason, info)
+
+    def on_info_dtmf(self, key, duration_ms):
+        self._rec("on_info_dtmf", key, duration_ms)
+
+    def on_terminated(self):
+        self._rec("on_terminated")
+
+
+def with_timeout(d: defer.Deferred, seconds: float) -> defer.Deferred:
+    return d.addTimeout(seconds, reactor)

@@ -1,0 +1,99 @@
+"""Pure-function pieces of the SIP glue: headers, session timers, SDP, DTMF."""
+
+from twisted.trial import unittest
+
+from donkey.sip.headers import SipHeaders, make_headers, param_split, split_headers, tokens
+from donkey.sip.leg import _parse_dtmf, answer_hold, bump_sdp_version
+from donkey.sip.session_timer import (
+    SessionTimerConfig,
+    negotiate_uac,
+    negotiate_uas,
+    uac_request_headers,
+)
+
+from test.sip.helpers import SDP
+
+
+class HeaderTests(unittest.TestCase):
+    def test_split(self):
+        self.assertEqual(split_headers("A: 1\r\nB:2\n  cont\r\n\r\n"), [("A", "1"), ("B", "2 cont")])
+        self.assertEqual(split_headers(None), [])
+        self.assertEqual(split_headers([("X", "y")]), [("X", "y")])
+
+    def test_make_headers_verbatim(self):
+        (h,) = make_headers("P-Asserted-Identity: <sip:a@b>, <tel:1>")
+        self.assertEqual(str(h), "P-Asserted-Identity: <sip:a@b>, <tel:1>")
+
+    def test_sipheaders(self):
+        h = SipHeaders([("Via", "x"), ("X-Foo", "1"), ("x-foo", "2")])
+        self.assertEqual(h["X-FOO"], "1")
+        self.assertEqual(h.get_all("x-foo"), ["1", "2"])
+        self.assertIn("via", h)
+        self.assertEqual(h.raw, "X-Foo: 1\r\nx-foo: 2\r\n")
+
+    def test_params_tokens(self):
+        self.assertEqual(param_split("90; refresher=uac"), ("90", {"refresher": "uac"}))
+        self.assertEqual(tokens(["timer, 100rel", "Replaces"]), ["timer", "100rel", "replaces"])
+
+
+class SessionTimerNegotiation(unittest.TestCase):
+    cfg = SessionTimerConfig(enabled=True, session_expires=600, min_se=90)
+
+    def test_disabled(self):
+        self.assertEqual(negotiate_uas(SessionTimerConfig(), SipHeaders()), (None, None))
+        self.assertEqual(uac_request_headers(SessionTimerConfig()), "")
+
+    def test_too_small_gets_422(self):
+        st, min_se = negotiate_uas(self.cfg, SipHeaders([("Session-Expires", "30"), ("Supported", "timer")]))
+        self.assertIsNone(st)
+        self.assertEqual(min_se, 90)
+
+    def test_peer_chooses_uac(self):
+        st, _ = negotiate_uas(self.cfg, SipHeaders([("Session-Expires", "300;refresher=uac"), ("Supported", "timer")]))
+        self.assertEqual((st.interval, st.we_refresh), (300, False))
+        self.assertEqual(st.header_value(True), "300;refresher=uac")
+        self.assertEqual(st.expiry_delay(), 300 - 32)
+
+    def test_capped_to_ours_and_we_refresh_when_left_to_us(self):
+        st, _ = negotiate_uas(self.cfg, SipHeaders([("x", "3600"), ("k", "timer")]))
+        self.assertEqual((st.interval, st.we_refresh), (600, True))
+        self.assertEqual(st.refresh_delay(), 300)
+
+    def test_no_support_means_we_refresh(self):
+        st, _ = negotiate_uas(self.cfg, SipHeaders([("Session-Expires", "300;refresher=uac")]))
+        self.assertTrue(st.we_refresh)
+        self.assertFalse(st.peer_supports)
+
+    def test_uac(self):
+        self.assertIn("Session-Expires: 600;refresher=uac", uac_request_headers(self.cfg))
+        st = negotiate_uac(self.cfg, SipHeaders([("Session-Expires", "200;refresher=uas")]))
+        self.assertEqual((st.interval, st.we_refresh), (200, False))
+        st = negotiate_uac(self.cfg, SipHeaders())
+        self.assertEqual((st.interval, st.we_refresh, st.peer_supports), (600, True, False))
+
+
+class SdpTests(unittest.TestCase):
+    def test_bump(self):
+        self.assertIn("o=donkey 1000 1001 IN", bump_sdp_version(SDP))
+
+    def test_hold_answer(self):
+        offer = SDP.replace("a=sendrecv", "a=sendonly")
+        ans = answer_hold(offer, SDP)
+        self.assertIn("a=recvonly", ans)
+        self.assertNotIn("a=sendrecv", ans)
+        self.assertIn("m=audio 40000 RTP/AVP 0 101", ans)
+        self.assertIn("a=inactive", answer_hold(SDP.replace("a=sendrecv", "a=inactive"), SDP))
+        self.assertIn("a=recvonly", answer_hold(SDP.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0"), SDP))
+        self.assertIn("a=sendrecv", answer_hold(SDP, ans))
+        self.assertIsNone(answer_hold(SDP, None))
+
+
+class DtmfTests(unittest.TestCase):
+    def test_relay(self):
+        self.assertEqual(_parse_dtmf("application/dtmf-relay", "Signal=#\r\nDuration=250\r\n"), (11, 250))
+        self.assertEqual(_parse_dtmf("application/dtmf-relay", "Signal= 7\nDuration= 90"), (7, 90))
+        self.assertEqual(_parse_dtmf("application/dtmf-relay", "garbage"), (None, 250))
+
+    def test_dtmf(self):
+        self.assertEqual(_parse_dtmf("application/dtmf", "5"), (5, 250))
+        self.assertEqual(_parse_dtmf("application/dtmf", "*"), (10, 250))
