@@ -118,7 +118,7 @@ class Runtime:
 
     # -- hooks used by Session ----------------------------------------------
     def state_observer(self, session: "Session") -> StateObserver | None:
-        if self.monitoring is None:
+        if self.monitoring is None or session.system:
             return None
         bundle = session.app
         return MonitoringObserver(self.monitoring, session.ltag,

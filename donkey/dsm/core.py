@@ -521,7 +521,9 @@ def _file_errors(func):
         try:
             return func(session, event, args)
         except (OSError, LookupError) as e:
-            path = getattr(e, "path", None) or getattr(e, "filename", None)
+            path = getattr(e, "path", None)
+            if path is None:
+                path = getattr(e, "filename", None)
             if path is None:
                 raise
             raise DSMException("file", path=str(path), text=str(e)) from None

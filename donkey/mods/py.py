@@ -39,6 +39,11 @@ and ``dsm``; SEMS shared one ``__main__`` globals dict between all calls);
 are all indented is dedented.  ``B2BconnectCallee`` and
 ``B2BterminateOtherLeg`` raise ``RuntimeError``: donkey's core has no B2B
 call handle yet.
+
+The DSM reader sees the snippet first: a line that starts with ``#`` or
+``--`` is dropped (so whole-line Python comments are harmless), and quotes
+and parentheses must balance, so an apostrophe in an end-of-line comment
+(``x = 1  # don't``) breaks the script.
 """
 from __future__ import annotations
 

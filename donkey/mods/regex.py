@@ -35,7 +35,10 @@ captures can differ (``(a|ab)`` on ``ab`` gives ``a`` here, ``ab`` in SEMS),
 as can its span.  Whether a text matches at all is the same.
 
 As in SEMS, ``$regex.match[n]`` is only written for subexpressions that took
-part in the match; values from an earlier match stay otherwise.
+part in the match; values from an earlier match stay otherwise.  Two small
+differences: the condition sets every ``$regex.match[n]`` (SEMS's condition
+never filled the last one), and ``not regex.match(unknown, x)`` is true here
+(SEMS answered false for an unknown regex whether negated or not).
 """
 from __future__ import annotations
 

@@ -623,11 +623,15 @@ class CallLeg:
             call_factory = self.stack.call_factory
             if self.listener is None and call_factory is not None:
                 try:
-                    self.listener = call_factory(self)
+                    listener = call_factory(self)
+                    if listener is not None:
+                        self.listener = listener
                 except Exception:
                     log.failure("call factory failed")
             if self.listener is None:
-                self.reply(500, "Server Internal Error")
+                # the factory may already have answered (404, 503...)
+                if not self.ended:
+                    self.reply(500, "Server Internal Error")
                 return
             self._notify("on_invite", self)
         elif isinstance(event, CCEventRing):

@@ -1,0 +1,134 @@
+"""Run ``twistd -n donkeysm`` as a child process for end-to-end tests."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import xmlrpc.client
+
+from twisted.internet import defer, reactor, task
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def free_rtp_range(size: int = 40) -> tuple[int, int]:
+    """An even-aligned range of UDP ports nobody listens on right now."""
+    for _ in range(50):
+        low = (free_port() // 2) * 2
+        if low + size >= 65000:
+            continue
+        socks = []
+        try:
+            for p in range(low, low + size):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return low, low + size - 1
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free RTP port range")
+
+
+class Daemon:
+    """A donkey daemon on free ports, in its own working directory; killed by PID."""
+
+    def __init__(self, testcase, config: str | None = None, extra_args: list[str] = ()):
+        self.workdir = os.path.abspath(testcase.mktemp())
+        os.makedirs(self.workdir)
+        self.sip_port = free_port()
+        self.xmlrpc_port = free_port(socket.SOCK_STREAM)
+        low, high = free_rtp_range()
+        self.log_path = os.path.join(self.workdir, "donkey.log")
+        argv = [sys.executable, "-c", "import sys; from twisted.scripts.twistd import run; "
+                "sys.argv[0] = 'twistd'; run()", "-n", "--pidfile=",
+                "-l", self.log_path, "donkeysm", "--sip-port", str(self.sip_port),
+                "--xmlrpc-port", str(self.xmlrpc_port), "--rtp-ports", f"{low}-{high}"]
+        if config:
+            argv += ["-c", config]
+        argv += list(extra_args)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        self.process = subprocess.Popen(argv, cwd=self.workdir, env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        testcase.addCleanup(self.stop)
+        self.url = f"http://127.0.0.1:{self.xmlrpc_port}"
+
+    def proxy(self) -> xmlrpc.client.ServerProxy:
+        return xmlrpc.client.ServerProxy(self.url, allow_none=True)
+
+    async def ready(self, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"donkey exited with {self.process.returncode}:\n"
+                                     + self.output())
+            try:
+                with socket.create_connection(("127.0.0.1", self.xmlrpc_port), timeout=0.2):
+                    return
+            except OSError:
+                await task.deferLater(reactor, 0.1, lambda: None)
+        raise AssertionError("donkey did not start:\n" + self.output())
+
+    def output(self) -> str:
+        text = ""
+        if os.path.exists(self.log_path):
+            with open(self.log_path, errors="replace") as f:
+                text = f.read()
+        return text
+
+    async def call_xmlrpc(self, method: str, *args):
+        """One XML-RPC call from a thread (the client blocks)."""
+        from twisted.internet.threads import deferToThread
+        return await deferToThread(lambda: getattr(self.proxy(), method)(*args))
+
+    async def run_tool(self, *argv: str) -> str:
+        from twisted.internet.threads import deferToThread
+        result = await deferToThread(subprocess.run, [sys.executable, *argv], cwd=self.workdir,
+                                     capture_output=True, text=True, timeout=30)
+        if result.returncode != 0:
+            raise AssertionError(f"{argv} failed: {result.stdout}{result.stderr}")
+        return result.stdout
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        if self.process.stdout:
+            self.process.stdout.close()
+
+
+async def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
+    """Poll an async or plain predicate until it is true."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if isinstance(last, defer.Deferred) or hasattr(last, "__await__"):
+            last = await last
+        if last:
+            return last
+        await task.deferLater(reactor, 0.1, lambda: None)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def sipp_available() -> bool:
+    return shutil.which("sipp") is not None
