@@ -44,8 +44,8 @@ operation reconnects), ``query`` (the database refused the statement),
 
 Values in statements.  ``$var``, ``#param`` and ``@select`` inside a
 statement never become SQL: they are sent as bound parameters.  A bare
-reference (``where caller=$key``) becomes one literal (an integer if the
-value is a plain integer, else a quoted string); a literal the script quoted
+reference (``where caller=$key``) becomes one string literal (an integer
+after LIMIT/OFFSET); a literal the script quoted
 itself (``where id='$id'``, ``like "%$name%"``) becomes one string with the
 references replaced.  So dynamic table or column names are not possible.
 ``\\$``, ``\\#`` and ``\\@`` write the character itself; ``@@x`` and ``@x``
@@ -173,10 +173,17 @@ class Raw:
 
 @dataclass(slots=True)
 class Word:
-    """A bare word holding references: sent as one bound value."""
+    """A bare word holding references: sent as one bound value.
+
+    ``count`` marks a LIMIT/OFFSET operand, where SQL wants an integer
+    literal; elsewhere values go as strings, which MySQL converts for
+    numeric columns without losing the index (a number compared with a
+    VARCHAR column would).
+    """
 
     raw: str
     parts: list = field(default_factory=list)
+    count: bool = False
 
 
 @dataclass(slots=True)
@@ -202,7 +209,9 @@ class Template:
 # Characters that end a reference name (SEMS's set, plus operators and line ends).
 _NAME_END = frozenset(" \t\r\n,()$#@;'\"`=<>!+*/%|&^~\\")
 # Characters that end a bare word (a reference glued to text binds the whole word).
-_WORD_END = frozenset(" \t\r\n,();=<>!+*/%|&^~'\"`")
+_WORD_END = frozenset(" \t\r\n,();=<>!+-*/%|&^~'\"`")
+# Raw SQL ending like this puts the next bare value in a LIMIT/OFFSET position.
+_COUNT_CONTEXT = re.compile(r"(?is)(?:\blimit\s+(?:\S+\s*,\s*)?|\boffset\s+)\Z")
 _MYSQL_ESCAPES = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a",
                   "%": "\\%", "_": "\\_"}
 _FILE = "__FILE__"
@@ -298,8 +307,10 @@ def parse_query(text: str) -> Template:
                     parts.append(text[j])
                     j += 1
             if found:
+                before = "".join(s.text for s in segs[-1:] if isinstance(s, Raw)) + "".join(raw)
                 flush_raw()
-                segs.append(Word(text[word_start:j], _merge(parts)))
+                segs.append(Word(text[word_start:j], _merge(parts),
+                                 bool(_COUNT_CONTEXT.search(before))))
             else:
                 raw.append("".join(p for p in parts))
             i = j
@@ -402,7 +413,7 @@ def render(template: Template, session: Any, event: Any, dialect: str,
                 out.append(esc(seg.raw))
                 continue
             v = value(seg.parts)
-            if isinstance(v, str) and _INT.match(v):
+            if seg.count and isinstance(v, str) and _INT.match(v):
                 v = int(v)
             out.append(mark)
             params.append(v)

@@ -328,10 +328,10 @@ class _Scenarios:
         s = await self.run_script("""
               set($k=35 OR 1=1);
               set($n=7);
-              mysql.resolveQueryParams(select * from t where a=$k and b='$q' and c=$n and d=\\$x);
+              mysql.resolveQueryParams(select * from t where a=$k and b='$q' and c=$n and d=\\$x limit $n);
             """, variables={"q": "it's"})
         self.assertEqual(s.vars["db.qstr"],
-                         "select * from t where a='35 OR 1=1' and b='it\\'s' and c=7 and d=$x")
+                         "select * from t where a='35 OR 1=1' and b='it\\'s' and c='7' and d=$x limit 7")
 
     async def test_client_version(self):
         s = await self.run_script("""
@@ -692,7 +692,14 @@ class UnitTests(unittest.TestCase):
         sql, params = modmysql.render(t, S(), None, "mysql")
         self.assertEqual(sql, "select 10 %% 3, @@identity, @v from t where a=%s and b=%s and "
                               "c=%s and d=%s and e=%s and f=%s and g='lit' and h=$k")
-        self.assertEqual(params, ["35 OR 1=1", "x35 OR 1=1", "35 OR 1=1", 5, "007", "USER"])
+        self.assertEqual(params, ["35 OR 1=1", "x35 OR 1=1", "35 OR 1=1", "5", "007", "USER"])
+        t = modmysql.parse_query("select 1 from t where a=$n limit $n offset $n")
+        self.assertEqual(modmysql.render(t, S(), None, "mysql")[1], ["5", 5, 5])
+        t = modmysql.parse_query("select 1 from t limit $n, $n")
+        self.assertEqual(modmysql.render(t, S(), None, "mysql")[1], [5, 5])
+        t = modmysql.parse_query("select a-$n, -$n from t limit $k")
+        self.assertEqual(modmysql.render(t, S(), None, "mysql"),
+                         ("select a-%s, -%s from t limit %s", ["5", "5", "35 OR 1=1"]))
         sql, _ = modmysql.render(t, S(), None, "sqlite")
         self.assertIn("a=? and b=? and c=? and d=?", sql)
 
