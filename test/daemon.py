@@ -47,11 +47,12 @@ def free_rtp_range(size: int = 40) -> tuple[int, int]:
 class Daemon:
     """A donkey daemon on free ports, in its own working directory; killed by PID."""
 
-    def __init__(self, testcase, config: str | None = None, extra_args: list[str] = ()):
+    def __init__(self, testcase, config: str | None = None, extra_args: list[str] = (),
+                 xmlrpc_port: int | None = None):
         self.workdir = os.path.abspath(testcase.mktemp())
         os.makedirs(self.workdir)
         self.sip_port = free_port()
-        self.xmlrpc_port = free_port(socket.SOCK_STREAM)
+        self.xmlrpc_port = xmlrpc_port or free_port(socket.SOCK_STREAM)
         low, high = free_rtp_range()
         self.log_path = os.path.join(self.workdir, "donkey.log")
         argv = [sys.executable, "-c", "import sys; from twisted.scripts.twistd import run; "
@@ -128,6 +129,17 @@ async def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
             return last
         await task.deferLater(reactor, 0.1, lambda: None)
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def tcp_port_free(port: int) -> bool:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
 
 
 def sipp_available() -> bool:

@@ -52,10 +52,13 @@ references replaced.  So dynamic table or column names are not possible.
 (x not a select) stay MySQL variables.
 
 Connections.  One :class:`twisted.enterprise.adbapi.ConnectionPool` per URL,
-kept in an object on ``session.runtime`` and shared by all sessions; each
-statement runs in the pool's threads.  A statement that finds its
-connection lost reports ``connection``, drops that connection, and makes
-every other pooled connection check itself before its next use.
+kept in an object on ``session.runtime`` (``runtime.mysql_pools``) and
+shared by all sessions; each statement runs in the pool's threads.  A
+statement that finds its connection lost reports ``connection``, drops that
+connection, and makes every other pooled connection check itself before its
+next use.  Configuration: ``$config.mysql_pool_size`` (threads and
+connections per MySQL URL, default 4; SQLite always uses one),
+``$config.mysql_ca_cert`` (connect over TLS checking this CA).
 """
 from __future__ import annotations
 
@@ -206,8 +209,9 @@ class Template:
     has_file: bool
 
 
-# Characters that end a reference name (SEMS's set, plus operators and line ends).
-_NAME_END = frozenset(" \t\r\n,()$#@;'\"`=<>!+*/%|&^~\\")
+# Characters that end a reference name: SEMS's set plus operators and line ends
+# (so ``$n-1`` in SQL is ``$n`` minus one, not a variable named ``n-1``).
+_NAME_END = frozenset(" \t\r\n,()$#@;'\"`=<>!+-*/%|&^~\\")
 # Characters that end a bare word (a reference glued to text binds the whole word).
 _WORD_END = frozenset(" \t\r\n,();=<>!+-*/%|&^~'\"`")
 # Raw SQL ending like this puts the next bare value in a LIMIT/OFFSET position.
@@ -307,7 +311,7 @@ def parse_query(text: str) -> Template:
                     parts.append(text[j])
                     j += 1
             if found:
-                before = "".join(s.text for s in segs[-1:] if isinstance(s, Raw)) + "".join(raw)
+                before = "".join(getattr(s, "text", None) or s.raw for s in segs[-3:]) + "".join(raw)
                 flush_raw()
                 segs.append(Word(text[word_start:j], _merge(parts),
                                  bool(_COUNT_CONTEXT.search(before))))

@@ -32,6 +32,17 @@ SELECT_NAMES = ("callid", "remote_tag", "user", "domain", "local_uri", "local_pa
                 "remote_uri", "remote_party", "ruri")
 
 
+_NAMEADDR = re.compile(r'^\s*([^"<]*[^"<\s])\s*(<.*)$')
+
+
+def quoted_display(header: str) -> str:
+    """``bee <sip:5@h>`` as the caller wrote it: ``"bee" <sip:5@h>`` (sippy drops the quotes)."""
+    match = _NAMEADDR.match(header)
+    if match is None:
+        return header
+    return f'"{match.group(1)}" {match.group(2)}'
+
+
 class DSMMedia:
     """``session.media``: the call's MediaSession plus the bundle's prompts."""
 
@@ -292,7 +303,8 @@ class CallController:
         store = self.runtime.monitoring
         if store is not None:
             leg = call.leg
-            for key, value in (("from", leg.from_hdr), ("to", leg.to_hdr), ("ruri", leg.ruri),
+            for key, value in (("from", quoted_display(leg.from_hdr)),
+                               ("to", quoted_display(leg.to_hdr)), ("ruri", leg.ruri),
                                ("app", call.app), ("dir", direction)):
                 store.set(call.session.ltag, key, value)
 

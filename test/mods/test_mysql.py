@@ -693,15 +693,17 @@ class UnitTests(unittest.TestCase):
         self.assertEqual(sql, "select 10 %% 3, @@identity, @v from t where a=%s and b=%s and "
                               "c=%s and d=%s and e=%s and f=%s and g='lit' and h=$k")
         self.assertEqual(params, ["35 OR 1=1", "x35 OR 1=1", "35 OR 1=1", "5", "007", "USER"])
+        sql, _ = modmysql.render(t, S(), None, "sqlite")
+        self.assertIn("a=? and b=? and c=? and d=?", sql)
         t = modmysql.parse_query("select 1 from t where a=$n limit $n offset $n")
         self.assertEqual(modmysql.render(t, S(), None, "mysql")[1], ["5", 5, 5])
         t = modmysql.parse_query("select 1 from t limit $n, $n")
         self.assertEqual(modmysql.render(t, S(), None, "mysql")[1], [5, 5])
+        t = modmysql.parse_query("select $n-1")
+        self.assertEqual(modmysql.render(t, S(), None, "mysql"), ("select %s-1", ["5"]))
         t = modmysql.parse_query("select a-$n, -$n from t limit $k")
         self.assertEqual(modmysql.render(t, S(), None, "mysql"),
                          ("select a-%s, -%s from t limit %s", ["5", "5", "35 OR 1=1"]))
-        sql, _ = modmysql.render(t, S(), None, "sqlite")
-        self.assertIn("a=? and b=? and c=? and d=?", sql)
 
     def test_sqlite_gets_mysql_string_semantics(self):
         t = modmysql.parse_query("insert into t values (\"a\", 'b\\'c', 'd')")

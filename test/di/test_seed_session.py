@@ -1,0 +1,109 @@
+"""The seed's XML-RPC session, replayed from a separate process against a live daemon.
+
+Two calls are up (sipp) in the bundled ``hello`` app; a Python 3 rendering of
+the tutorial's interactive session, and the tutorial's two tools as printed,
+run as child processes.  The tools hardcode http://127.0.0.1:8090, so the
+daemon's XML-RPC port is 8090 here (the test skips if that port is taken).
+"""
+import ast
+import os
+import sys
+
+from twisted.trial import unittest
+
+from test.daemon import ROOT, Daemon, sipp_available, tcp_port_free, wait_for
+from test.sip.helpers import sipp_uac
+
+SEED_SESSION = """\
+from xmlrpc.client import *
+s = ServerProxy('http://localhost:8090')
+print(repr(s.calls()))
+print(repr(s.loadConfig({conf!r}, 'quizconnect')))
+print(repr(s.list()))
+for call_id in s.list():
+    print(repr(s.get(call_id)))
+print(repr(s.getAttributeActive('dsm_state')))
+"""
+
+POKE = """\
+from xmlrpc.client import *
+s = ServerProxy('http://localhost:8090')
+print(repr(s.postDSMEvent({call_id!r}, [['action', 'pause']])))
+print(repr(s.postDSMEvent('no-such-call', [['action', 'pause']])))
+"""
+
+
+class SeedSessionTests(unittest.TestCase):
+    timeout = 90
+
+    def setUp(self):
+        if not sipp_available():
+            raise unittest.SkipTest("sipp (Debian sip-tester) is not installed")
+        if not tcp_port_free(8090):
+            raise unittest.SkipTest("127.0.0.1:8090 is in use; the seed's tools hardcode it")
+        self.daemon = Daemon(self, xmlrpc_port=8090)
+
+    async def python(self, source: str) -> list:
+        path = os.path.join(self.daemon.workdir, "session.py")
+        with open(path, "w") as f:
+            f.write(source)
+        out = await self.daemon.run_tool(path)
+        return [ast.literal_eval(line) for line in out.splitlines()]
+
+    async def test_seed_session_tools_and_post_event(self):
+        await self.daemon.ready()
+        calls = [sipp_uac(self, "uac_hold_call.xml", self.daemon.sip_port,
+                          ["-s", "hello", "-d", "12000"]) for _ in range(2)]
+        await wait_for(lambda: self.daemon.call_xmlrpc("calls"), what="two calls up")
+        await wait_for(lambda: _both_listening(self.daemon), what="both calls in LISTENING")
+
+        conf = os.path.join(ROOT, "conf", "dsm", "quizconnect.conf")
+        n_calls, reload, ids, *rest = await self.python(SEED_SESSION.format(conf=conf))
+        props, states = rest[:-1], rest[-1]
+        self.assertEqual(n_calls, 2)
+        self.assertEqual(reload, [200, "OK"])
+        self.assertEqual(len(ids), 2)
+        for (p,) in props:
+            self.assertEqual(set(p), {"from", "ruri", "app", "to", "dsm_state",
+                                      "dsm_stategraph", "dsm_diag", "dir"})
+            self.assertEqual((p["app"], p["dir"], p["dsm_diag"], p["dsm_state"]),
+                             ("hello", "in", "hello", "LISTENING"))
+            self.assertTrue(p["from"].startswith('"bee" <sip:5@127.0.0.1'), p["from"])
+            self.assertEqual(p["dsm_stategraph"], [
+                0, "hello/START", "> invite >", "hello/ANSWERING",
+                "hello/START", "> session start >", "hello/LISTENING"])
+        self.assertEqual(sorted(states), sorted([[i, "LISTENING"] for i in ids]))
+
+        tools = os.path.join(ROOT, "tools")
+        out = await self.daemon.run_tool(os.path.join(tools, "sems_sessions_states.py"))
+        lines = out.splitlines()
+        self.assertEqual(lines[:2], ["calls: 2", "call id                                 state"])
+        self.assertEqual(sorted(lines[2:]), sorted(f"{i}     LISTENING" for i in ids))
+        out = await self.daemon.run_tool(os.path.join(tools, "sems_get_session.py"), ids[0])
+        lines = out.splitlines()
+        self.assertEqual(lines[:2], ["calls: 2", "attrib                                 val"])
+        self.assertIn("app                 hello", lines)
+        self.assertIn("dsm_state           LISTENING", lines)
+
+        ok, missing = await self.python(POKE.format(call_id=ids[0]))
+        self.assertEqual((ok, missing), ([200, "OK"], [404, "Session not found"]))
+        (p,) = await self.daemon.call_xmlrpc("get", ids[0])
+        self.assertEqual(p["dsm_state"], "PAUSED")
+        self.assertEqual(p["dsm_stategraph"][-2:], ["> pause >", "hello/PAUSED"])
+
+        for sipp in calls:
+            code, out, err = await sipp.result()
+            self.assertEqual(code, 0, self.daemon.output()[-3000:])
+        self.assertEqual(await self.daemon.call_xmlrpc("calls"), 0)
+        log = self.daemon.output()
+        self.assertIn("call_counter: started", log)
+        self.assertIn("call_counter: 2 calls, 2 active", log)
+        self.assertIn("call_counter: 2 calls, 0 active", log)
+        self.assertIn("quizconnect: created the callees table", log)   # startup of the bundle
+        self.daemon.stop()
+        self.assertIn("call_counter: shutting down after 2 calls", self.daemon.output())
+
+
+async def _both_listening(daemon):
+    states = await daemon.call_xmlrpc("getAttributeActive", "dsm_state")
+    return len(states) == 2 and all(state == "LISTENING" for _, state in states)
