@@ -129,12 +129,13 @@ def main() -> int:
 
     reactor.callWhenRunning(start)
     reactor.callLater(600, reactor.stop)     # safety net
-    reactor.run()
-
-    modmysql.shutdown(runtime)
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE `{dbname}`")
-    admin.close()
+    try:
+        reactor.run()
+        modmysql.shutdown(runtime)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{dbname}`")
+        admin.close()
 
     if "end" not in stats:
         print(f"did not finish: {stats['finished']}/{opts.sessions} sessions ended")

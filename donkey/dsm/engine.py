@@ -7,8 +7,8 @@ the same event again afterwards.  A :class:`DSMException` stops the running
 action list, and from then on only exception transitions are tried, with the
 exception's fields as ``#params``.
 
-The run is a generator: an action that returns a Deferred makes it yield that
-Deferred, and the session (:mod:`donkey.session`) resumes it with the result.
+The run is a generator: an action (or condition) that returns a Deferred
+makes it yield that Deferred, and the session (:mod:`donkey.session`) resumes it with the result.
 Only this session waits; its later events stay queued.
 """
 from __future__ import annotations
@@ -95,7 +95,10 @@ class Engine:
                     if tr.is_exception is not is_exception:
                         continue
                     for cond in tr.conditions:
-                        if bool(cond.spec.func(session, active, cond.args)) is cond.invert:
+                        matched = cond.spec.func(session, active, cond.args)
+                        if matched.__class__ is Deferred:   # a condition may wait, too
+                            matched = yield matched
+                        if bool(matched) is cond.invert:
                             break
                     else:
                         yield from self._fire(tr, active)
@@ -149,7 +152,10 @@ class Engine:
                     return outcome
             elif cls is IfBlock:
                 for cond in element.conditions:
-                    if bool(cond.spec.func(session, event, cond.args)) is cond.invert:
+                    matched = cond.spec.func(session, event, cond.args)
+                    if matched.__class__ is Deferred:
+                        matched = yield matched
+                    if bool(matched) is cond.invert:
                         branch = element.otherwise
                         break
                 else:

@@ -8,7 +8,7 @@ script's ``import(mod_x)`` puts ``mod_x``'s tables in front of the core ones,
 so a module can override a core name, as in SEMS.
 
 An action is ``func(session, event, args) -> None | Deferred | FlowSignal``;
-a condition is ``func(session, event, args) -> bool``.  ``args`` is the tuple
+a condition is ``func(session, event, args) -> bool | Deferred[bool]``.  ``args`` is the tuple
 the compiler made of the text between the parentheses, once, at load time:
 
 ``split=None``

@@ -242,3 +242,25 @@ class EngineTests(unittest.TestCase):
         s = h.system("s")
         s.key(1)
         self.assertIn("playFile", s.vars["cause"])
+
+
+class DeferredConditionTests(unittest.TestCase):
+    def test_condition_may_wait(self):
+        gate = Deferred()
+        module = Module("mod_gate")
+        module.condition("gate.open")(lambda session, event, args: gate)
+        original = ModuleLoader._find
+        self.patch(ModuleLoader, "_find",
+                   lambda loader, name, path: module if name == "mod_gate"
+                   else original(loader, name, path))
+        h = harness_with(self, s="""
+            import(mod_gate);
+            initial state A;
+            state OPEN;
+            transition "t" A - key; gate.open() -> OPEN;
+            """)
+        s = h.system("s")
+        s.key(1)
+        self.assertEqual(s.state, "A")
+        gate.callback(True)
+        self.assertEqual(s.state, "OPEN")
