@@ -30,15 +30,13 @@ Conditions:
 ``sys.file_exists(path)``, ``sys.file_not_exists(path)``
 ``sys.system(command)``
     True if ``/bin/sh -c command`` exits 0, false if it exits 1 (other
-    codes: false, logged).  Conditions are synchronous, so this one waits
-    for the command *on the reactor* (at most ``$config.sys_system_timeout``
-    seconds, default 10): keep such commands short, or use ``sys.popen``.
+    codes: false, logged).  The command runs as a child process; only the
+    session that tests the condition waits for it.
 """
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from typing import Any
@@ -55,7 +53,6 @@ from donkey.dsm.values import to_uint_prefix
 module = Module("mod_sys")
 
 E_FILE, E_ARG = "file", "arg"
-DEFAULT_SYSTEM_TIMEOUT = 10.0
 
 
 def _var_name(text: str) -> str:
@@ -221,32 +218,29 @@ def _popen(session, event, args) -> Deferred:
 
 
 @module.condition("sys.system")
-def _system(session, event, args) -> bool:
+def _system(session, event, args) -> Deferred | bool:
+    """Run the command through a process protocol: only this session waits for it."""
     command = session.resolve(args[0], event)
     if not command:
         session.log.error("sys.system: command is empty")
         return False
-    timeout = DEFAULT_SYSTEM_TIMEOUT
-    configured = session.vars.get("config.sys_system_timeout", "")
-    if configured:
-        try:
-            timeout = float(configured)
-        except ValueError:
-            pass
+    done: Deferred = Deferred()
     try:
-        code = subprocess.run(["/bin/sh", "-c", command], stdin=subprocess.DEVNULL,
-                              timeout=timeout).returncode
-    except subprocess.TimeoutExpired:
-        session.log.error("sys.system: '{cmd}' did not end within {t} s", cmd=command, t=timeout)
-        return False
+        _process_reactor(session).spawnProcess(
+            _Collector(done), "/bin/sh", ["/bin/sh", "-c", command], env=os.environ,
+            childFDs={0: "w", 1: 1, 2: 2})
     except OSError as e:
         session.log.error("sys.system: cannot run '{cmd}': {err}", cmd=command, err=str(e))
         return False
-    if code == 0:
-        return True
-    if code != 1:
-        session.log.error("sys.system: '{cmd}' returned {code}", cmd=command, code=code)
-    return False
+
+    def finished(result: tuple[bytes, int]) -> bool:
+        code = result[1] >> 8 if result[1] & 0x7F == 0 else -1
+        if code == 0:
+            return True
+        if code != 1:
+            session.log.error("sys.system: '{cmd}' returned {code}", cmd=command, code=code)
+        return False
+    return done.addCallback(finished)
 
 
 # ---------------------------------------------------------------------------

@@ -154,8 +154,21 @@ class SysTests(unittest.TestCase):
             state NO;
             """)
         s = h.call("t")
+        for _ in range(100):                 # the command runs as a real child process
+            if s.state != "START":
+                break
+            await task.deferLater(reactor, 0.02, lambda: None)
         self.assertEqual(s.state, "NO")
         self.assertTrue(any("returned 7" in e for e in h.errors()))
+
+    async def test_system_does_not_block_the_reactor(self):
+        ticks = []
+        loop = task.LoopingCall(lambda: ticks.append(time.monotonic()))
+        loop.start(0.01)
+        self.addCleanup(loop.stop)
+        s = await self.run_script('if sys.system("sleep 0.5") { set($slept=yes); }')
+        self.assertEqual(s.vars["slept"], "yes")
+        self.assertLess(max(b - a for a, b in zip(ticks, ticks[1:])), 0.2)
 
     async def test_timestamps(self):
         before = time.time()
