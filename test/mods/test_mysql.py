@@ -583,8 +583,11 @@ class MariaDBTests(_Scenarios, unittest.TestCase):
         return killed
 
     async def test_lost_connection_gives_connection_error_then_recovers(self):
-        """KILL the pool's connections server-side between two queries (no server restart)."""
-        h = self.harness({"mysql_pool_size": "2"}, t="""
+        """KILL the pool's connection server-side between two queries (no server restart).
+
+        One pooled connection, so the query after the KILL must use the dead one.
+        """
+        h = self.harness({"mysql_pool_size": "1"}, t="""
             import(mod_mysql);
             initial state START;
             transition "go" START - startup / {
