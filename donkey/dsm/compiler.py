@@ -10,6 +10,8 @@ between two actions on separate lines does no harm.  Every token keeps its
 from __future__ import annotations
 
 import os
+import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
@@ -32,15 +34,11 @@ class Source:
     line_starts: list[int]
 
     def location(self, offset: int) -> Location:
-        lo, hi = 0, len(self.line_starts) - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self.line_starts[mid] <= offset:
-                lo = mid
-            else:
-                hi = mid - 1
-        file, line = self.origins[lo] if self.origins else ("<script>", 1)
-        return Location(file, line, offset - self.line_starts[lo] + 1)
+        index = bisect_right(self.line_starts, offset) - 1
+        if index < 0 or not self.origins:
+            return Location("<script>", 1, offset + 1)
+        file, line = self.origins[index]
+        return Location(file, line, offset - self.line_starts[index] + 1)
 
 
 def read_source(path: str) -> Source:
@@ -130,31 +128,44 @@ _WS = " \t\n\r"
 _SINGLE = ";{}[]"
 
 
+_BLANKS = re.compile(r"[ \t\n\r]+")
+_PLAIN = re.compile(r"[^ \t\n\r;{}\[\]\"'(]+")
+_IN_PARENS = re.compile(r"[()\"']")
+
+
 def tokenize(source: Source) -> list[Token]:
     """Split as SEMS's chart reader does; unterminated quotes/parens are errors."""
     text = source.text
     n = len(text)
     pos = 0
     out: list[Token] = []
+    blanks = _BLANKS.match
+    plain = _PLAIN.match
     while pos < n:
-        while pos < n and text[pos] in _WS:
-            pos += 1
-        if pos >= n:
-            break
+        m = blanks(text, pos)
+        if m is not None:
+            pos = m.end()
+            if pos >= n:
+                break
         ch = text[pos]
         if ch in _SINGLE:
             out.append(Token(ch, pos))
             pos += 1
             continue
-        start = pos
-        end = pos
-        while end < n and text[end] not in _WS and text[end] not in _SINGLE:
+        start = end = pos
+        while end < n:
+            m = plain(text, end)
+            if m is not None:
+                end = m.end()
+                if end >= n:
+                    break
             c = text[end]
-            if c in "\"'":
-                end = _skip_quote(text, end, source)
+            if c == '"' or c == "'":
+                end = _skip_quote(text, end, source) + 1
             elif c == "(":
-                end = _skip_parens(text, end, source)
-            end += 1
+                end = _skip_parens(text, end, source) + 1
+            else:
+                break
         if text[start] in "\"'" and end - start >= 2 and text[end - 1] == text[start]:
             out.append(Token(text[start + 1:end - 1], start, True))
         else:
@@ -164,30 +175,36 @@ def tokenize(source: Source) -> list[Token]:
 
 
 def _skip_quote(text: str, pos: int, source: Source) -> int:
+    """Index of the quote closing the one at ``pos`` (a backslash escapes it)."""
     quote = text[pos]
-    i = pos + 1
-    while i < len(text):
-        if text[i] == quote and text[i - 1] != "\\":
-            return i
-        i += 1
-    raise CompileError(f"unterminated {quote} quote", source.location(pos))
+    i = text.find(quote, pos + 1)
+    while i > 0 and text[i - 1] == "\\":
+        i = text.find(quote, i + 1)
+    if i < 0:
+        raise CompileError(f"unterminated {quote} quote", source.location(pos))
+    return i
 
 
 def _skip_parens(text: str, pos: int, source: Source) -> int:
+    """Index of the ')' closing the '(' at ``pos``, skipping quoted text."""
     depth = 0
+    search = _IN_PARENS.search
     i = pos + 1
-    while i < len(text):
+    while True:
+        m = search(text, i)
+        if m is None:
+            raise CompileError("unbalanced '(': missing ')'", source.location(pos))
+        i = m.start()
         c = text[i]
-        if c in "\"'":
-            i = _skip_quote(text, i, source)
-        elif c == "(":
+        if c == "(":
             depth += 1
         elif c == ")":
             if depth == 0:
                 return i
             depth -= 1
+        else:
+            i = _skip_quote(text, i, source)
         i += 1
-    raise CompileError("unbalanced '(': missing ')'", source.location(pos))
 
 
 # ---------------------------------------------------------------------------
