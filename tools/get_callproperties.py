@@ -1,42 +1,29 @@
 #!/usr/bin/python3
 """Print every monitoring attribute of one call, by its ID (local tag)."""
-import argparse
 import sys
-from xmlrpc.client import Fault, ProtocolError, ServerProxy
 
-DEFAULT_URL = "http://127.0.0.1:8090"
+try:  # installed (tools.x) or run as a script from tools/
+    from tools.client import print_attributes, run_tool
+except ImportError:
+    from client import print_attributes, run_tool
 
 
-def print_attributes(attrs):
-    print("attrib                                 val")
-    for key, value in attrs.items():
-        print(str(key).ljust(20) + str(value))
+def configure(parser):
+    parser.add_argument("call_id", help="ID (local tag) of the call")
+
+
+def body(server, args):
+    print("calls: %d" % server.calls())
+    found = server.di("monitoring", "get", args.call_id)
+    if not found:
+        print("call not found")
+        return 1
+    print_attributes(found[0])
+    return 0
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--url", default=DEFAULT_URL,
-                        help="XML-RPC URL of the server (default: %(default)s)")
-    parser.add_argument("call_id", help="ID (local tag) of the call")
-    args = parser.parse_args(argv)
-    try:
-        s = ServerProxy(args.url)
-        print("calls: %d" % s.calls())
-        found = s.di("monitoring", "get", args.call_id)
-        if not found:
-            print("call not found")
-            return 1
-        print_attributes(found[0])
-    except Fault as e:
-        print("error: %s (fault %d)" % (e.faultString, e.faultCode), file=sys.stderr)
-        return 1
-    except ProtocolError as e:
-        print("error: %s: HTTP %d %s" % (args.url, e.errcode, e.errmsg), file=sys.stderr)
-        return 1
-    except OSError as e:
-        print("error: cannot reach %s: %s" % (args.url, e), file=sys.stderr)
-        return 1
-    return 0
+    return run_tool(__doc__, body, configure, argv)
 
 
 if __name__ == "__main__":

@@ -1,47 +1,26 @@
 #!/usr/bin/python3
 """List the IDs of active (unfinished) calls known to monitoring."""
-import argparse
 import sys
-from xmlrpc.client import Fault, ProtocolError, ServerProxy
 
-DEFAULT_URL = "http://127.0.0.1:8090"
+try:  # installed (tools.x) or run as a script from tools/
+    from tools.client import print_calls, run_tool
+except ImportError:
+    from client import print_calls, run_tool
 
 
-def print_attributes(attrs):
-    print("attrib                                 val")
-    for key, value in attrs.items():
-        print(str(key).ljust(20) + str(value))
+def configure(parser):
+    parser.add_argument("--full", action="store_true",
+                        help="also print every attribute of each call")
+
+
+def body(server, args):
+    print("calls: %d" % server.calls())
+    print_calls(server, server.di("monitoring", "listActive"), args.full)
+    return 0
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--url", default=DEFAULT_URL,
-                        help="XML-RPC URL of the server (default: %(default)s)")
-    parser.add_argument("--full", action="store_true",
-                        help="also print every attribute of each call")
-    args = parser.parse_args(argv)
-    try:
-        s = ServerProxy(args.url)
-        print("calls: %d" % s.calls())
-        ids = s.di("monitoring", "listActive")
-        for call_id in ids:
-            print(call_id)
-        if args.full:
-            for call_id in ids:
-                print("----- %s -----" % call_id)
-                found = s.di("monitoring", "get", call_id)
-                if found:
-                    print_attributes(found[0])
-    except Fault as e:
-        print("error: %s (fault %d)" % (e.faultString, e.faultCode), file=sys.stderr)
-        return 1
-    except ProtocolError as e:
-        print("error: %s: HTTP %d %s" % (args.url, e.errcode, e.errmsg), file=sys.stderr)
-        return 1
-    except OSError as e:
-        print("error: cannot reach %s: %s" % (args.url, e), file=sys.stderr)
-        return 1
-    return 0
+    return run_tool(__doc__, body, configure, argv)
 
 
 if __name__ == "__main__":
