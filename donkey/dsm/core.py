@@ -95,24 +95,23 @@ def _throw_on_error(session, event, args):
 # ---------------------------------------------------------------------------
 # variables
 
-@core.action("set", split="=")
-def _set(session, event, args):
-    target, value = args
+def _assign(session, event, target: str, value: str) -> None:
+    """``$var`` (the ``$`` optional) or, with a leading ``#``, an event parameter."""
     if target.startswith("#"):
         if event.params is not None:
-            event.params[target[1:]] = session.resolve(value, event)
+            event.params[target[1:]] = value
         return
-    session.vars[_name(target)] = session.resolve(value, event)
+    session.vars[_name(target)] = value
+
+
+@core.action("set", split="=")
+def _set(session, event, args):
+    _assign(session, event, args[0], session.resolve(args[1], event))
 
 
 @core.action("sets", split="=")
 def _sets(session, event, args):
-    target, value = args
-    if target.startswith("#"):
-        if event.params is not None:
-            event.params[target[1:]] = session.interpolate(value, event)
-        return
-    session.vars[_name(target)] = session.interpolate(value, event)
+    _assign(session, event, args[0], session.interpolate(args[1], event))
 
 
 @core.action("eval", split="=")
