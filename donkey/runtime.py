@@ -114,7 +114,31 @@ class Runtime:
         self.bundles: dict[str, AppBundle] = {}
         self.apps: dict[str, tuple[AppBundle, str]] = {}
         self.system_sessions: list["Session"] = []
+        self._module_state: dict[str, Any] = {}
         self.on_session_end: list[Callable[["Session"], None]] = []
+
+    # -- per-runtime state of modules (pools, tables) -------------------------
+    def module_state(self, key: str, factory: Callable[[], Any]) -> Any:
+        """The state ``key`` of a module in this runtime, made by ``factory`` on first use.
+
+        State with a ``close()`` method is closed by :meth:`shutdown`.
+        """
+        state = self._module_state.get(key)
+        if state is None:
+            state = self._module_state[key] = factory()
+        return state
+
+    def drop_module_state(self, key: str) -> Any:
+        """Forget (and return) a module's state, e.g. to close it early."""
+        return self._module_state.pop(key, None)
+
+    def shutdown(self) -> "Deferred":
+        """Close every module state that can be closed (pools, HTTP connections)."""
+        from twisted.internet.defer import DeferredList, maybeDeferred
+        closing = [maybeDeferred(state.close) for state in self._module_state.values()
+                   if hasattr(state, "close")]
+        self._module_state.clear()
+        return DeferredList(closing, consumeErrors=True)
 
     # -- hooks used by Session ----------------------------------------------
     def state_observer(self, session: "Session") -> StateObserver | None:

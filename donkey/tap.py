@@ -146,11 +146,12 @@ class DSMService(service.Service):
             except ValueError:  # not in the main thread (tests)
                 pass
 
-    def stopService(self) -> None:
+    def stopService(self):
         self.runtime.broadcast_system_event({"type": "ServerShutdown"})
         for signum, handler in self._old_handlers.items():
             signal.signal(signum, handler)
         super().stopService()
+        return self.runtime.shutdown()
 
 
 class _ClockService(service.Service):
@@ -199,9 +200,13 @@ def makeService(options: Options, reactor: Any = None) -> service.MultiService:
     ports = PortAllocator(cfg.rtp_low_port, cfg.rtp_high_port, host=cfg.media_ip)
     controller = CallController(runtime, clock, ports, cfg.application, cfg.app_mapping(),
                                 media_ip=cfg.media_ip)
+    try:
+        session_timer = cfg.session_timer()
+    except ConfigError as e:
+        raise usage.UsageError(str(e))
     stack = SipStack(controller, ip=cfg.sip_ip, port=cfg.sip_port,
                      limits=StackLimits(max_sessions=cfg.session_limit, max_cps=cfg.cps_limit),
-                     reactor=reactor)
+                     session_timer=session_timer, reactor=reactor)
     controller.stack = stack
     control = ServerControl(runtime, stack, controller, cfg.loglevel)
 

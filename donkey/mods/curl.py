@@ -24,7 +24,7 @@ timeout, bad URL), ``file`` when ``getFile`` cannot write its file.
 Redirects are not followed (libcurl's default).  No condition.
 
 The session waits for the response; the reactor and other sessions do not.
-Connections are kept alive in one pool per runtime (``runtime.curl_client``).
+Connections are kept alive in one pool per runtime (``runtime.module_state("mod_curl.client", ...)``).
 """
 from __future__ import annotations
 
@@ -64,21 +64,18 @@ class _Client:
 
 def client(runtime: Any) -> _Client:
     """The runtime's client, created on first use."""
-    c = getattr(runtime, "curl_client", None)
-    if c is None:
+    def make() -> _Client:
         reactor = runtime.reactor
         if not IReactorTCP.providedBy(reactor):     # a test clock: the network needs the real one
             from twisted.internet import reactor as global_reactor
             reactor = global_reactor
-        c = _Client(reactor)
-        runtime.curl_client = c
-    return c
+        return _Client(reactor)
+    return runtime.module_state("mod_curl.client", make)
 
 
 def shutdown(runtime: Any) -> Deferred:
     """Close the runtime's kept-alive connections (tests; a runtime torn down)."""
-    c = getattr(runtime, "curl_client", None)
-    runtime.curl_client = None
+    c = runtime.drop_module_state("mod_curl.client")
     return c.close() if c is not None else defer.succeed(None)
 
 

@@ -26,7 +26,7 @@ from donkey.dsm import events as ev
 from donkey.dsm.events import Event
 from donkey.dsm.module import Module
 
-_RUNTIME_ATTR = "_mod_groups"
+_STATE = "mod_groups"
 
 
 class Groups:
@@ -63,20 +63,14 @@ class Groups:
 
 def groups_of(runtime: Any) -> Groups:
     """The runtime's groups, made on first use."""
-    groups = getattr(runtime, _RUNTIME_ATTR, None)
-    if groups is None:
-        groups = Groups()
-        setattr(runtime, _RUNTIME_ATTR, groups)
-    return groups
+    return runtime.module_state(_STATE, Groups)
 
 
 class GroupsModule(Module):
     """mod_groups: a session that ends leaves its groups."""
 
     def on_session_end(self, session: Any) -> None:
-        groups = getattr(session.runtime, _RUNTIME_ATTR, None)
-        if groups is not None:
-            groups.leave_all(session.ltag)
+        groups_of(session.runtime).leave_all(session.ltag)
 
 
 module = GroupsModule("mod_groups")

@@ -52,7 +52,7 @@ references replaced.  So dynamic table or column names are not possible.
 (x not a select) stay MySQL variables.
 
 Connections.  One :class:`twisted.enterprise.adbapi.ConnectionPool` per URL,
-kept in an object on ``session.runtime`` (``runtime.mysql_pools``) and
+kept in the runtime's module state (``"mod_mysql.pools"``) and
 shared by all sessions; each statement runs in the pool's threads.  A
 statement that finds its connection lost reports ``connection``, drops that
 connection, and makes every other pooled connection check itself before its
@@ -642,7 +642,7 @@ def _message(e: Exception) -> str:
 
 
 class Databases:
-    """The pools of one runtime, by URL (``runtime.mysql_pools``)."""
+    """The pools of one runtime, by URL."""
 
     def __init__(self, reactor: Any):
         self.reactor = reactor
@@ -655,6 +655,10 @@ class Databases:
             self.by_key[target.key] = db
         return db
 
+    def close(self) -> None:
+        """Runtime.shutdown closes module state through ``close()``."""
+        self.close_all()
+
     def close_all(self) -> None:
         """Close every pool (joins their threads)."""
         for db in self.by_key.values():
@@ -664,23 +668,20 @@ class Databases:
 
 def databases(runtime: Any) -> Databases:
     """The runtime's pool registry, created on first use."""
-    dbs = getattr(runtime, "mysql_pools", None)
-    if dbs is None:
+    def make() -> Databases:
         reactor = runtime.reactor
         if not IReactorThreads.providedBy(reactor):   # a test clock: threads need the real one
             from twisted.internet import reactor as global_reactor
             reactor = global_reactor
-        dbs = Databases(reactor)
-        runtime.mysql_pools = dbs
-    return dbs
+        return Databases(reactor)
+    return runtime.module_state("mod_mysql.pools", make)
 
 
 def shutdown(runtime: Any) -> None:
     """Close every pool of ``runtime`` (tests, and a runtime that is torn down)."""
-    dbs = getattr(runtime, "mysql_pools", None)
+    dbs = runtime.drop_module_state("mod_mysql.pools")
     if dbs is not None:
         dbs.close_all()
-        runtime.mysql_pools = None
 
 
 class Handle:

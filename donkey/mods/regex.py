@@ -48,7 +48,7 @@ from typing import Any, Mapping
 
 from donkey.dsm.module import Module
 
-_RUNTIME_ATTR = "_mod_regex_table"
+_STATE = "mod_regex.table"
 
 
 class RegexModule(Module):
@@ -98,11 +98,7 @@ class RegexTable:
 
 def regex_table(runtime: Any) -> RegexTable:
     """The runtime's regex table, made on first use."""
-    table = getattr(runtime, _RUNTIME_ATTR, None)
-    if table is None:
-        table = RegexTable()
-        setattr(runtime, _RUNTIME_ATTR, table)
-    return table
+    return runtime.module_state(_STATE, RegexTable)
 
 
 def read_conf(path: str) -> dict[str, str]:

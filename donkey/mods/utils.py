@@ -152,12 +152,7 @@ def _name(text: str) -> str:
 # per-runtime random generator (SEMS: the process-wide rand())
 
 def _rng(session: Any) -> random.Random:
-    runtime = session.runtime
-    rng = getattr(runtime, "_mod_utils_rng", None)
-    if rng is None:
-        rng = random.Random()
-        runtime._mod_utils_rng = rng
-    return rng
+    return session.runtime.module_state("mod_utils.rng", random.Random)
 
 
 # ---------------------------------------------------------------------------

@@ -34,9 +34,7 @@ class QuizconnectTests(unittest.TestCase):
         self.addCleanup(self._close_pools)
 
     def _close_pools(self):
-        pools = getattr(self.harness.runtime, "mysql_pools", None)
-        if pools is not None and hasattr(pools, "close_all"):
-            return pools.close_all()
+        return self.harness.runtime.shutdown()
 
     async def settle(self, predicate, what):
         """Let the real reactor run (DB threads) and the fake clock tick until ``predicate``."""

@@ -216,4 +216,4 @@ class CurlTests(unittest.TestCase):
                 break
             await task.deferLater(reactor, 0.01, lambda: None)
         self.assertEqual({s.vars["curl.out"] for s in sessions}, {"hello wörld"})
-        self.assertIsInstance(h.runtime.curl_client, modcurl._Client)
+        self.assertIsInstance(h.runtime.module_state("mod_curl.client", None), modcurl._Client)

@@ -534,7 +534,7 @@ class _Scenarios:
         sessions = [h.system("t") for _ in range(20)]
         await self.settle(lambda: all(s.state == "DONE" for s in sessions))
         self.assertEqual({s.vars["n"] for s in sessions}, {"2"})
-        self.assertEqual(len(h.runtime.mysql_pools.by_key), 1)
+        self.assertEqual(len(h.runtime.module_state("mod_mysql.pools", None).by_key), 1)
 
 
 class MariaDBTests(_Scenarios, unittest.TestCase):
