@@ -173,7 +173,10 @@ class Runtime:
         """Compile and install a bundle; on any error the old one stays (raises)."""
         bundle = load_bundle(name, conf, self.modules, base_dir or self.base_dir)
         for module in bundle.preloaded:
-            module.preload(bundle.config)
+            try:
+                module.preload(bundle.config, self)
+            except (ValueError, OSError) as e:
+                raise CompileError(f"preloading {module.name} for bundle '{name}': {e}") from e
         old = self.bundles.get(name)
         self.bundles[name] = bundle
         for app, (b, diagram) in list(self.apps.items()):

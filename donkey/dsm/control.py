@@ -97,7 +97,7 @@ def make_dsm_interface(runtime: Any) -> DIInterface:
         try:
             for name in split_list(conf.get("preload_mods")):
                 module = runtime.modules.load(name, runtime.main_path(conf.get("mod_path", "")))
-                module.preload(conf)
+                module.preload(conf, runtime)
         except CompileError as e:
             return [500, str(e)]
         return [200, "modules preloaded"]
@@ -110,7 +110,7 @@ def make_dsm_interface(runtime: Any) -> DIInterface:
         except CompileError:
             return [500, f"importing module '{name}' for preload"]
         try:
-            module.preload(main_conf())
+            module.preload(main_conf(), runtime)
         except Exception as e:
             return [500, f"Error while preloading '{name}': {e}"]
         return [200, "module preloaded."]

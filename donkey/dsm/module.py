@@ -26,7 +26,7 @@ the compiler made of the text between the parentheses, once, at load time:
 ``prepare(args) -> args`` runs once at load time, so an action or condition
 can pre-parse its arguments (raise ``ValueError`` to report a compile error).
 
-Modules may also implement ``preload(config)`` (called once when a bundle
+Modules may also implement ``preload(config, runtime)`` (called when a bundle
 lists the module in ``preload_mods``; may return a Deferred),
 ``on_session_start(session)`` and ``on_session_end(session)``.
 """
@@ -77,8 +77,8 @@ class Module:
         return register
 
     # Hooks; modules override what they need.
-    def preload(self, config: Mapping[str, str]) -> Any:
-        """Called once when an app bundle preloads this module."""
+    def preload(self, config: Mapping[str, str], runtime: Any) -> Any:
+        """Called when an app bundle preloads this module (per-runtime state: runtime.module_state)."""
         return None
 
     def on_session_start(self, session: Any) -> None:

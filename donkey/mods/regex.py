@@ -54,35 +54,18 @@ _STATE = "mod_regex.table"
 class RegexModule(Module):
     """mod_regex, with regexes preloaded from a ``mod_regex.conf``."""
 
-    def __init__(self, name: str):
-        super().__init__(name)
-        # id(bundle config) -> (that config, its preloaded regexes); a runtime
-        # takes them over when it runs the first session of that bundle.
-        self._preloaded: dict[int, tuple[Mapping[str, str], dict[str, re.Pattern]]] = {}
-
-    def preload(self, config: Mapping[str, str]) -> None:
+    def preload(self, config: Mapping[str, str], runtime: Any) -> None:
         path = config.get("mod_regex_conf", "").strip()
         if not path and config.get("plugin_config_path", "").strip():
             path = os.path.join(config["plugin_config_path"].strip(), "mod_regex.conf")
-        compiled: dict[str, re.Pattern] = {}
-        if path and os.path.isfile(path):
-            for name, pattern in read_conf(path).items():
-                try:
-                    compiled[name] = compile_posix(pattern)
-                except ValueError as e:
-                    raise ValueError(
-                        f"mod_regex: compiling '{pattern}' for '{name}': {e}") from None
-        self._preloaded[id(config)] = (config, compiled)
-
-    def on_session_start(self, session: Any) -> None:
-        config = session.app.config
-        entry = self._preloaded.get(id(config))
-        if entry is None or entry[0] is not config:
+        if not path or not os.path.isfile(path):
             return
-        table = regex_table(session.runtime)
-        if id(config) not in table.loaded_from:
-            table.loaded_from.add(id(config))
-            table.patterns.update(entry[1])
+        table = regex_table(runtime)
+        for name, pattern in read_conf(path).items():
+            try:
+                table.patterns[name] = compile_posix(pattern)
+            except ValueError as e:
+                raise ValueError(f"mod_regex: compiling '{pattern}' for '{name}': {e}") from None
 
 
 module = RegexModule("mod_regex")
@@ -93,7 +76,6 @@ class RegexTable:
 
     def __init__(self) -> None:
         self.patterns: dict[str, re.Pattern] = {}
-        self.loaded_from: set[int] = set()
 
 
 def regex_table(runtime: Any) -> RegexTable:

@@ -5,6 +5,7 @@ import os
 
 from twisted.trial import unittest
 
+from donkey.dsm.errors import CompileError
 from donkey.dsm.harness import Harness, HarnessSession
 from donkey.mods.regex import compile_posix, posix_to_python
 
@@ -126,7 +127,7 @@ class Preload(ScriptCase):
         with open(conf, "w") as f:
             f.write("bad=a{\n")
         self.script("t", "")
-        self.assertRaises(ValueError, self.harness, preload_mods="mod_regex",
+        self.assertRaises(CompileError, self.harness, preload_mods="mod_regex",
                           mod_regex_conf=conf)
 
 
