@@ -29,14 +29,21 @@ from donkey.sip.leg import CallLeg
 log = Logger(namespace="donkey.sip.calls")
 
 SELECT_NAMES = ("callid", "remote_tag", "user", "domain", "local_uri", "local_party",
-                "remote_uri", "remote_party", "ruri")
+                "remote_uri", "remote_party", "ruri", "request_headers")
 
 
 _NAMEADDR = re.compile(r'^\s*([^"<]*[^"<\s])\s*(<.*)$')
 
 
 def quoted_display(header: str) -> str:
-    """``bee <sip:5@h>`` as the caller wrote it: ``"bee" <sip:5@h>`` (sippy drops the quotes)."""
+    """``bee <sip:5@h>`` as the caller wrote it: ``"bee" <sip:5@h>`` (sippy drops the quotes).
+
+    The dialog's tag is not part of it (SEMS's ``from``/``to`` attributes are the
+    parties: ``"bee" <sip:5@192.168.5.106>``, no ``;tag=``).
+    """
+    if ">" in header:
+        addr, _, params = header.rpartition(">")
+        header = addr + ">" + re.sub(r";\s*tag=[^;]*", "", params, flags=re.I)
     match = _NAMEADDR.match(header)
     if match is None:
         return header
@@ -46,13 +53,24 @@ def quoted_display(header: str) -> str:
 class DSMMedia:
     """``session.media``: the call's MediaSession plus the bundle's prompts."""
 
-    def __init__(self, media: MediaSession, prompts: Any = None):
+    def __init__(self, media: MediaSession, prompts: Any = None,
+                 dead_rtp_time: Optional[float] = None):
         self._media = media
         self._prompts = prompts
         self._prompt_set: Optional[str] = None
+        #: seconds without RTP before ``rtpTimeout`` (sems.conf ``dead_rtp_time``)
+        self.dead_rtp_time = dead_rtp_time
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._media, name)
+
+    def monitor_rtp_timeout(self, enabled: bool, seconds: Optional[float] = None) -> None:
+        if seconds is None:
+            seconds = self.dead_rtp_time
+        if seconds is None:
+            self._media.monitor_rtp_timeout(enabled)
+        else:
+            self._media.monitor_rtp_timeout(enabled and seconds > 0, float(seconds))
 
     def play_prompt(self, name: str, front: bool = False, loop: bool = False) -> None:
         if self._prompts is None:
@@ -83,7 +101,8 @@ class DSMCall:
         self.media.on_rtp_timeout = lambda: self._post(ev.RTP_TIMEOUT, type="rtp_timeout")
         self.session = controller.runtime.new_session(
             bundle, ltag=leg.local_tag or None, call=self,
-            media=DSMMedia(self.media, getattr(bundle, "prompts", None)),
+            media=DSMMedia(self.media, getattr(bundle, "prompts", None),
+                           getattr(controller, "dead_rtp_time", None)),
             variables=variables)
         self.session.ending.append(self._session_ended)
         self.direction = leg.direction
@@ -125,7 +144,10 @@ class DSMCall:
         self.leg.send_request(method, headers, body, content_type)
 
     def reply_request(self, request: dict, code: int, reason: str, headers: str = "") -> None:
-        self.leg.reply_request(int(request.get("cseq", "0").split()[0] or 0), code, reason, headers)
+        # the leg's request info carries the CSeq number as an int; "N METHOD" text also works
+        cseq = str(request.get("cseq", "0")).split()
+        self.leg.reply_request(int(cseq[0]) if cseq and cseq[0].isdigit() else 0,
+                               code, reason, headers)
 
     # -- leg listener ----------------------------------------------------------------
     def _post(self, event_type: str, **params: str) -> None:
@@ -169,7 +191,9 @@ class DSMCall:
         self._post(ev.HANGUP, headers=headers)
 
     def on_remote_disappeared(self, code: int, reason: str) -> None:
-        self._post_default(ev.REMOTE_DISAPPEARED, sip_code=str(code), sip_reason=reason)
+        # dsm_syntax.txt names #sip_code/#sip_reason; SEMS's DSMCall sets #code/#reason
+        self._post_default(ev.REMOTE_DISAPPEARED, sip_code=str(code), sip_reason=reason,
+                           code=str(code), reason=reason)
 
     def on_session_timeout(self) -> None:
         self._post_default(ev.SESSION_TIMEOUT)
