@@ -127,3 +127,42 @@ class LogTests(unittest.TestCase):
         self.assertIn("FSM: 'hello 42'", text)
         levels = [e["log_level"].name for e in h.log_events if e.get("dsm_log")]
         self.assertEqual(levels, ["warn", "info", "info"])
+
+
+class CallActionTests(unittest.TestCase):
+    def test_param_select_and_file_exception(self):
+        h = harness_with(self, s="""
+            import(mod_dlg);
+            initial state START;
+            transition "start" START - sessionStart -> WAIT;
+            state WAIT;
+            transition "key" WAIT - key / {
+              param($k=key);
+              set($who=@user);
+              logSelects(3);
+              playFile(/no/such/file.wav);
+              set($not_reached=1);
+            } -> WAIT;
+            transition "no file" WAIT - exception; test(#type == file) / set($missing=#path) -> DONE;
+            state DONE;
+            transition "hang up" DONE - hangup / stop(true) -> DONE;
+            """)
+        call = h.call("s", user="35")
+        call.key(4)
+        self.assertEqual((call.vars["k"], call.vars["who"]), ("4", "35"))
+        self.assertEqual(call.vars["missing"], "/no/such/file.wav")
+        self.assertNotIn("not_reached", call.vars)
+        self.assertIn("FSM:  @user='35'", "\n".join(call.record.logs))
+        call.hangup()
+        self.assertEqual(call.record.byes, 1)
+        self.assertTrue(call.ended)
+
+    def test_playlist_direction_names_follow_sems(self):
+        h = harness_with(self, s="""
+            initial state A enter { setInputPlaylist(); setOutputPlaylist(); setInOutPlaylist(); };
+            """)
+        call = h.call("s")
+        names = [c[0] for c in call.record.media_calls]
+        # SEMS's input receives the caller's audio: donkey's media calls that "output".
+        self.assertEqual(names[:3], ["set_output_playlist", "set_input_playlist",
+                                     "set_in_out_playlist"])
