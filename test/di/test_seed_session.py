@@ -100,8 +100,20 @@ class SeedSessionTests(unittest.TestCase):
         self.assertIn("call_counter: 2 calls, 2 active", log)
         self.assertIn("call_counter: 2 calls, 0 active", log)
         self.assertIn("quizconnect: created the callees table", log)   # startup of the bundle
+
+        # A live reload of a bundle with system DSMs gives them the "reload" event.
+        counter_conf = os.path.join(self.daemon.workdir, "counter.conf")
+        with open(counter_conf, "w") as f:
+            f.write(f"diag_path={ROOT}/conf/dsm\nload_diags=call_counter\n"
+                    "run_system_dsms=call_counter\n")
+        self.assertEqual(await self.daemon.call_xmlrpc("loadConfig", counter_conf, "counter"),
+                         [200, "OK"])
+        await wait_for(lambda: "call_counter: started by a reload" in self.daemon.output(),
+                       what="the reloaded counter")
         self.daemon.stop()
-        self.assertIn("call_counter: shutting down after 2 calls", self.daemon.output())
+        log = self.daemon.output()
+        self.assertIn("call_counter: shutting down after 2 calls", log)   # the first counter
+        self.assertIn("call_counter: shutting down after 0 calls", log)   # the reloaded one
 
 
 async def _both_listening(daemon):
