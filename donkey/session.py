@@ -64,6 +64,8 @@ class Session:
         self.engine = Engine(self, app.diagrams, runtime.state_observer(self))
         self.modules = app.modules
         self._queue: deque[tuple[int, Any]] = deque()
+        self._suspended = False            # waiting on an action's Deferred
+        self._outbound_invite_event = False
         self.start_diagram = ""
         self._busy = False
         self._timers: dict[int, Any] = {}
@@ -173,7 +175,7 @@ class Session:
 
     def outbound_connected(self) -> None:
         """The callee answered: ``sessionStart`` (from the initial state with the invite run)."""
-        if getattr(self, "_outbound_invite_event", False):
+        if self._outbound_invite_event:
             self.restart(ev.SESSION_START)
         else:
             self.post(Event(ev.SESSION_START, None))
@@ -196,7 +198,10 @@ class Session:
                     break
                 mode, event = self._queue.popleft()
                 if mode == _CALL:
-                    event()
+                    try:
+                        event()
+                    except Exception:
+                        log.failure("session {ltag}: internal callback failed", ltag=self.ltag)
                     continue
                 if mode == _INIT:
                     gen = self.engine.init(self.start_diagram, event)
@@ -209,8 +214,6 @@ class Session:
                 self._busy = False
         if self.stopped and not self.ended:
             self._finish()
-
-    _suspended = False
 
     def _step(self, gen, value: Any, error: BaseException | None) -> bool:
         """Run ``gen`` until it ends (True) or waits on a Deferred (False)."""
@@ -225,6 +228,10 @@ class Session:
                 return True
             except SessionAborted as e:
                 self.log.error("session {ltag} aborted: {why}", ltag=self.ltag, why=str(e))
+                self.stopped = True
+                return True
+            except Exception:   # a bug below the script: end this session, not the daemon
+                self.log.failure("session {ltag} failed", ltag=self.ltag)
                 self.stopped = True
                 return True
             holder: list[Any] = []

@@ -264,3 +264,31 @@ class DeferredConditionTests(unittest.TestCase):
         self.assertEqual(s.state, "A")
         gate.callback(True)
         self.assertEqual(s.state, "OPEN")
+
+
+class BrokenModuleTests(unittest.TestCase):
+    def test_a_condition_that_crashes_ends_only_its_session(self):
+        module = Module("mod_broken")
+
+        @module.condition("broken.check")
+        def check(session, event, args):
+            raise ZeroDivisionError("bug in a module")
+        original = ModuleLoader._find
+        self.patch(ModuleLoader, "_find",
+                   lambda loader, name, path: module if name == "mod_broken"
+                   else original(loader, name, path))
+        h = harness_with(self, s="""
+            import(mod_broken);
+            initial state A;
+            transition "t" A - key; broken.check() -> A;
+            """, ok="""
+            initial state A;
+            state B;
+            transition "t" A - key -> B;
+            """)
+        bad, good = h.system("s"), h.system("ok")
+        bad.key(1)                      # must not raise into the caller (SIP, RTP, XML-RPC)
+        good.key(1)
+        self.assertTrue(bad.ended)
+        self.assertEqual(good.state, "B")
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
