@@ -291,4 +291,4 @@ class BrokenModuleTests(unittest.TestCase):
         good.key(1)
         self.assertTrue(bad.ended)
         self.assertEqual(good.state, "B")
-        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.assertTrue(any("ZeroDivisionError" in e for e in h.errors()), h.errors())
