@@ -291,4 +291,5 @@ class BrokenModuleTests(unittest.TestCase):
         good.key(1)
         self.assertTrue(bad.ended)
         self.assertEqual(good.state, "B")
-        self.assertTrue(any("ZeroDivisionError" in e for e in h.errors()), h.errors())
+        failures = [e["log_failure"] for e in h.log_events if "log_failure" in e]
+        self.assertEqual([f.check(ZeroDivisionError) for f in failures], [ZeroDivisionError])
