@@ -11,7 +11,7 @@ setup(
         "twisted.plugins", "donkey.conf"],
     package_dir={"donkey.conf": "conf"},
     package_data={
-        "donkey.conf": ["*.conf", "etc/*.conf", "dsm/*.conf", "dsm/*.dsm", "dsm/*/*.dsm",
+        "donkey.conf": ["*.conf", "etc/*.conf", "dsm/*.conf", "dsm/*.dsm", "dsm/*/*.dsm", "sipp/*.xml",
                         "dsm/*/prompts/*.wav"],
         "twisted": ["plugins/donkeysm.py"],
     },

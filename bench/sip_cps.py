@@ -2,9 +2,11 @@
 """Calls-per-second benchmark for donkey's SIP layer, driven by sipp.
 
 Starts a SIP server (by default a bare :class:`donkey.sip.stack.SipStack`
-that answers every INVITE and lets the caller hang up; pass
-``--server-cmd`` to put something else, e.g. the DSM engine, in the path),
-then runs sipp on 127.0.0.1 at rising rates.  Each step is judged clean when
+that answers every INVITE and lets the caller hang up; ``--daemon`` runs the
+real daemon instead, ``twistd -n donkeysm`` with an answer-then-hangup DSM
+app, so session creation, RTP port allocation, the DSM engine, monitoring
+(full state graphs) and logging are all in the path; ``--server-cmd`` puts
+anything else there), then runs sipp on 127.0.0.1 at rising rates.  Each step is judged clean when
 sipp reports 0 failed calls and 0 retransmissions; the highest clean rate
 and the server's CPU time per call are printed.
 
@@ -16,6 +18,8 @@ Usage::
 
     python bench/sip_cps.py                       # 100, 200, ... cps
     python bench/sip_cps.py --rates 300,500,700 --step-seconds 10
+    python bench/sip_cps.py --daemon --rates 300,400,500 --step-seconds 30
+    python bench/sip_cps.py --daemon --profile /tmp/donkey.prof   # cProfile via twistd
     python bench/sip_cps.py --server-cmd 'donkeysm-run -c conf/x.conf --sip-port {port}'
 
 Bounds: every step <= 30 s of calls, the whole run <= 5 min, loopback only.
@@ -77,6 +81,51 @@ def serve(port: int) -> None:
 
 
 # --------------------------------------------------------------------------
+# server side (``--daemon``): twistd donkeysm with an answer-then-hangup app
+DAEMON_APP = """\
+-- bench: answered with the default 200 after the invite event; the caller hangs up
+import(mod_dlg);
+initial state START;
+transition "invite" START - invite -> ANSWERING;
+state ANSWERING;
+transition "session start" START - sessionStart -> TALKING;
+state TALKING;
+transition "bye" (START, ANSWERING, TALKING) - hangup / stop(false) -> END;
+state END;
+"""
+
+
+def daemon_command(workdir: str, xmlrpc_port: int, profile: str = "") -> list:
+    """Write a config for the bench app into *workdir*; the twistd command line."""
+    etc = os.path.join(workdir, "etc")
+    dsm = os.path.join(workdir, "dsm")
+    os.makedirs(etc, exist_ok=True)
+    os.makedirs(dsm, exist_ok=True)
+    with open(os.path.join(dsm, "bench.dsm"), "w") as f:
+        f.write(DAEMON_APP)
+    with open(os.path.join(workdir, "sems.conf"), "w") as f:
+        f.write("sip_ip=127.0.0.1\nmedia_ip=127.0.0.1\nplugin_config_path=etc\n"
+                "application=$(ruri.user)\nloglevel=2\nsession_limit=0\n")
+    with open(os.path.join(etc, "dsm.conf"), "w") as f:
+        f.write("diag_path=../dsm\nload_diags=bench\nregister_apps=bench\n"
+                "run_invite_event=yes\nmonitoring_full_stategraph=yes\n"
+                "monitoring_full_transitions=yes\n")
+    with open(os.path.join(etc, "xmlrpc2di.conf"), "w") as f:
+        f.write("server_ip=127.0.0.1\nxmlrpc_port=8090\nexport_di=yes\n"
+                "direct_export=dsm;monitoring\n")
+    with open(os.path.join(etc, "monitoring.conf"), "w") as f:
+        f.write("run_garbage_collector=yes\ngarbage_collector_interval=10\n")
+    argv = [sys.executable, "-c", "import sys; from twisted.scripts.twistd import run; "
+            "sys.argv[0] = 'twistd'; run()", "-n", "--pidfile=",
+            "-l", os.path.join(workdir, "donkey.log")]
+    if profile:
+        argv += ["--profile", profile, "--profiler", "cprofile", "--savestats"]
+    return argv + ["donkeysm", "-c", os.path.join(workdir, "sems.conf"),
+                   "--sip-port", "{port}", "--xmlrpc-port", str(xmlrpc_port),
+                   "--rtp-ports", "20000-59999"]
+
+
+# --------------------------------------------------------------------------
 # driver side
 def free_port() -> int:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -135,11 +184,11 @@ def server_pid(proc: subprocess.Popen) -> int:
     return proc.pid
 
 
-def run_step(port: int, rate: int, seconds: int, workdir: str, pid: int) -> dict:
+def run_step(port: int, rate: int, seconds: int, workdir: str, pid: int, service: str = "service") -> dict:
     calls = rate * seconds
     stf = os.path.join(workdir, "stat_%d.csv" % rate)
     args = [
-        "sipp", "-sf", SCENARIO, "-i", "127.0.0.1", "-p", str(free_port()), "-s", "service",
+        "sipp", "-sf", SCENARIO, "-i", "127.0.0.1", "-p", str(free_port()), "-s", service,
         "-r", str(rate), "-m", str(calls), "-l", str(max(100, rate * 5)),
         "-nostdin", "-trace_stat", "-stf", stf, "-fd", "1",
         "-timeout", "%ds" % (seconds + 20), "-timeout_error",
@@ -182,6 +231,10 @@ def main(argv=None) -> int:
     ap.add_argument("--port", type=int, default=0, help="SIP port of the server (default: a free one)")
     ap.add_argument("--server-cmd", default=None,
                     help="server command line; '{port}' is replaced (default: bare SipStack)")
+    ap.add_argument("--daemon", action="store_true",
+                    help="run the real daemon (twistd donkeysm, a DSM app) as the server")
+    ap.add_argument("--profile", default="",
+                    help="with --daemon: cProfile the daemon into this file (twistd --profile)")
     ap.add_argument("--rates", default="100,200,300,400,500,600,700,800",
                     help="comma-separated cps steps")
     ap.add_argument("--step-seconds", type=int, default=10, help="seconds of calls per step (<= 30)")
@@ -194,11 +247,21 @@ def main(argv=None) -> int:
 
     step_seconds = max(1, min(opts.step_seconds, MAX_STEP_SECONDS))
     port = opts.port or free_port()
-    cmd = opts.server_cmd or "%s %s --serve --port {port}" % (shlex.quote(sys.executable), shlex.quote(__file__))
-    cmd = cmd.replace("{port}", str(port))
     workdir = tempfile.mkdtemp(prefix="sip_cps_")
-    server = subprocess.Popen(shlex.split(cmd), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              cwd=ROOT)
+    env = dict(os.environ)
+    if opts.daemon:
+        xs = socket.socket()
+        xs.bind(("127.0.0.1", 0))
+        xmlrpc_port = xs.getsockname()[1]
+        xs.close()
+        argv = daemon_command(workdir, xmlrpc_port, opts.profile)
+        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    else:
+        cmd = opts.server_cmd or "%s %s --serve --port {port}" % (shlex.quote(sys.executable), shlex.quote(__file__))
+        argv = shlex.split(cmd)
+    argv = [a.replace("{port}", str(port)) for a in argv]
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              cwd=workdir if opts.daemon else ROOT, env=env)
     started = time.monotonic()
     best = None
     results = []
@@ -216,7 +279,7 @@ def main(argv=None) -> int:
             if server.poll() is not None:
                 print("server died (rc=%s)" % server.returncode)
                 break
-            r = run_step(port, rate, step_seconds, workdir, pid)
+            r = run_step(port, rate, step_seconds, workdir, pid, "bench" if opts.daemon else "service")
             results.append(r)
             clean = r["failed"] == 0 and r["retrans"] == 0 and r["ok"] == r["calls"]
             print("%6d %7d %7d %6d %7d %6.1f%% %9.3f%s" % (

@@ -126,6 +126,33 @@ class ServerConfig:
     def loglevel(self) -> int:
         return _int(self.values, "loglevel", 2, self.path)
 
+    def session_timer(self):
+        """RFC 4028 session timers: SEMS's keys, read from dsm.conf (where SEMS's DSM
+        reads them), else from sems.conf.
+
+        ``enable_session_timer=yes``, ``session_expires`` (default 1800),
+        ``minimum_timer`` (Min-SE, default 90), ``session_refresh_method``
+        (``UPDATE``, ``INVITE``, ``UPDATE_FALLBACK_INVITE``: the default).
+        """
+        from donkey.sip.session_timer import SessionTimerConfig
+        keys = ("enable_session_timer", "session_expires", "minimum_timer",
+                "session_refresh_method")
+        source = self.dsm if any(k in self.dsm for k in keys) else self.values
+        name = (os.path.join(getattr(self, "plugin_dir", self.base_dir), "dsm.conf")
+                if source is self.dsm else self.path)
+        enabled = source.get("enable_session_timer", "no").strip().lower() == "yes"
+        expires = _int(source, "session_expires", 1800, name)
+        min_se = _int(source, "minimum_timer", 90, name)
+        method = source.get("session_refresh_method", "").strip().upper() or "UPDATE_FALLBACK_INVITE"
+        if method not in ("UPDATE", "INVITE", "UPDATE_FALLBACK_INVITE"):
+            raise ConfigError(f"{name}: session_refresh_method must be UPDATE, INVITE or "
+                              f"UPDATE_FALLBACK_INVITE, got '{method}'")
+        if enabled and (min_se <= 0 or expires < min_se):
+            raise ConfigError(f"{name}: session_expires ({expires}) must be at least "
+                              f"minimum_timer ({min_se}), which must be > 0")
+        return SessionTimerConfig(enabled=enabled, session_expires=expires, min_se=min_se,
+                                  refresh_method=method)
+
     def resolve(self, path: str) -> str:
         """A path from the config, relative to the config file's directory."""
         if not path:

@@ -9,6 +9,7 @@ A script with an error stops the start with ``file:line:col: message``.
 from __future__ import annotations
 
 import os
+import re
 import signal
 from typing import Any
 
@@ -126,6 +127,103 @@ class LevelFilter:
         return level >= limit
 
 
+# Twisted's own lines for every RTP/RTCP socket a call opens and closes: four
+# pairs per call, the biggest per-call logging cost at hundreds of calls per
+# second.  SEMS does not log its RTP ports at info level; here they count as
+# debug (loglevel=3 shows them).  "(UDP Port N Closed)" carries no hint of
+# which socket it was, so the SIP socket's closing at shutdown is debug too.
+_PORT_CHATTER = re.compile(r"(?:RtpEndpoint|_Discard) starting on \d+$"
+                           r"|(?:Starting|Stopping) protocol <donkey\.media\.rtp\."
+                           r"|\(UDP Port \d+ Closed\)$")
+
+
+def is_port_chatter(event: dict) -> bool:
+    """A legacy ``log.msg`` line of Twisted about an RTP/RTCP socket."""
+    message = event.get("message")
+    if not message or len(message) != 1 or event.get("isError"):
+        return False
+    text = message[0]
+    if not isinstance(text, str) or not _PORT_CHATTER.match(text):
+        return False
+    return True
+
+
+class _FilteredObserver:
+    """One of twistd's observers behind the SEMS log level (and the chatter rule)."""
+
+    def __init__(self, observer: Any, control: "ServerControl"):
+        self.observer = observer
+        self.level = LevelFilter(control)
+        self.control = control
+
+    def __call__(self, event: dict) -> None:
+        if not self.level(event):
+            return
+        if self.control.loglevel < 3 and is_port_chatter(event):
+            return
+        self.observer(event)
+
+
+class LogFilterService(service.Service):
+    """Puts the daemon's observers behind ``loglevel`` while it runs.
+
+    twistd starts logging after ``makeService``, so the observers are
+    wrapped at start-up and unwrapped at shutdown.
+    """
+
+    def __init__(self, control: "ServerControl", publisher: Any = None):
+        self.control = control
+        self.publisher = publisher
+        self._wrapped: list[_FilteredObserver] = []
+
+    def startService(self) -> None:
+        super().startService()
+        publisher = self.publisher
+        if publisher is None:
+            from twisted.logger import globalLogPublisher as publisher
+        observers = list(getattr(publisher, "_observers", ()))
+        for observer in observers:
+            if isinstance(observer, _FilteredObserver):
+                continue
+            wrapped = _FilteredObserver(observer, self.control)
+            publisher.removeObserver(observer)
+            publisher.addObserver(wrapped)
+            self._wrapped.append(wrapped)
+        self.publisher = publisher
+
+    def stopService(self) -> None:
+        for wrapped in self._wrapped:
+            self.publisher.removeObserver(wrapped)
+            self.publisher.addObserver(wrapped.observer)
+        self._wrapped = []
+        super().stopService()
+
+
+class _HeapService(service.Service):
+    """Once everything is loaded: the start-up heap out of the collector's way.
+
+    A call makes a few thousand short-lived objects (sippy's parsed
+    messages, transactions, timers).  With CPython's default thresholds the
+    collector runs every 700 allocations and its full passes walk the whole
+    start-up heap (compiled scripts, modules) again and again; at hundreds
+    of calls per second that was a large share of the CPU and its pauses
+    caused retransmissions.  ``gc.freeze()`` parks the start-up heap, and a
+    larger first threshold makes young collections rarer.  Nothing else
+    changes: cycles are still collected.
+    """
+
+    def __init__(self, threshold0: int = 20000):
+        self.threshold0 = threshold0
+
+    def startService(self) -> None:
+        super().startService()
+        import gc
+        gc.collect()
+        gc.freeze()
+        _, t1, t2 = gc.get_threshold()
+        gc.set_threshold(max(self.threshold0, gc.get_threshold()[0]), t1, t2)
+
+
 class DSMService(service.Service):
     """Starts system DSMs, and gives them ``system`` events on signals and shutdown."""
 
@@ -210,6 +308,7 @@ def makeService(options: Options, reactor: Any = None) -> service.MultiService:
     controller.stack = stack
     control = ServerControl(runtime, stack, controller, cfg.loglevel)
 
+    LogFilterService(control).setServiceParent(top)
     top.runtime = runtime          # for tests and embedding
     top.stack = stack
     top.controller = controller
@@ -223,4 +322,5 @@ def makeService(options: Options, reactor: Any = None) -> service.MultiService:
     if collector is not None:
         collector.setServiceParent(top)
     DSMService(runtime, reactor).setServiceParent(top)
+    _HeapService().setServiceParent(top)
     return top

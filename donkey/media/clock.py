@@ -21,6 +21,7 @@ from typing import Protocol
 from donkey.media.frame import FRAME_MS
 
 TICK = FRAME_MS / 1000.0
+_GONE = object()
 _SLACK = 1e-6
 
 
@@ -43,7 +44,9 @@ class MediaClock:
             reactor = _r
         self.reactor = reactor
         self.max_catchup = max_catchup
-        self._sessions: list[Clocked] = []
+        # insertion-ordered set: O(1) connect/disconnect, ticks in connect order
+        self._sessions: dict[Clocked, None] = {}
+        self._dirty = False
         self._recv: tuple = ()
         self._send: tuple = ()
         self._mixers: tuple = ()
@@ -61,18 +64,16 @@ class MediaClock:
         """Start ticking *session* (idempotent); starts the clock if needed."""
         if session in self._sessions:
             return
-        self._sessions.append(session)
-        self._rebuild()
+        self._sessions[session] = None
+        self._dirty = True  # the tuples are rebuilt once, at the next tick
         if self._call is None:
             self.start()
 
     def disconnect(self, session: Clocked) -> None:
         """Stop ticking *session*; the clock stops when nothing is left."""
-        try:
-            self._sessions.remove(session)
-        except ValueError:
+        if self._sessions.pop(session, _GONE) is _GONE:
             return
-        self._rebuild()
+        self._dirty = True
         if not self._sessions:
             self.stop()
 
@@ -85,6 +86,9 @@ class MediaClock:
 
     def _rebuild(self) -> None:
         # Bound methods cached in tuples: the tick loop does no lookups.
+        # Rebuilt lazily (once per tick at most), not per connect/disconnect:
+        # with hundreds of calls starting and ending per second that was O(n^2).
+        self._dirty = False
         self._recv = tuple(s.receive_tick for s in self._sessions)
         self._send = tuple(s.send_tick for s in self._sessions)
 
@@ -135,6 +139,8 @@ class MediaClock:
 
     def tick(self) -> None:
         """One 20 ms media cycle for all sessions and mixers."""
+        if self._dirty:
+            self._rebuild()
         for f in self._recv:
             try:
                 f()
@@ -145,6 +151,8 @@ class MediaClock:
                 m.mix()
             except Exception:
                 self._failed(m.mix)
+        if self._dirty:  # a session left during receive/mix: it sends nothing more
+            self._rebuild()
         for f in self._send:
             try:
                 f()

@@ -55,6 +55,8 @@ class Rfc4733Receiver:
         self._cur_dur = 0
         self._done_ts = -1
         self._idle = 0
+        #: a press is in progress (the media tick only calls :meth:`tick` then)
+        self.pending = False
 
     def feed(self, ts: int, payload: bytes) -> tuple[int, int] | None:
         """Process one event payload; returns a finished key press or None."""
@@ -69,6 +71,7 @@ class Rfc4733Receiver:
         self._idle = 0
         if self._cur_ts == -1:
             self._cur_ts, self._cur_key, self._cur_dur = ts, key, duration
+            self.pending = True
         elif duration > self._cur_dur:
             self._cur_dur = duration
         if flags & 0x80:
@@ -92,6 +95,7 @@ class Rfc4733Receiver:
     def _finish(self) -> tuple[int, int]:
         out = (self._cur_key, self._cur_dur * 1000 // SAMPLE_RATE)
         self._cur_ts = -1
+        self.pending = False
         return out
 
 

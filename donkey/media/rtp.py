@@ -20,6 +20,10 @@ _SEQ_TS_SSRC = struct.Struct("!HII")
 _unpack_seq_ts_ssrc = _SEQ_TS_SSRC.unpack_from
 
 HEADER_LEN = 12
+#: RFC 3550 A.1: a packet this far behind is late; farther, a restarted sequence.
+MAX_MISORDER = 100
+#: A forward jump this big is a restarted sequence, not loss.
+MAX_DROPOUT = 3000
 
 
 def parse_header(data: bytes) -> tuple[int, bool, int, int, int, int, int] | None:
@@ -126,6 +130,8 @@ class RtpEndpoint(DatagramProtocol):
     advances it 160 per tick, even when nothing is sent).
     """
 
+    noisy = False  # no "Starting protocol" log lines per call
+
     def __init__(self, ssrc: int | None = None) -> None:
         self.ssrc = int.from_bytes(os.urandom(4), "big") if ssrc is None else ssrc
         self._seq = int.from_bytes(os.urandom(2), "big")
@@ -188,11 +194,20 @@ class RtpEndpoint(DatagramProtocol):
     # -- receiving
     def datagramReceived(self, data: bytes, addr) -> None:  # type: ignore[override]
         stats = self.stats
-        h = parse_header(data)
-        if h is None:
-            stats.malformed += 1
-            return
-        pt, marker, seq, ts, ssrc, start, end = h
+        if len(data) >= HEADER_LEN and data[0] == 0x80:
+            # The usual packet: no CSRCs, extension or padding.
+            b1 = data[1]
+            pt = b1 & 0x7F
+            marker = b1 > 0x7F
+            seq, ts, ssrc = _unpack_seq_ts_ssrc(data, 2)
+            start = HEADER_LEN
+            end = len(data)
+        else:
+            h = parse_header(data)
+            if h is None:
+                stats.malformed += 1
+                return
+            pt, marker, seq, ts, ssrc, start, end = h
         if pt not in self.accept_pts:
             stats.unexpected_pt += 1
             return
@@ -205,19 +220,25 @@ class RtpEndpoint(DatagramProtocol):
             self._rx_ssrc = ssrc
         else:
             gap = (seq - self._rx_seq) & 0xFFFF
-            if gap == 0 or gap > 0x8000:
-                # Duplicate or reordered-late: playing it now would be out of
-                # order, and a repeated DTMF end packet carries nothing new.
-                stats.late += 1
-                return
-            if gap < 3000:  # bigger jumps are a restarted stream, not loss
-                stats.packets_lost += gap - 1
+            if gap != 1:
+                if gap == 0 or gap > 0x8000:
+                    if gap == 0 or gap >= 0x10000 - MAX_MISORDER:
+                        # Duplicate or reordered-late: playing it now would be out of
+                        # order, and a repeated DTMF end packet carries nothing new.
+                        stats.late += 1
+                        return
+                    # Far behind: the sender restarted its numbering under the
+                    # same SSRC (a relay switching sources, a replayed capture).
+                elif gap < MAX_DROPOUT:  # bigger jumps are a restarted stream, not loss
+                    stats.packets_lost += gap - 1
         self._rx_seq = seq
         self.handler(pt, marker, seq, ts, data[start:end])
 
 
 class _Discard(DatagramProtocol):
     """Holds the RTCP port (RTP port + 1) so nobody else takes it."""
+
+    noisy = False
 
     def datagramReceived(self, data, addr) -> None:  # type: ignore[override]
         pass

@@ -65,6 +65,7 @@ class MediaSession:
             ports.bind(endpoint)
         self.rtp = endpoint
         endpoint.handler = self._on_packet
+        self._rtp_send = endpoint.send
         self.local_ip = local_ip or (ports.host if ports is not None else "127.0.0.1")
         self.sdp = SdpNegotiator(self.local_ip, endpoint.local_port or 0, codecs, dtmf_payload_type)
         self.negotiated: Negotiated | None = None
@@ -75,7 +76,7 @@ class MediaSession:
         self._input: Source = self.playlist
         self._output: Sink | None = self.playlist
         self._read: Callable[[], bytes | None] = self.playlist.read
-        self._write: Callable[[bytes], None] | None = self.playlist.write
+        self._write: Callable[[bytes], None] | None = None  # the playlist discards
 
         # send state
         self._ts = int.from_bytes(os.urandom(4), "big")
@@ -84,14 +85,22 @@ class MediaSession:
         self._pt = -1
         self._te_pt = -1
         self._send_ok = False  # negotiated direction + remote address allow sending
-        self.muted = False
+        self._muted = False
+        self._tx_on = False  # _send_ok and not muted: one test per tick
         self._dtmf_tx = Rfc4733Sender()
+        self._dtmf_tx_on = False  # key presses queued on _dtmf_tx
         self._inband_tx: deque[RingtoneSource] = deque()
 
         # receive state
         self._decode: Callable[[bytes], bytes] | None = None
         self._rxq: deque[bytes] = deque(maxlen=JITTER_FRAMES)
         self._rxbuf = bytearray()
+        # Playout starts (and restarts after running dry) once this many
+        # frames are queued: 1 for 20 ms packets; a peer sending 30 ms packets
+        # delivers 1.5 frames at a time and needs 2, or every other tick would
+        # find nothing and put 20 ms of silence into the recording/conference.
+        self._rx_min = 1
+        self._rx_playing = False
         self.receiving = True
         self.force_dtmf_receiving = False
         self.dtmf_detection = True
@@ -100,6 +109,9 @@ class MediaSession:
         self._dtmf_rx = Rfc4733Receiver()
         self._recorder: Recorder | None = None
         self._last_recorder: Recorder | None = None
+        # Decode and queue received audio only when something consumes it
+        # (an output other than the playlist, a recorder, in-band detection).
+        self._rx_on = False
 
         # RTP timeout
         self._rx_seen = False
@@ -145,6 +157,7 @@ class MediaSession:
         if neg.remote_addr is not None:
             self.rtp.remote = neg.remote_addr
         self._send_ok = neg.sending
+        self._tx_on = neg.sending and not self._muted
         self._update_inband()
 
     # ------------------------------------------------------------- playlist
@@ -179,18 +192,29 @@ class MediaSession:
     def set_output_playlist(self) -> None:
         self.set_output(self.playlist)
 
-    def set_input(self, source: Source) -> None:
-        """Source of the audio we send (playlist, conference channel, mix-in)."""
+    def set_input(self, source: Source | None) -> None:
+        """Source of the audio we send (playlist, conference channel, mix-in).
+
+        None sends silence (e.g. after ``conference.leave()``).
+        """
         self._input = source
-        self._read = source.read
+        self._read = _no_frame if source is None else source.read
 
     def set_output(self, sink: Sink | None) -> None:
-        """Sink for the audio we receive (None discards it)."""
+        """Sink for the audio we receive (None, or the playlist, discards it)."""
         self._output = sink
-        self._write = None if sink is None else sink.write
+        self._write = None if sink is None or sink is self.playlist else sink.write
+        self._update_rx()
+
+    def _update_rx(self) -> None:
+        self._rx_on = self.receiving and (self._write is not None or self._recorder is not None
+                                          or self._inband is not None)
+        if not self._rx_on:
+            self._rxq.clear()
+            self._rx_playing = False
 
     @property
-    def input(self) -> Source:
+    def input(self) -> Source | None:
         return self._input
 
     @property
@@ -213,10 +237,20 @@ class MediaSession:
 
     def enable_receiving(self) -> None:
         self.receiving = True
+        self._update_rx()
 
     def disable_receiving(self) -> None:
         self.receiving = False
-        self._rxq.clear()
+        self._update_rx()
+
+    @property
+    def muted(self) -> bool:
+        return self._muted
+
+    @muted.setter
+    def muted(self, value: bool) -> None:
+        self._muted = bool(value)
+        self._tx_on = self._send_ok and not self._muted
 
     def mute(self) -> None:
         """Stop sending RTP (time, and the playlist, keep running)."""
@@ -264,6 +298,7 @@ class MediaSession:
                 self._inband = GoertzelDetector()
         else:
             self._inband = None
+        self._update_rx()
 
     def send_dtmf(self, key: int, duration_ms: int = 500) -> None:
         """Send one key: RFC 4733 if negotiated, else as in-band tones."""
@@ -271,6 +306,7 @@ class MediaSession:
             raise ValueError("DTMF key out of range: %r" % (key,))
         if self._te_pt >= 0 or self.negotiated is None:
             self._dtmf_tx.queue(int(key), duration_ms)
+            self._dtmf_tx_on = True
         else:
             r, c = _KEY_POS[int(key)]
             on = max(40, int(duration_ms))
@@ -288,10 +324,12 @@ class MediaSession:
         rec = Recorder(path)
         self.stop_record()
         self._recorder = self._last_recorder = rec
+        self._update_rx()
 
     def stop_record(self) -> None:
         rec = self._recorder
         self._recorder = None
+        self._update_rx()
         if rec is not None:
             rec.stop()
 
@@ -356,7 +394,7 @@ class MediaSession:
     def _on_packet(self, pt: int, marker: bool, seq: int, ts: int, payload: bytes) -> None:
         self._rx_seen = True
         if pt == self._pt:
-            if not self.receiving:
+            if not self._rx_on:
                 return
             pcm = self._decode(payload)  # type: ignore[misc]
             if len(pcm) == FRAME_BYTES:
@@ -371,6 +409,9 @@ class MediaSession:
 
     def _rechunk(self, pcm: bytes) -> None:
         # Peers with ptime != 20: re-cut into 20 ms frames.
+        need = -(-len(pcm) // FRAME_BYTES)
+        if need > self._rx_min:
+            self._rx_min = min(need, JITTER_FRAMES - 1)
         buf = self._rxbuf
         buf += pcm
         while len(buf) >= FRAME_BYTES:
@@ -380,12 +421,14 @@ class MediaSession:
     def receive_tick(self) -> None:
         """Clock phase 1: deliver one received frame."""
         q = self._rxq
-        if q:
+        if q and (self._rx_playing or len(q) >= self._rx_min):
+            self._rx_playing = True
             frame = q.popleft()
             w = self._write
             if w is not None:
                 w(frame)
         else:
+            self._rx_playing = False
             frame = SILENCE
         rec = self._recorder
         if rec is not None:
@@ -395,9 +438,10 @@ class MediaSession:
             done = det.process(frame)
             if done is not None:
                 self._post("on_dtmf", done[0], done[1])
-        done = self._dtmf_rx.tick()
-        if done is not None:
-            self._post("on_dtmf", done[0], done[1])
+        if self._dtmf_rx.pending:
+            done = self._dtmf_rx.tick()
+            if done is not None:
+                self._post("on_dtmf", done[0], done[1])
         if self._rx_seen:
             self._rx_seen = False
             self._idle_ticks = 0
@@ -420,17 +464,28 @@ class MediaSession:
                 self._inband_tx.popleft()
             else:
                 frame = tone
-        if not self._send_ok or self.muted:
+        if not self._tx_on:
             return
-        if self._dtmf_tx.busy and self._te_pt >= 0:
-            ev = self._dtmf_tx.next_packet(ts)
-            if ev is not None:
-                self.rtp.send(self._te_pt, ev[1], ev[2], ev[0])
-                return
+        if self._dtmf_tx_on:
+            tx = self._dtmf_tx
+            if self._te_pt >= 0:
+                ev = tx.next_packet(ts)
+                if ev is not None:
+                    self._rtp_send(self._te_pt, ev[1], ev[2], ev[0])
+                    return
+            if not tx.busy:
+                self._dtmf_tx_on = False
         if frame is None:
             frame = SILENCE
-        self.rtp.send(self._pt, self._marker, ts, self._encode(frame))  # type: ignore[misc]
-        self._marker = False
+        if self._marker:
+            self._marker = False
+            self._rtp_send(self._pt, True, ts, self._encode(frame))  # type: ignore[misc]
+        else:
+            self._rtp_send(self._pt, False, ts, self._encode(frame))  # type: ignore[misc]
+
+
+def _no_frame() -> bytes | None:
+    return None
 
 
 def _ignore(pt: int, marker: bool, seq: int, ts: int, payload: bytes) -> None:

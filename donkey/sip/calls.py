@@ -23,6 +23,7 @@ from donkey.dsm.events import Event
 from donkey.dsm.loader import AppBundle
 from donkey.media.clock import MediaClock
 from donkey.media.rtp import NoMediaPortAvailable, PortAllocator
+from donkey.media.sdp import SdpError
 from donkey.media.session import MediaSession
 from donkey.sip.leg import CallLeg
 
@@ -114,10 +115,21 @@ class DSMCall:
         raise AttributeError(name)
 
     # -- the mod_dlg handle -------------------------------------------------------
-    def accept_invite(self, code: int = 200, reason: str = "OK", headers: str = "") -> None:
-        """Answer with SDP (183: early media, 2xx: connect); raises if the offer is unusable."""
+    def accept_invite(self, code: int = 200, reason: str = "OK", headers: str = "") -> bool:
+        """Answer with SDP (183: early media, 2xx: connect).
+
+        An offer we cannot answer (no common codec, broken SDP) is refused with
+        488 instead, as SEMS does; then the call ends and this returns False.
+        """
         offer = self.leg.remote_sdp
-        sdp = self.media.answer(offer) if offer else self.media.offer()
+        try:
+            sdp = self.media.answer(offer) if offer else self.media.offer()
+        except SdpError as e:
+            log.info("{ltag}: refusing the offer with 488: {e}", ltag=self.session.ltag, e=str(e))
+            if not self.replied:
+                self.reply(488, "Not Acceptable Here")
+            self.session.when_idle(self._end_if_running)  # SEMS: setStopped()
+            return False
         if code < 200:
             self.leg.ring(code, reason, sdp, headers)
         else:
@@ -125,6 +137,7 @@ class DSMCall:
         self.replied = self.accepted = True
         if not self.media.connected:
             self.media.connect()
+        return True
 
     def reply(self, code: int, reason: str, headers: str = "") -> None:
         self.leg.reply(code, reason, headers)

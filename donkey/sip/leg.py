@@ -804,14 +804,22 @@ class CallLeg:
                 return resp(200, "OK", self._st_response_headers(), _body(answer))
             return resp(200, "OK", self._st_response_headers())
         info = self._request_info(req)
+        cseq = info["cseq"]
+        # Pending before the listener hears of it: a DSM session runs the
+        # sipRequest event (and its dlg.replyRequest) inside on_request.
+        self._pending_requests[cseq] = (req, sip_t, None)
         taken = bool(self._notify("on_request", method, info))
+        pend = self._pending_requests.get(cseq)
+        if pend is None:
+            # answered already, from inside on_request
+            return None
         if taken and self.listener is not None:
-            cseq = info["cseq"]
             # keep sippy's server transaction alive until the app answers
             guard = Timeout(self._request_guard, 30.0, 1, cseq)
             sip_t.teF = guard
             self._pending_requests[cseq] = (req, sip_t, guard)
             return None
+        del self._pending_requests[cseq]
         code = _DEFAULT_REPLY.get(method)
         if method == "REFER":
             return resp(202, "Accepted") if req.countHFs("refer-to") else resp(400, "Bad Request")

@@ -127,7 +127,8 @@ def write_daemon_config(base: str, scripts: dict[str, str], bundle: dict[str, st
             "application": "$(ruri.user)", "loglevel": "2"}
     main.update(sems or {})
     dsm = {"diag_path": dsm_dir, "load_diags": names, "register_apps": names,
-           "mod_path": "", "run_invite_event": "yes", "set_param_variables": "no"}
+           "mod_path": "", "run_invite_event": "yes", "set_param_variables": "no",
+           "monitoring_full_stategraph": "yes", "monitoring_full_transitions": "yes"}
     dsm.update(bundle or {})
     files = {
         os.path.join(base, "sems.conf"): main,
@@ -322,14 +323,20 @@ class RtpPeer(DatagramProtocol):
             self.ts = (self.ts + advance) & 0xFFFFFFFF
         self.sent += 1
 
-    def send_frames(self, frames, pt: int = 0, loop: bool = False) -> defer.Deferred:
+    def send_frames(self, frames, pt: int = 0, loop: bool = False,
+                    ptime: int = 20) -> defer.Deferred:
         """Send 20 ms PCM frames G.711-encoded, paced by the wall clock.
 
-        Fires when all were sent (never, with *loop*, until stop_sending()).
+        With ``ptime=30`` (or 40, ...) the audio is re-cut into packets of
+        that length.  Fires when all were sent (never, with *loop*, until
+        stop_sending()).
         """
         assert self.remote is not None, "no address to send to yet"
         enc = ENCODERS[pt]
-        payloads = [enc(f, 2) for f in frames]
+        pcm = b"".join(frames)
+        size = ptime * 16
+        payloads = [enc(pcm[i:i + size], 2) for i in range(0, len(pcm), size)]
+        advance = ptime * 8
         state = {"i": 0}
 
         def tick(count: int) -> None:
@@ -340,12 +347,12 @@ class RtpPeer(DatagramProtocol):
                         self.stop_sending()
                         return
                     i = 0
-                self.send_packet(pt, payloads[i], marker=(self.sent == 0))
+                self.send_packet(pt, payloads[i], marker=(self.sent == 0), advance=advance)
                 state["i"] = i + 1
 
         self.stop_sending()
         self._sender = task.LoopingCall.withCount(tick)
-        return self._sender.start(0.02, now=True)
+        return self._sender.start(ptime / 1000.0, now=True)
 
     def stop_sending(self) -> None:
         s, self._sender = self._sender, None

@@ -82,6 +82,27 @@ class LatchingTests(unittest.TestCase):
         self.assertEqual(ep.stats.late, 2)
 
 
+    def test_sequence_restart_far_behind_is_accepted(self):
+        # One SSRC, numbering restarted far behind (sipp replaying captures
+        # recorded in another order): a new stream, not 150 late packets.
+        ep = RtpEndpoint()
+        ep.makeConnection(FakeDatagramTransport())
+        ep.accept_pts = frozenset({101})
+        got = []
+        ep.handler = lambda pt, m, seq, ts, p: got.append(seq)
+        for seq in (8436, 8437, 8437, 8380, 8293, 8294):
+            ep.datagramReceived(RtpPacket(101, seq, 0, 5, b"x").build(), ("1.2.3.4", 5))
+        self.assertEqual(got, [8436, 8437, 8293, 8294])
+        self.assertEqual(ep.stats.late, 2)  # the duplicate, and 57 behind (< 100): late
+        self.assertEqual(ep.stats.packets_lost, 0)
+
+    def test_empty_datagram_is_malformed(self):
+        ep = RtpEndpoint()
+        ep.makeConnection(FakeDatagramTransport())
+        ep.datagramReceived(b"", ("1.2.3.4", 5))
+        self.assertEqual(ep.stats.malformed, 1)
+
+
 class PortAllocatorTests(unittest.TestCase):
     @inlineCallbacks
     def test_pairs_and_exhaustion(self):

@@ -162,6 +162,57 @@ class SessionSendTests(unittest.TestCase):
         self.assertEqual(sink.frames[5], bytes(320))
 
 
+    def test_30ms_packets_play_out_without_gaps(self):
+        # A peer sending 30 ms packets gives 1.5 frames at a time: playout
+        # waits for 2 frames, or every third tick would find nothing and
+        # record (or feed the conference) 20 ms of silence.
+        d = self.mktemp()
+        os.makedirs(d)
+        path = os.path.join(d, "rec.wav")
+        s = self.a.session
+        s.record_file(path)
+        self.b.session.mute()  # only our 30 ms packets reach a
+        self.net.start()
+        pcmu = by_name("PCMU")
+        pcm = b"".join(tone([300 + 40 * i], 20) for i in range(30))  # every frame differs
+        payloads = [pcmu.encode(pcm[i:i + 480]) for i in range(0, len(pcm), 480)]
+        t = 0
+        for tick in range(40):  # 20 ms ticks; a packet every 30 ms, just before the tick
+            while payloads and t <= tick * 20:
+                s._on_packet(0, False, t // 30, t * 8, payloads.pop(0))
+                t += 30
+            self.net.step(1)
+        s.stop_record()
+        with wave.open(path, "rb") as w:
+            data = w.readframes(w.getnframes())
+        expect = pcmu.decode(pcmu.encode(pcm))
+        start = data.index(expect[:320])
+        self.assertEqual(data[start:start + len(expect)], expect)  # no silence inside
+
+    def test_no_input_sends_silence(self):
+        s = self.a.session
+        s.play_source(PcmSource(tone([500], 100)))
+        s.set_input(None)
+        self.net.start()
+        self.net.step(3)
+        pkts = self.sent()
+        self.assertGreater(len(pkts), 2)
+        self.assertEqual({p.payload for p in pkts}, {by_name("PCMU").encode(bytes(320))})
+
+    def test_received_audio_is_not_decoded_when_nothing_listens(self):
+        s = self.b.session
+        self.assertFalse(s._rx_on)  # playlist output, no recorder, RFC 4733 negotiated
+        self.a.session.play_source(PcmSource(tone([500], 100)))
+        self.net.start()
+        self.net.step(3)
+        self.assertEqual(len(s._rxq), 0)
+        sink = Recording()
+        s.set_output(sink)
+        self.assertTrue(s._rx_on)
+        self.net.step(3)  # (the packet sent in a tick is popped in the next one)
+        self.assertEqual(len(sink.frames), 2)
+
+
 class SessionTimeoutAndRecordTests(unittest.TestCase):
     def test_rtp_timeout_fires_once_and_not_on_hold(self):
         net = FakeNet()
