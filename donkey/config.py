@@ -115,6 +115,17 @@ class ServerConfig:
         return self.values.get("application", "$(mapping);$(ruri.user)")
 
     @property
+    def dead_rtp_time(self) -> float | None:
+        """Seconds without RTP before ``rtpTimeout`` (SEMS's ``dead_rtp_time``; unset: 30)."""
+        raw = self.values.get("dead_rtp_time", "").strip()
+        if not raw:
+            return None
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{self.path}: dead_rtp_time must be a number, got '{raw}'") from None
+
+    @property
     def session_limit(self) -> int:
         return _int(self.values, "session_limit", 0, self.path)
 

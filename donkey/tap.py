@@ -306,6 +306,7 @@ def makeService(options: Options, reactor: Any = None) -> service.MultiService:
                      limits=StackLimits(max_sessions=cfg.session_limit, max_cps=cfg.cps_limit),
                      session_timer=session_timer, reactor=reactor)
     controller.stack = stack
+    controller.dead_rtp_time = cfg.dead_rtp_time
     control = ServerControl(runtime, stack, controller, cfg.loglevel)
 
     LogFilterService(control).setServiceParent(top)

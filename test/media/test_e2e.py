@@ -462,10 +462,6 @@ class MediaE2E(unittest.TestCase):
         self.assertGreater(waited, 0.9)  # not while RTP was still flowing
         self.assertLess(waited, 3.0)
         await self.no_calls_left()
-    test_rtp_timeout_when_caller_stops_sending.todo = (
-        "donkey/tap.py does not pass sems.conf dead_rtp_time to the CallController yet "
-        "(controller.dead_rtp_time), so the 30 s default applies")
-
     # 8 ----------------------------------------------------------------------
     async def test_port_exhaustion_gives_503_and_daemon_goes_on(self):
         """8. One RTP port pair: a second call gets 503, later calls work again."""
