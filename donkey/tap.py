@@ -265,6 +265,24 @@ class _ClockService(service.Service):
         super().stopService()
 
 
+def _greet(top: service.MultiService, cfg: ServerConfig) -> None:
+    """Tell a newcomer where donkey listens and how to call it."""
+    sip = f"{cfg.sip_ip}:{top.stack.port}"
+    apps = ", ".join(sorted(top.runtime.apps)) or "none"
+    lines = [f"donkey is up: SIP udp:{sip}, XML-RPC http://{top.xmlrpc.interface}:"
+             f"{top.xmlrpc.getPort()}; applications: {apps}"]
+    if "hello" in top.runtime.apps:
+        lines.append(f"  call the hello app:  sipp -sn uac -s hello {sip} -i 127.0.0.1 "
+                     "-p 5070 -m 1")
+    if "quizconnect_caller" in top.runtime.apps:
+        lines.append("  quizconnect: answer for the callees with  sipp -sn uas -i 127.0.0.1 "
+                     "-mi 127.0.0.1 -p 5080")
+        lines.append(f"               then dial 35:  sipp -sn uac -s 35 {sip} -i 127.0.0.1 "
+                     "-p 5070 -m 1")
+        lines.append("  watch the calls:  python3 tools/sems_sessions_states.py")
+    log.info("{banner}", banner="\n".join(lines))
+
+
 def load_bundles(runtime: Runtime, cfg: ServerConfig) -> None:
     """The main bundle from dsm.conf and every bundle file in its conf_dir."""
     runtime.load_bundle("main", cfg.dsm, base_dir=cfg.plugin_dir)  # type: ignore[attr-defined]
@@ -323,5 +341,6 @@ def makeService(options: Options, reactor: Any = None) -> service.MultiService:
     if collector is not None:
         collector.setServiceParent(top)
     DSMService(runtime, reactor).setServiceParent(top)
+    reactor.callWhenRunning(_greet, top, cfg)
     _HeapService().setServiceParent(top)
     return top
