@@ -232,6 +232,9 @@ def donkey(args) -> None:
             "far_end_received": g["received"],
             "frames_lost_donkey_to_far (seq gaps)": g["gaps"],
             "frames_lost_far_to_donkey (seq gaps)": lost,
+            # A tick skipped (the process was descheduled > 100 ms) sends no
+            # frame for any call: those frames never exist, so no seq gap shows.
+            "frames_never_sent (skipped ticks x calls)": skipped * len(sessions),
             "echo_received_by_donkey": recv,
         }
         for k, v in res.items():

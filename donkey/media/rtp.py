@@ -11,8 +11,13 @@ import struct
 from dataclasses import dataclass, field
 from typing import Callable
 
+from twisted.internet import udp
 from twisted.internet.error import CannotListenError
+from twisted.internet.posixbase import PosixReactorBase
 from twisted.internet.protocol import DatagramProtocol
+
+# recvfrom errors meaning "nothing (more) to read" (as Twisted's udp.Port)
+_READ_IGNORE = frozenset(udp._sockErrReadIgnore) | frozenset(udp._sockErrReadRefuse)
 
 _HDR = struct.Struct("!BBHII")
 _pack_into = _HDR.pack_into
@@ -235,6 +240,38 @@ class RtpEndpoint(DatagramProtocol):
         self.handler(pt, marker, seq, ts, data[start:end])
 
 
+class _RtpPort(udp.Port):
+    """A UDP port that reads one datagram per readiness event.
+
+    RTP arrives one packet per 20 ms per socket: Twisted's ``doRead`` loop
+    would follow every packet with a ``recvfrom`` failing with EAGAIN (an
+    exception raised and caught, ~2 us) to learn the socket is empty.  With
+    level-triggered polling a second queued packet simply wakes us again.
+    """
+
+    def doRead(self) -> None:
+        try:
+            data, addr = self.socket.recvfrom(self.maxPacketSize)
+        except OSError as se:
+            if se.args[0] in _READ_IGNORE:
+                return
+            raise
+        try:
+            self.protocol.datagramReceived(data, addr)
+        except BaseException:
+            from twisted.python import log
+
+            log.err()
+
+
+def _listen_rtp(reactor, port: int, protocol: DatagramProtocol, interface: str):
+    if isinstance(reactor, PosixReactorBase):
+        p = _RtpPort(port, protocol, interface, 8192, reactor)
+        p.startListening()
+        return p
+    return reactor.listenUDP(port, protocol, interface=interface)
+
+
 class _Discard(DatagramProtocol):
     """Holds the RTCP port (RTP port + 1) so nobody else takes it."""
 
@@ -296,7 +333,7 @@ class PortAllocator:
             except CannotListenError:
                 continue
             try:
-                rtp = self.reactor.listenUDP(port, protocol, interface=self.host)
+                rtp = _listen_rtp(self.reactor, port, protocol, self.host)
             except CannotListenError:
                 rtcp.stopListening()
                 continue

@@ -268,6 +268,11 @@ class MediaSession:
         self._idle_ticks = 0 if self.connected else -1
         self._timeout_fired = False
 
+    @property
+    def rtp_timeout_seconds(self) -> float:
+        """The RTP timeout being monitored (0 when off)."""
+        return self._timeout_ticks * FRAME_MS / 1000.0
+
     # ---------------------------------------------------------------- DTMF
     def enable_dtmf_detection(self) -> None:
         self.dtmf_detection = True

@@ -98,9 +98,12 @@ def accept_invite(session, event, args):
     if code is None:
         return
     try:
-        call.accept_invite(code, reason, _reply_headers(session))
+        accepted = call.accept_invite(code, reason, _reply_headers(session))
     except Exception as e:
         session.set_errno("dlg", f"dlg.acceptInvite: {e}\n")
+        return
+    if accepted is False:   # the offer could not be answered: the call got 488
+        session.set_errno("dlg", "Error accepting call: 488 Not Acceptable Here\n")
         return
     session.clear_errno()
 

@@ -99,7 +99,10 @@ class DSMCall:
         self.media.on_dtmf = self._on_dtmf
         self.media.on_no_audio = lambda: self._post(ev.NO_AUDIO, type="noAudio")
         self.media.on_separator = lambda sid: self._post(ev.SEPARATOR, id=str(sid))
-        self.media.on_rtp_timeout = lambda: self._post(ev.RTP_TIMEOUT, type="rtp_timeout")
+        # SEMS: the call ends (BYE) after rtpTimeout unless the script set #processed=true
+        self.media.on_rtp_timeout = lambda: self._post_default(
+            ev.RTP_TIMEOUT, type="rtp_timeout",
+            timeout_value=str(int(self.media.rtp_timeout_seconds)))
         self.session = controller.runtime.new_session(
             bundle, ltag=leg.local_tag or None, call=self,
             media=DSMMedia(self.media, getattr(bundle, "prompts", None),
