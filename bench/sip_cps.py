@@ -172,6 +172,18 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(x) for x in fields[11:15]) / CLK_TCK
 
 
+def rss_mb(pid: int) -> float:
+    """The server's resident memory, to see whether calls leave anything behind."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
 def server_pid(proc: subprocess.Popen) -> int:
     """The process to meter: the command itself or its single child (shell wrappers)."""
     try:
@@ -271,7 +283,8 @@ def main(argv=None) -> int:
             return 2
         pid = server_pid(server)
         print("server pid %d on udp 127.0.0.1:%d; %ds per step" % (pid, port, step_seconds))
-        print("%6s %7s %7s %6s %7s %7s %9s" % ("cps", "calls", "ok", "fail", "retrans", "cpu%", "ms/call"))
+        print("%6s %7s %7s %6s %7s %7s %9s %8s" % ("cps", "calls", "ok", "fail", "retrans", "cpu%",
+                                                 "ms/call", "rss MB"))
         for rate in [int(r) for r in opts.rates.split(",") if r.strip()]:
             if time.monotonic() - started + step_seconds + 40 > MAX_TOTAL_SECONDS:
                 print("time budget reached")
@@ -282,9 +295,9 @@ def main(argv=None) -> int:
             r = run_step(port, rate, step_seconds, workdir, pid, "bench" if opts.daemon else "service")
             results.append(r)
             clean = r["failed"] == 0 and r["retrans"] == 0 and r["ok"] == r["calls"]
-            print("%6d %7d %7d %6d %7d %6.1f%% %9.3f%s" % (
+            print("%6d %7d %7d %6d %7d %6.1f%% %9.3f %8.1f%s" % (
                 rate, r["calls"], r["ok"], r["failed"], r["retrans"], 100.0 * r["cpu"] / r["wall"],
-                r["cpu_ms_per_call"], "" if clean else "   <- not clean"), flush=True)
+                r["cpu_ms_per_call"], rss_mb(pid), "" if clean else "   <- not clean"), flush=True)
             if clean:
                 best = r
             elif not opts.keep_going:
