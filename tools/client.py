@@ -46,3 +46,16 @@ def run_tool(doc, body, configure=None, argv=None):
     except OSError as e:
         print("error: cannot reach %s: %s" % (args.url, e), file=sys.stderr)
     return 1
+
+
+def run_listing(doc, function, argv=None):
+    """A tool that prints ``calls()`` and the call IDs from ``monitoring.<function>``."""
+    def configure(parser):
+        parser.add_argument("--full", action="store_true",
+                            help="also print every attribute of each call")
+
+    def body(server, args):
+        print("calls: %d" % server.calls())
+        print_calls(server, server.di("monitoring", function), args.full)
+        return 0
+    return run_tool(doc, body, configure, argv)

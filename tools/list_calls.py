@@ -3,24 +3,13 @@
 import sys
 
 try:  # installed (tools.x) or run as a script from tools/
-    from tools.client import print_calls, run_tool
+    from tools.client import run_listing
 except ImportError:
-    from client import print_calls, run_tool
-
-
-def configure(parser):
-    parser.add_argument("--full", action="store_true",
-                        help="also print every attribute of each call")
-
-
-def body(server, args):
-    print("calls: %d" % server.calls())
-    print_calls(server, server.di("monitoring", "list"), args.full)
-    return 0
+    from client import run_listing
 
 
 def main(argv=None):
-    return run_tool(__doc__, body, configure, argv)
+    return run_listing(__doc__, "list", argv)
 
 
 if __name__ == "__main__":
