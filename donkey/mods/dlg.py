@@ -60,6 +60,17 @@ def _code_reason(session, event, args, default_code: int, default_reason: str):
     return code, reason
 
 
+def _attempt(session, what: str, errno: str, func, *args) -> bool:
+    """Run a dialog operation; its failure sets ``$errno`` (SEMS does not throw here)."""
+    try:
+        func(*args)
+    except Exception as e:   # the dialog refused (already answered, gone, bad state)
+        session.set_errno(errno, f"{what}: {e}\n")
+        return False
+    session.clear_errno()
+    return True
+
+
 def _reply_headers(session) -> str:
     return line_ends(session.vars.get("dlg.reply.hdrs", ""))
 
@@ -70,12 +81,7 @@ def reply(session, event, args):
     code, reason = _code_reason(session, event, args, 200, "OK")
     if code is None:
         return
-    try:
-        call.reply(code, reason, _reply_headers(session))
-    except Exception as e:  # the dialog refused (already answered, gone)
-        session.set_errno("general", f"dlg.reply: {e}\n")
-        return
-    session.clear_errno()
+    _attempt(session, "dlg.reply", "general", call.reply, code, reason, _reply_headers(session))
 
 
 @module.action("dlg.replyRequest", split=",")
@@ -111,12 +117,7 @@ def accept_invite(session, event, args):
 @module.action("dlg.bye")
 def bye(session, event, args):
     call = session.require_call("dlg.bye")
-    try:
-        call.bye(line_ends(session.resolve(args[0], event)))
-    except Exception as e:
-        session.set_errno("general", f"dlg.bye: {e}\n")
-        return
-    session.clear_errno()
+    _attempt(session, "dlg.bye", "general", call.bye, line_ends(session.resolve(args[0], event)))
 
 
 @module.action("dlg.dialout")
@@ -166,12 +167,7 @@ def refer(session, event, args):
     call = session.require_call("dlg.refer")
     target = session.resolve(args[0], event)
     expires = to_uint_prefix(session.resolve(args[1], event) or "0") or 0
-    try:
-        call.refer(target, expires)
-    except Exception as e:
-        session.set_errno("general", f"dlg.refer: {e}\n")
-        return
-    session.clear_errno()
+    _attempt(session, "dlg.refer", "general", call.refer, target, expires)
 
 
 @module.action("dlg.info", split=",")
@@ -179,12 +175,8 @@ def info(session, event, args):
     call = session.require_call("dlg.info")
     content_type = session.resolve(args[0], event)
     body = line_ends(session.resolve(args[1], event))
-    try:
-        call.send_request("INFO", body=body, content_type=content_type)
-    except Exception as e:
-        session.set_errno("general", f"dlg.info: {e}\n")
-        return
-    session.clear_errno()
+    _attempt(session, "dlg.info", "general",
+             lambda: call.send_request("INFO", body=body, content_type=content_type))
 
 
 @module.action("dlg.relayReply", split=",")
