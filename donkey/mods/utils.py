@@ -247,7 +247,7 @@ def _spell(session, event, args):
 # ids and random numbers
 
 def new_id() -> str:
-    """A unique id shaped like SEMS's ``AmSession::getNewId()``."""
+    """A unique id shaped like the session ids SEMS makes (hex groups joined by dashes)."""
     now = time.time()
     sec = int(now) & 0xFFFFFFFF
     usec = int((now - int(now)) * 1_000_000)

@@ -23,6 +23,16 @@ from test.sip.helpers import Sipp, free_udp_port, scenario
 
 SIPP_PCAPS = "/usr/share/sip-tester"
 
+
+def error_tail(states: str) -> str:
+    """Every test script ends the same way: any exception is reported to the test
+    through monitoring (``errors``) and the call is ended."""
+    return (f'transition "error" ({states}) - exception / {{\n'
+            "  monitoring.add(errors, #type);\n  monitoring.add(errors, #path);\n"
+            "  monitoring.add(errors, #text);\n  monitoring.add(errors, #cause);\n"
+            "  stop(true);\n} -> END;\nstate END;\n")
+
+
 PLAY = """
 import(mod_monitoring);
 initial state START;
@@ -36,15 +46,7 @@ transition "file done" PLAYING - noAudio / {
   stop(true);
 } -> END;
 transition "bye" (START, PLAYING) - hangup / stop(false) -> END;
-transition "error" (START, PLAYING) - exception / {
-  monitoring.add(errors, #type);
-  monitoring.add(errors, #path);
-  monitoring.add(errors, #text);
-  monitoring.add(errors, #cause);
-  stop(true);
-} -> END;
-state END;
-"""
+""" + error_tail("START, PLAYING")
 
 # noAudio after one file: the script answers it with a second file, whose
 # start therefore shows (to the caller) when the event came.
@@ -63,15 +65,7 @@ transition "second done" SECOND - noAudio / {
   stop(true);
 } -> END;
 transition "bye" (START, FIRST, SECOND) - hangup / stop(false) -> END;
-transition "error" (START, FIRST, SECOND) - exception / {
-  monitoring.add(errors, #type);
-  monitoring.add(errors, #path);
-  monitoring.add(errors, #text);
-  monitoring.add(errors, #cause);
-  stop(true);
-} -> END;
-state END;
-"""
+""" + error_tail("START, FIRST, SECOND")
 
 KEYS = """
 import(mod_monitoring);
@@ -83,15 +77,7 @@ transition "key" LISTEN - key / {
   monitoring.add(durations, #duration);
 } -> LISTEN;
 transition "bye" (START, LISTEN) - hangup / stop(false) -> END;
-transition "error" (START, LISTEN) - exception / {
-  monitoring.add(errors, #type);
-  monitoring.add(errors, #path);
-  monitoring.add(errors, #text);
-  monitoring.add(errors, #cause);
-  stop(true);
-} -> END;
-state END;
-"""
+""" + error_tail("START, LISTEN")
 
 RECORD = """
 import(mod_monitoring);
@@ -105,15 +91,7 @@ transition "hash: done" REC - keyPress(11) / {
   stop(true);
 } -> END;
 transition "bye" (START, REC) - hangup / stop(false) -> END;
-transition "error" (START, REC) - exception / {
-  monitoring.add(errors, #type);
-  monitoring.add(errors, #path);
-  monitoring.add(errors, #text);
-  monitoring.add(errors, #cause);
-  stop(true);
-} -> END;
-state END;
-"""
+""" + error_tail("START, REC")
 
 CONF = """
 import(mod_conference);
@@ -128,15 +106,7 @@ transition "bye" (START, IN) - hangup / {
   conference.leave();
   stop(false);
 } -> END;
-transition "error" (START, IN) - exception / {
-  monitoring.add(errors, #type);
-  monitoring.add(errors, #path);
-  monitoring.add(errors, #text);
-  monitoring.add(errors, #cause);
-  stop(true);
-} -> END;
-state END;
-"""
+""" + error_tail("START, IN")
 
 RTPTIMEOUT = """
 import(mod_monitoring);
@@ -149,15 +119,7 @@ transition "rtp timeout" WAIT - rtpTimeout / {
   monitoring.set(type, #type);
 } -> END;
 transition "bye" (START, WAIT) - hangup / stop(false) -> END;
-transition "error" (START, WAIT) - exception / {
-  monitoring.add(errors, #type);
-  monitoring.add(errors, #path);
-  monitoring.add(errors, #text);
-  monitoring.add(errors, #cause);
-  stop(true);
-} -> END;
-state END;
-"""
+""" + error_tail("START, WAIT")
 
 HOLD = """
 import(mod_monitoring);
@@ -165,15 +127,7 @@ initial state START;
 transition "start" START - sessionStart / playFile($config.wav_a, true) -> TALK;
 state TALK;
 transition "bye" (START, TALK) - hangup / stop(false) -> END;
-transition "error" (START, TALK) - exception / {
-  monitoring.add(errors, #type);
-  monitoring.add(errors, #path);
-  monitoring.add(errors, #text);
-  monitoring.add(errors, #cause);
-  stop(true);
-} -> END;
-state END;
-"""
+""" + error_tail("START, TALK")
 
 SCRIPTS = {"play": PLAY, "noaudio": NOAUDIO, "keys": KEYS, "record": RECORD, "conf": CONF,
            "rtpto": RTPTIMEOUT, "hold": HOLD}
