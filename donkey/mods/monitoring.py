@@ -41,22 +41,6 @@ def _name_value(session: Any, event: Any, args: tuple) -> tuple[str, str]:
     return session.resolve(args[0], event), session.resolve(args[1], event)
 
 
-@module.action("monitoring.set", split=",", optional=True)
-@module.action("monitoring.log", split=",", optional=True)
-def _set(session, event, args):
-    store = _store(session)
-    if store is not None:
-        store.set(session.ltag, *_name_value(session, event, args))
-
-
-@module.action("monitoring.add", split=",", optional=True)
-@module.action("monitoring.logAdd", split=",", optional=True)
-def _add(session, event, args):
-    store = _store(session)
-    if store is not None:
-        store.add(session.ltag, *_name_value(session, event, args))
-
-
 @module.action("monitoring.logVars", split="raw")
 def _log_vars(session, event, args):
     store = _store(session)
@@ -72,29 +56,26 @@ def _global_args(session: Any, event: Any, args: tuple) -> tuple[str, str, str]:
             session.resolve(value, event) if found else "")
 
 
-@module.action("monitoring.setGlobal", split=",", optional=True)
-def _set_global(session, event, args):
-    store = _store(session)
-    if store is not None:
-        store.set(*_global_args(session, event, args))
+def _this_call(session: Any, event: Any, args: tuple) -> tuple[str, str, str]:
+    """``name, value`` on this call's entry."""
+    return (session.ltag, *_name_value(session, event, args))
 
 
-@module.action("monitoring.addGlobal", split=",", optional=True)
-def _add_global(session, event, args):
-    store = _store(session)
-    if store is not None:
-        store.add(*_global_args(session, event, args))
+def _store_action(method: str, arguments):
+    """An action that calls ``store.<method>(*arguments(...))`` when monitoring is loaded."""
+    def action(session, event, args):
+        store = _store(session)
+        if store is not None:
+            getattr(store, method)(*arguments(session, event, args))
+    return action
 
 
-@module.action("monitoring.inc", split=",", optional=True)
-def _inc(session, event, args):
-    store = _store(session)
-    if store is not None:
-        store.inc(*_name_value(session, event, args))
-
-
-@module.action("monitoring.dec", split=",", optional=True)
-def _dec(session, event, args):
-    store = _store(session)
-    if store is not None:
-        store.dec(*_name_value(session, event, args))
+for _names, _method, _arguments in (
+        (("monitoring.set", "monitoring.log"), "set", _this_call),
+        (("monitoring.add", "monitoring.logAdd"), "add", _this_call),
+        (("monitoring.setGlobal",), "set", _global_args),
+        (("monitoring.addGlobal",), "add", _global_args),
+        (("monitoring.inc",), "inc", _name_value),
+        (("monitoring.dec",), "dec", _name_value)):
+    for _name in _names:
+        module.action(_name, split=",", optional=True)(_store_action(_method, _arguments))
