@@ -34,7 +34,7 @@ def serve(sessions: int) -> None:
 
     from donkey.di.registry import DIRegistry
     from donkey.di.xmlrpc import InMemoryCoreControl, makeXmlRpcService
-    from donkey.monitoring.interface import registerMonitoring
+    from donkey.app.monitoring_di import registerMonitoring
     from donkey.monitoring.store import MonitoringStore
 
     registry = DIRegistry()

@@ -66,7 +66,7 @@ def main() -> int:
     from twisted.internet import reactor, task
 
     from donkey.mods import mysql as modmysql
-    from donkey.runtime import Runtime
+    from donkey.dsm.runtime import Runtime
 
     dbname = f"donkey_bench_{uuid.uuid4().hex[:8]}"
     admin = pymysql.connect(host=opts.host, port=opts.port, user="root", autocommit=True)

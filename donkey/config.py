@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 
 class ConfigError(Exception):
@@ -137,15 +137,15 @@ class ServerConfig:
     def loglevel(self) -> int:
         return _int(self.values, "loglevel", 2, self.path)
 
-    def session_timer(self):
+    def session_timer(self) -> dict[str, Any]:
         """RFC 4028 session timers: SEMS's keys, read from dsm.conf (where SEMS's DSM
-        reads them), else from sems.conf.
+        reads them), else from sems.conf; checked, as keyword arguments of
+        :class:`donkey.sip.session_timer.SessionTimerConfig`.
 
         ``enable_session_timer=yes``, ``session_expires`` (default 1800),
         ``minimum_timer`` (Min-SE, default 90), ``session_refresh_method``
         (``UPDATE``, ``INVITE``, ``UPDATE_FALLBACK_INVITE``: the default).
         """
-        from donkey.sip.session_timer import SessionTimerConfig
         keys = ("enable_session_timer", "session_expires", "minimum_timer",
                 "session_refresh_method")
         source = self.dsm if any(k in self.dsm for k in keys) else self.values
@@ -161,8 +161,8 @@ class ServerConfig:
         if enabled and (min_se <= 0 or expires < min_se):
             raise ConfigError(f"{name}: session_expires ({expires}) must be at least "
                               f"minimum_timer ({min_se}), which must be > 0")
-        return SessionTimerConfig(enabled=enabled, session_expires=expires, min_se=min_se,
-                                  refresh_method=method)
+        return dict(enabled=enabled, session_expires=expires, min_se=min_se,
+                    refresh_method=method)
 
     def resolve(self, path: str) -> str:
         """A path from the config, relative to the config file's directory."""

@@ -19,6 +19,7 @@ from twisted.logger import LogLevel
 from donkey.dsm import events as ev
 from donkey.dsm.errors import DSMException
 from donkey.dsm.events import Event
+from donkey.dsm.session import SELECTS
 from donkey.dsm.module import BREAK, REPOST, RETURN, Module, call, jump, split_two, unquote
 from donkey.dsm.values import to_int, to_uint_prefix
 
@@ -276,7 +277,6 @@ def _log_params(session, event, level: LogLevel) -> None:
 
 
 def _log_selects(session, event, level: LogLevel) -> None:
-    from donkey.session import SELECTS
     lines = "\n".join(f"FSM:  @{s}='{session.select(s)}'" for s in SELECTS)
     session.log.emit(level, "FSM: selects set ---\n{lines}\nFSM: selects end ---", dsm_log=True, lines=lines)
 
@@ -466,7 +466,11 @@ def _di_action(mode: str):
             session.set_errno("arg", f"{e}\n")
             return None
         session.vars.pop("errno", None)
-        d = maybeDeferred(session.runtime.di.invoke, iface, func, di_args)
+        registry = session.runtime.di
+        if registry is None:
+            session.set_errno("config", f"DI call {iface}.{func}: no DI registry here\n")
+            return None
+        d = maybeDeferred(registry.invoke, iface, func, di_args)
 
         def done(result):
             session.clear_errno()

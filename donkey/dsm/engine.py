@@ -8,7 +8,7 @@ action list, and from then on only exception transitions are tried, with the
 exception's fields as ``#params``.
 
 The run is a generator: an action (or condition) that returns a Deferred
-makes it yield that Deferred, and the session (:mod:`donkey.session`) resumes it with the result.
+makes it yield that Deferred, and the session (:mod:`donkey.dsm.session`) resumes it with the result.
 Only this session waits; its later events stay queued.
 """
 from __future__ import annotations

@@ -23,11 +23,12 @@ from typing import Any, Mapping
 from twisted.internet import task
 from twisted.logger import LogLevel, formatEvent
 
+from donkey.dsm import callflow
 from donkey.dsm import events as ev
 from donkey.dsm.engine import StateObserver
 from donkey.dsm.events import Event
 from donkey.dsm.loader import AppBundle
-from donkey.runtime import Runtime
+from donkey.dsm.runtime import Runtime
 
 
 @dataclass
@@ -166,7 +167,7 @@ class HarnessSession:
         """The far end of an outbound leg answers (200 OK)."""
         if not self.session.ended:
             self.session.call.connected = True
-            self.session.outbound_connected()
+            callflow.outbound_connected(self.session)
 
 
 class _HarnessRuntime(Runtime):
@@ -185,10 +186,12 @@ class _HarnessRuntime(Runtime):
 class Harness:
     """A runtime on a fake clock with recording SIP and media handles."""
 
-    def __init__(self, *, monitoring: Any = None, main_config: Mapping[str, str] | None = None):
+    def __init__(self, *, monitoring: Any = None, main_config: Mapping[str, str] | None = None,
+                 di: Any = None, conference: Any = None):
         self.clock = task.Clock()
         self.log_events: list[dict] = []
-        self.runtime = _HarnessRuntime(self.clock, monitoring=monitoring,
+        self.runtime = _HarnessRuntime(self.clock, monitoring=monitoring, di=di,
+                                       conference=conference,
                                        log_observer=self._observe, main_config=main_config)
         self.runtime.dialer = self._dialout
         self.dialed: list[HarnessSession] = []
@@ -214,7 +217,7 @@ class Harness:
         self.dialed.append(leg)
 
         def begin() -> None:
-            session.start_outbound(request.app, bundle.run_invite_event)
+            callflow.start_outbound(session, request.app)
             if self.answer_dialouts:
                 self.clock.callLater(0, leg.answer)
         self.clock.callLater(0, begin)
@@ -261,7 +264,7 @@ class Harness:
         session = self.runtime.new_session(app, call=call, media=media,
                                            variables=dict(variables or {}))
         invite = app.run_invite_event if run_invite is None else run_invite
-        session.start_inbound(diagram, invite)
+        callflow.start_inbound(session, diagram, invite)
         return HarnessSession(self, session, record)
 
     def advance(self, seconds: float) -> None:

@@ -1,6 +1,9 @@
-"""In-memory monitoring store (SEMS's monitoring module) and its DI interface."""
+"""In-memory monitoring store (SEMS's monitoring module).
 
-from donkey.monitoring.interface import MonitoringInterface, registerMonitoring
+Its DI interface, which XML-RPC serves, is glue and lives in
+:mod:`donkey.app.monitoring_di`.
+"""
+
 from donkey.monitoring.store import MonitoringStore
 
-__all__ = ["MonitoringInterface", "MonitoringStore", "registerMonitoring"]
+__all__ = ["MonitoringStore"]

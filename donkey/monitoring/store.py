@@ -9,7 +9,7 @@ store keeps per-type named counters and timestamped samples for rates.
 
 Time comes from the C{clock} passed in (an C{IReactorTime}), so tests drive
 expiry with L{twisted.internet.task.Clock}.  The store is plain Python: the
-SEMS-style DI conventions live in L{donkey.monitoring.interface}.
+SEMS-style DI conventions live in L{donkey.app.monitoring_di}.
 
 Deviations from SEMS, on purpose:
   - C{erase(ID)} erases only that entry (SEMS's dispatcher cleared all).

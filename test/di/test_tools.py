@@ -15,7 +15,7 @@ from twisted.trial import unittest
 
 from donkey.di.registry import DIInterface, DIRegistry
 from donkey.di.xmlrpc import InMemoryCoreControl, makeXmlRpcService
-from donkey.monitoring.interface import registerMonitoring
+from donkey.app.monitoring_di import registerMonitoring
 from donkey.monitoring.store import MonitoringStore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -25,7 +25,7 @@ from donkey.di.xmlrpc import (
     makeXmlRpcService,
     marshalResponse,
 )
-from donkey.monitoring.interface import registerMonitoring
+from donkey.app.monitoring_di import registerMonitoring
 from donkey.monitoring.store import MonitoringStore
 
 SEED_ID = "6ABC60BB-4C72F4BF0005C7FD-B6A45B70"

@@ -3,7 +3,7 @@ import os
 
 from twisted.trial import unittest
 
-from donkey.dsm.control import make_dsm_interface
+from donkey.app.control import make_dsm_interface
 
 from test.dsm.helpers import harness_with, write_scripts
 

@@ -2,7 +2,7 @@
 from twisted.internet.defer import Deferred
 from twisted.trial import unittest
 
-from donkey.di.registry import DIInterface
+from donkey.di.registry import DIInterface, DIRegistry
 
 from test.dsm.helpers import harness_with
 
@@ -62,6 +62,7 @@ class DITests(unittest.TestCase):
 
         iface.add("list", lambda args: ["a", "b", 3])
         iface.add("slow", lambda args: self.slow)
+        self.h.runtime.di = DIRegistry()
         self.h.runtime.di.register("greeter", iface)
 
     def test_typed_arguments_and_result_variables(self):

@@ -4,7 +4,7 @@ from twisted.internet import task
 from twisted.trial import unittest
 
 from donkey.di.registry import DIArgumentError, DINotImplemented, DIRegistry
-from donkey.monitoring.interface import MonitoringInterface, registerMonitoring
+from donkey.app.monitoring_di import MonitoringInterface, registerMonitoring
 from donkey.monitoring.store import MonitoringStore
 
 

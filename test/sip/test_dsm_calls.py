@@ -449,9 +449,10 @@ class SessionTimerConfigTests(unittest.TestCase):
     """The SEMS keys reach the SIP stack's SessionTimerConfig."""
 
     def config(self, dsm: str = "", sems: str = ""):
+        from donkey.app.server import session_timer_config
         from donkey.config import load_server_config
-        return load_server_config(write_config(self, {"answer": ANSWER}, sems_extra=sems,
-                                               dsm_extra=dsm)).session_timer()
+        return session_timer_config(load_server_config(
+            write_config(self, {"answer": ANSWER}, sems_extra=sems, dsm_extra=dsm)))
 
     def test_off_by_default(self):
         st = self.config()
@@ -479,7 +480,7 @@ class LogFilterTests(unittest.TestCase):
     """Twisted's per-RTP-socket lines are debug; everything else keeps its level."""
 
     def test_port_chatter(self):
-        from donkey.tap import is_port_chatter
+        from donkey.app.server import is_port_chatter
         for text in ("RtpEndpoint starting on 30000", "_Discard starting on 30001",
                      "Starting protocol <donkey.media.rtp.RtpEndpoint object at 0x1>",
                      "Stopping protocol <donkey.media.rtp._Discard object at 0x1>",
@@ -492,7 +493,7 @@ class LogFilterTests(unittest.TestCase):
 
     def test_filtered_observer(self):
         from twisted.logger import LogLevel
-        from donkey.tap import _FilteredObserver
+        from donkey.app.server import _FilteredObserver
 
         class Control:
             loglevel = 2

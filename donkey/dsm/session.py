@@ -25,8 +25,8 @@ from donkey.dsm.events import Event
 from donkey.dsm.values import interpolate, resolve
 
 if TYPE_CHECKING:  # pragma: no cover
-    from donkey.dsm.bundle import AppBundle
-    from donkey.runtime import Runtime
+    from donkey.dsm.loader import AppBundle
+    from donkey.dsm.runtime import Runtime
 
 log = Logger()
 
@@ -65,7 +65,6 @@ class Session:
         self.modules = app.modules
         self._queue: deque[tuple[int, Any]] = deque()
         self._suspended = False            # waiting on an action's Deferred
-        self._outbound_invite_event = False
         self.start_diagram = ""
         self._busy = False
         self._timers: dict[int, Any] = {}
@@ -133,52 +132,6 @@ class Session:
     def when_idle(self, func: Callable[[], None]) -> None:
         """Call ``func`` once every event queued so far has been processed."""
         self._enqueue(_CALL, func)
-
-    # -- the call protocol (SEMS's DSMCall) ------------------------------------
-    def start_inbound(self, diagram: str, run_invite_event: bool) -> None:
-        """A new inbound call: ``start``, then ``invite`` and ``sessionStart``.
-
-        With ``run_invite_event`` the script sees ``invite`` and may answer
-        itself (``$connect_session=0``); if it has not replied afterwards the
-        call is answered with 200.  Once answered (or given early media) the
-        ``sessionStart`` event runs from the initial state again, as the
-        quizconnect tutorial's monitoring output shows.
-        """
-        self.start(diagram, ev.START)
-        if run_invite_event:
-            self.post(Event(ev.INVITE, None))
-            self.when_idle(self._after_invite)
-        else:
-            self.when_idle(self._answer_default)
-
-    def _after_invite(self) -> None:
-        call = self.call
-        if self.stopped or call is None:
-            return
-        if not call.replied and self.vars.get("connect_session") != "0":
-            call.accept_invite(200, "OK")
-        if call.accepted:
-            self.restart(ev.SESSION_START)
-
-    def _answer_default(self) -> None:
-        if self.stopped or self.call is None:
-            return
-        self.call.accept_invite(200, "OK")
-        self.post(Event(ev.SESSION_START, None))
-
-    def start_outbound(self, diagram: str, run_invite_event: bool) -> None:
-        """A call we placed: ``start`` and (optionally) ``invite`` now."""
-        self.start(diagram, ev.START)
-        if run_invite_event:
-            self.post(Event(ev.INVITE, None))
-        self._outbound_invite_event = run_invite_event
-
-    def outbound_connected(self) -> None:
-        """The callee answered: ``sessionStart`` (from the initial state with the invite run)."""
-        if self._outbound_invite_event:
-            self.restart(ev.SESSION_START)
-        else:
-            self.post(Event(ev.SESSION_START, None))
 
     def _enqueue(self, mode: int, event: Event) -> None:
         if self.ended:

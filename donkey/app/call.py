@@ -1,10 +1,4 @@
-"""Where SIP, media and DSM meet: one :class:`DSMCall` per call, and the controller.
-
-:class:`CallController` is the SIP stack's call factory: it picks the
-application for a new INVITE (SEMS's ``application=`` setting: a fixed name,
-``$(mapping)``, ``$(ruri.user)``, ``$(ruri.param)``, ``$(apphdr)``, tried in
-order), gives the call an RTP port and a DSM session, and places the calls
-of ``dlg.dialout``.
+"""Where SIP, media and DSM meet for one call: :class:`DSMCall`.
 
 :class:`DSMCall` is the ``session.call`` handle that mod_dlg acts through and
 the listener of the SIP leg.  Everything the leg or the media reports
@@ -14,20 +8,22 @@ directly.
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from twisted.logger import Logger
 
+from donkey.dsm import callflow
 from donkey.dsm import events as ev
 from donkey.dsm.events import Event
 from donkey.dsm.loader import AppBundle
-from donkey.media.clock import MediaClock
-from donkey.media.rtp import NoMediaPortAvailable, PortAllocator
 from donkey.media.sdp import SdpError
 from donkey.media.session import MediaSession
 from donkey.sip.leg import CallLeg
 
-log = Logger(namespace="donkey.sip.calls")
+if TYPE_CHECKING:  # pragma: no cover
+    from donkey.app.controller import CallController
+
+log = Logger(namespace="donkey.app.call")
 
 SELECT_NAMES = ("callid", "remote_tag", "user", "domain", "local_uri", "local_party",
                 "remote_uri", "remote_party", "ruri", "request_headers")
@@ -173,7 +169,7 @@ class DSMCall:
         self._post(ev.KEY, key=str(key), duration=str(duration_ms))
 
     def on_invite(self, leg: CallLeg) -> None:
-        self.session.start_inbound(self.app, self.session.app.run_invite_event)
+        callflow.start_inbound(self.session, self.app, self.session.app.run_invite_event)
 
     def on_ringing(self, code: int, reason: str, has_body: bool) -> None:
         self._post(ev.RINGING, code=str(code), reason=reason,
@@ -190,7 +186,7 @@ class DSMCall:
                 self._apply_answer(sdp)
             if not self.media.connected:
                 self.media.connect()
-            self.session.outbound_connected()
+            callflow.outbound_connected(self.session)
 
     def _apply_answer(self, sdp: str) -> None:
         try:
@@ -260,122 +256,3 @@ class DSMCall:
     def _session_ended(self, session: Any) -> None:
         self.media.close()
         self.controller.call_ended(self)
-
-
-class CallController:
-    """The SIP stack's call factory and the runtime's dialer."""
-
-    def __init__(self, runtime: Any, clock: MediaClock, ports: PortAllocator,
-                 application: str = "$(mapping);$(ruri.user)",
-                 mapping: Optional[list[tuple[str, str]]] = None, media_ip: str = "127.0.0.1"):
-        self.runtime = runtime
-        self.clock = clock
-        self.ports = ports
-        self.application = application
-        self.mapping = [(re.compile(rx), app) for rx, app in (mapping or [])]
-        self.media_ip = media_ip
-        self.stack: Any = None
-        self.calls: dict[str, DSMCall] = {}
-        runtime.dialer = self.dialout
-
-    def new_media(self) -> MediaSession:
-        return MediaSession(self.clock, self.ports, local_ip=self.media_ip)
-
-    # -- inbound ---------------------------------------------------------------------
-    def select_app(self, leg: CallLeg) -> Optional[str]:
-        """The first candidate of ``application=`` that names a registered app."""
-        for item in [i.strip() for i in self.application.split(";") if i.strip()]:
-            name = self._candidate(item, leg)
-            if name and name in self.runtime.apps:
-                return name
-        return None
-
-    def _candidate(self, item: str, leg: CallLeg) -> Optional[str]:
-        if item == "$(mapping)":
-            for rx, app in self.mapping:
-                if rx.search(leg.ruri):
-                    return app
-            return None
-        if item == "$(ruri.user)":
-            return leg.user
-        if item == "$(ruri.param)":
-            match = re.search(r";app=([^;>]+)", leg.ruri)
-            return match.group(1) if match else None
-        if item == "$(apphdr)":
-            headers = leg.request_headers
-            return headers.get("p-app-name") if headers is not None else None
-        return item
-
-    def __call__(self, leg: CallLeg) -> Optional[DSMCall]:
-        """A new INVITE: pick the app, or answer 404 / 503."""
-        app = self.select_app(leg)
-        if app is None:
-            log.info("no application for {ruri}: 404", ruri=leg.ruri)
-            leg.reply(404, "Not Found")
-            return None
-        bundle, diagram = self.runtime.apps[app]
-        variables = self._param_variables(leg) if bundle.set_param_variables else None
-        try:
-            media = self.new_media()
-        except NoMediaPortAvailable:
-            log.warn("no RTP port free for {ruri}: 503", ruri=leg.ruri)
-            leg.reply(503, "Server Unavailable")
-            return None
-        call = DSMCall(self, leg, bundle, diagram, media, variables)
-        leg.listener = call
-        self._track(call, "in")
-        return call
-
-    @staticmethod
-    def _param_variables(leg: CallLeg) -> dict[str, str]:
-        """``set_param_variables``: ``P-App-Param: a=1;b=2`` become ``$a``, ``$b``."""
-        headers = leg.request_headers
-        raw = headers.get("p-app-param") if headers is not None else None
-        out: dict[str, str] = {}
-        for item in (raw or "").split(";"):
-            key, sep, value = item.partition("=")
-            if sep and key.strip():
-                out[key.strip()] = value.strip()
-        return out
-
-    def _track(self, call: DSMCall, direction: str) -> None:
-        self.calls[call.session.ltag] = call
-        store = self.runtime.monitoring
-        if store is not None:
-            leg = call.leg
-            for key, value in (("from", quoted_display(leg.from_hdr)),
-                               ("to", quoted_display(leg.to_hdr)), ("ruri", leg.ruri),
-                               ("app", call.app), ("dir", direction)):
-                store.set(call.session.ltag, key, value)
-
-    def call_ended(self, call: DSMCall) -> None:
-        self.calls.pop(call.session.ltag, None)
-
-    # -- outbound --------------------------------------------------------------------
-    def dialout(self, request: Any) -> str:
-        """``dlg.dialout``: place a call running ``request.app``; returns its local tag."""
-        entry = self.runtime.apps.get(request.app)
-        if entry is None:
-            bundle = next((b for b in self.runtime.bundles.values()
-                           if request.app in b.diagrams), None)
-            if bundle is None:
-                raise LookupError(f"application '{request.app}' is not loaded")
-            entry = (bundle, request.app)
-        bundle, diagram = entry
-        if request.ltag and request.ltag in self.runtime.sessions.by_tag:
-            raise ValueError(f"local tag '{request.ltag}' is in use")
-        media = self.new_media()
-        try:
-            offer = media.offer()
-            leg = self.stack.dial(request.from_hdr, request.to_hdr, request.r_uri, offer,
-                                  local_tag=request.ltag or None,
-                                  auth_user=request.auth_user or None,
-                                  auth_pwd=request.auth_pwd or None, headers=request.headers)
-        except Exception:
-            media.close()
-            raise
-        call = DSMCall(self, leg, bundle, diagram, media, request.variables)
-        leg.listener = call
-        self._track(call, "out")
-        call.session.start_outbound(diagram, bundle.run_invite_event)
-        return call.session.ltag

@@ -1,14 +1,18 @@
-"""The runtime: everything a DSM session can reach, owned by one daemon (or one test).
+"""The DSM host: everything a DSM session can reach, owned by one daemon (or one test).
 
 Sessions get the runtime when they are made; modules reach shared services
-(DI, monitoring, the session container, SIP, media) through
-``session.runtime``.  Nothing here is a module-level global, so a test can run
-several runtimes side by side with fake clocks.
+(DI, monitoring, the session container, dial-out, the conference bridge)
+through ``session.runtime``.  The services themselves live in other rooms and
+are handed in by whoever builds the runtime (:mod:`donkey.app.server` for the
+daemon, :class:`~donkey.dsm.harness.Harness` for tests); this module only
+knows their protocols (:mod:`donkey.dsm.protocols`).  Nothing here is a
+module-level global, so a test can run several runtimes side by side with
+fake clocks.
 """
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from twisted.logger import ILogObserver, Logger, globalLogPublisher
 
@@ -17,9 +21,10 @@ from donkey.dsm.engine import StateObserver
 from donkey.dsm.errors import CompileError
 from donkey.dsm.events import Event
 from donkey.dsm.loader import AppBundle, ModuleLoader, load_bundle
+from donkey.dsm.session import Session
 
 if TYPE_CHECKING:  # pragma: no cover
-    from donkey.session import Session
+    from twisted.internet.defer import Deferred
 
 log = Logger()
 
@@ -95,14 +100,10 @@ class Runtime:
                  main_config: Mapping[str, str] | None = None, base_dir: str = ".",
                  conference: Any = None):
         self.reactor = reactor
-        if di is None:
-            from donkey.di.registry import DIRegistry
-            di = DIRegistry()
+        #: the DI registry the ``DI(...)`` actions call (None: no DI here)
         self.di = di
         self.monitoring = monitoring
-        if conference is None:
-            from donkey.media.conference import ConferenceBridge
-            conference = ConferenceBridge()
+        #: mod_conference's rooms (None: conference actions throw)
         self.conference = conference
         # Places outbound calls for dlg.dialout; set by the SIP layer (or a harness).
         self.dialer: Callable[[Any], str] | None = None
@@ -226,7 +227,6 @@ class Runtime:
 
     # -- sessions ---------------------------------------------------------------
     def new_session(self, bundle: AppBundle, **kwargs: Any) -> "Session":
-        from donkey.session import Session
         session = Session(self, bundle, **kwargs)
         self.sessions.add(session)
         return session
@@ -261,10 +261,3 @@ class Runtime:
         for session in list(self.sessions.by_tag.values()):
             session.post(Event(ev.SYSTEM, dict(params)))
 
-
-def bundle_files(conf_dir: str) -> Iterable[tuple[str, str]]:
-    """``(name, path)`` of every app bundle file in ``conf_dir``."""
-    if not conf_dir or not os.path.isdir(conf_dir):
-        return []
-    return [(f[:-5], os.path.join(conf_dir, f)) for f in sorted(os.listdir(conf_dir))
-            if f.endswith(".conf")]

@@ -1,0 +1,332 @@
+"""The daemon's service tree: every room joined into one running server.
+
+:func:`build_server` reads nothing itself: it takes a parsed
+:class:`~donkey.config.ServerConfig` and the reactor, compiles every app
+bundle, and returns a MultiService of the monitoring store, the media clock,
+the SIP stack, the XML-RPC control plane, and the DSM service that starts
+system DSMs and tells them about shutdown and signals.  ``donkey.tap`` is the
+twistd front door to it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from typing import Any
+
+from twisted.application import service
+from twisted.logger import LogLevel, Logger
+
+from donkey.app.control import make_dsm_interface
+from donkey.app.controller import CallController
+from donkey.app.monitoring_di import registerMonitoring
+from donkey.config import ConfigError, ServerConfig, read_config
+from donkey.di.registry import DIRegistry
+from donkey.di.xmlrpc import makeXmlRpcService
+from donkey.dsm import events as ev
+from donkey.dsm.errors import CompileError
+from donkey.dsm.runtime import Runtime
+from donkey.media.clock import MediaClock
+from donkey.media.conference import ConferenceBridge
+from donkey.media.rtp import PortAllocator
+from donkey.monitoring.store import MonitoringStore, makeGarbageCollector
+from donkey.sip.session_timer import SessionTimerConfig
+from donkey.sip.stack import SipStack, StackLimits
+
+log = Logger(namespace="donkey")
+
+SEMS_LEVELS = {0: LogLevel.error, 1: LogLevel.warn, 2: LogLevel.info, 3: LogLevel.debug}
+
+
+class StartupError(Exception):
+    """The server cannot start; the message says why in one line (or one per script error)."""
+
+
+class ServerControl:
+    """The CoreControl of the XML-RPC built-ins: live figures from the running server."""
+
+    def __init__(self, runtime: Runtime, stack: SipStack, controller: CallController,
+                 loglevel: int):
+        self.runtime = runtime
+        self.stack = stack
+        self.controller = controller
+        self.loglevel = loglevel
+        self._calls_max = 0
+        self._cps_max = 0
+
+    def calls(self) -> int:
+        return len(self.controller.calls)
+
+    def get_loglevel(self) -> int:
+        return self.loglevel
+
+    def set_loglevel(self, level: int) -> None:
+        self.loglevel = int(level)
+
+    @property
+    def shutdown_mode(self) -> bool:
+        return self.stack.shutdown_mode
+
+    @shutdown_mode.setter
+    def shutdown_mode(self, on: bool) -> None:
+        self.stack.set_shutdown_mode(bool(on))
+
+    @property
+    def calls_avg(self) -> int:
+        return self.calls()
+
+    @property
+    def calls_max(self) -> int:
+        value, self._calls_max = max(self._calls_max, self.calls()), self.calls()
+        return value
+
+    @property
+    def cps_avg(self) -> int:
+        return int(self.stack.stats().cps)
+
+    @property
+    def cps_max(self) -> int:
+        value, self._cps_max = max(self._cps_max, int(self.stack.stats().cps)), 0
+        return value
+
+
+class LevelFilter:
+    """Drops log events below the configured SEMS level (set_loglevel changes it live)."""
+
+    def __init__(self, control: ServerControl):
+        self.control = control
+
+    def __call__(self, event: dict) -> bool:
+        level = event.get("log_level", LogLevel.info)
+        limit = SEMS_LEVELS.get(self.control.loglevel, LogLevel.debug)
+        return level >= limit
+
+
+# Twisted's own lines for every RTP/RTCP socket a call opens and closes: four
+# pairs per call, the biggest per-call logging cost at hundreds of calls per
+# second.  SEMS does not log its RTP ports at info level; here they count as
+# debug (loglevel=3 shows them).  "(UDP Port N Closed)" carries no hint of
+# which socket it was, so the SIP socket's closing at shutdown is debug too.
+_PORT_CHATTER = re.compile(r"(?:RtpEndpoint|_Discard) starting on \d+$"
+                           r"|(?:Starting|Stopping) protocol <donkey\.media\.rtp\."
+                           r"|\(UDP Port \d+ Closed\)$")
+
+
+def is_port_chatter(event: dict) -> bool:
+    """A legacy ``log.msg`` line of Twisted about an RTP/RTCP socket."""
+    message = event.get("message")
+    if not message or len(message) != 1 or event.get("isError"):
+        return False
+    text = message[0]
+    if not isinstance(text, str) or not _PORT_CHATTER.match(text):
+        return False
+    return True
+
+
+class _FilteredObserver:
+    """One of twistd's observers behind the SEMS log level (and the chatter rule)."""
+
+    def __init__(self, observer: Any, control: "ServerControl"):
+        self.observer = observer
+        self.level = LevelFilter(control)
+        self.control = control
+
+    def __call__(self, event: dict) -> None:
+        if not self.level(event):
+            return
+        if self.control.loglevel < 3 and is_port_chatter(event):
+            return
+        self.observer(event)
+
+
+class LogFilterService(service.Service):
+    """Puts the daemon's observers behind ``loglevel`` while it runs.
+
+    twistd starts logging after ``makeService``, so the observers are
+    wrapped at start-up and unwrapped at shutdown.
+    """
+
+    def __init__(self, control: "ServerControl", publisher: Any = None):
+        self.control = control
+        self.publisher = publisher
+        self._wrapped: list[_FilteredObserver] = []
+
+    def startService(self) -> None:
+        super().startService()
+        publisher = self.publisher
+        if publisher is None:
+            from twisted.logger import globalLogPublisher as publisher
+        observers = list(getattr(publisher, "_observers", ()))
+        for observer in observers:
+            if isinstance(observer, _FilteredObserver):
+                continue
+            wrapped = _FilteredObserver(observer, self.control)
+            publisher.removeObserver(observer)
+            publisher.addObserver(wrapped)
+            self._wrapped.append(wrapped)
+        self.publisher = publisher
+
+    def stopService(self) -> None:
+        for wrapped in self._wrapped:
+            self.publisher.removeObserver(wrapped)
+            self.publisher.addObserver(wrapped.observer)
+        self._wrapped = []
+        super().stopService()
+
+
+class _HeapService(service.Service):
+    """Once everything is loaded: the start-up heap out of the collector's way.
+
+    A call makes a few thousand short-lived objects (sippy's parsed
+    messages, transactions, timers).  With CPython's default thresholds the
+    collector runs every 700 allocations and its full passes walk the whole
+    start-up heap (compiled scripts, modules) again and again; at hundreds
+    of calls per second that was a large share of the CPU and its pauses
+    caused retransmissions.  ``gc.freeze()`` parks the start-up heap, and a
+    larger first threshold makes young collections rarer.  Nothing else
+    changes: cycles are still collected.
+    """
+
+    def __init__(self, threshold0: int = 20000):
+        self.threshold0 = threshold0
+
+    def startService(self) -> None:
+        super().startService()
+        import gc
+        gc.collect()
+        gc.freeze()
+        _, t1, t2 = gc.get_threshold()
+        gc.set_threshold(max(self.threshold0, gc.get_threshold()[0]), t1, t2)
+
+
+class DSMService(service.Service):
+    """Starts system DSMs, and gives them ``system`` events on signals and shutdown."""
+
+    def __init__(self, runtime: Runtime, reactor: Any):
+        self.runtime = runtime
+        self.reactor = reactor
+        self._old_handlers: dict[int, Any] = {}
+
+    def startService(self) -> None:
+        super().startService()
+        for bundle in list(self.runtime.bundles.values()):
+            self.runtime.start_system_dsms(bundle, ev.STARTUP)
+        for signum, kind in ((signal.SIGUSR1, "User1"), (signal.SIGUSR2, "User2")):
+            try:
+                self._old_handlers[signum] = signal.signal(
+                    signum, lambda s, f, kind=kind: self.reactor.callFromThread(
+                        self.runtime.broadcast_system_event, {"type": kind}))
+            except ValueError:  # not in the main thread (tests)
+                pass
+
+    def stopService(self):
+        self.runtime.broadcast_system_event({"type": "ServerShutdown"})
+        for signum, handler in self._old_handlers.items():
+            signal.signal(signum, handler)
+        super().stopService()
+        return self.runtime.shutdown()
+
+
+class _ClockService(service.Service):
+    def __init__(self, clock: MediaClock):
+        self.clock = clock
+
+    def startService(self) -> None:
+        super().startService()
+        self.clock.start()
+
+    def stopService(self) -> None:
+        self.clock.stop()
+        super().stopService()
+
+
+def _greet(top: service.MultiService, cfg: ServerConfig) -> None:
+    """Tell a newcomer where donkey listens and how to call it."""
+    sip = f"{cfg.sip_ip}:{top.stack.port}"
+    apps = ", ".join(sorted(top.runtime.apps)) or "none"
+    lines = [f"donkey is up: SIP udp:{sip}, XML-RPC http://{top.xmlrpc.interface}:"
+             f"{top.xmlrpc.getPort()}; applications: {apps}"]
+    if "hello" in top.runtime.apps:
+        lines.append(f"  call the hello app:  sipp -sn uac -s hello {sip} -i 127.0.0.1 "
+                     "-p 5070 -m 1")
+    if "quizconnect_caller" in top.runtime.apps:
+        lines.append("  quizconnect: answer for the callees with  sipp -sn uas -i 127.0.0.1 "
+                     "-mi 127.0.0.1 -p 5080")
+        lines.append(f"               then dial 35:  sipp -sn uac -s 35 {sip} -i 127.0.0.1 "
+                     "-p 5070 -m 1")
+        lines.append("  watch the calls:  python3 tools/sems_sessions_states.py")
+    log.info("{banner}", banner="\n".join(lines))
+
+
+def load_bundles(runtime: Runtime, cfg: ServerConfig) -> None:
+    """The main bundle from dsm.conf and every bundle file in its conf_dir."""
+    runtime.load_bundle("main", cfg.dsm, base_dir=cfg.plugin_dir)  # type: ignore[attr-defined]
+    conf_dir = cfg.dsm.get("conf_dir", "")
+    if conf_dir:
+        conf_dir = conf_dir if os.path.isabs(conf_dir) else os.path.join(cfg.plugin_dir, conf_dir)  # type: ignore[attr-defined]
+        for name, path in bundle_files(conf_dir):
+            runtime.load_bundle(name, read_config(path), base_dir=os.path.dirname(path))
+
+
+def build_server(cfg: ServerConfig, reactor: Any) -> service.MultiService:
+    """The whole daemon for ``cfg``; raises :class:`StartupError` when it cannot run."""
+    top = service.MultiService()
+
+    store = MonitoringStore(reactor)
+    registry = DIRegistry()
+    registerMonitoring(registry, store)
+    clock = MediaClock(reactor)
+    runtime = Runtime(reactor, di=registry, monitoring=store, main_config=cfg.dsm,
+                      base_dir=cfg.plugin_dir,  # type: ignore[attr-defined]
+                      conference=ConferenceBridge(clock))
+    registry.register("dsm", make_dsm_interface(runtime))
+    try:
+        load_bundles(runtime, cfg)
+    except (CompileError, ConfigError) as e:
+        raise StartupError(f"cannot load DSM scripts:\n{e}") from None
+
+    ports = PortAllocator(cfg.rtp_low_port, cfg.rtp_high_port, host=cfg.media_ip)
+    controller = CallController(runtime, clock, ports, cfg.application, cfg.app_mapping(),
+                                media_ip=cfg.media_ip)
+    try:
+        session_timer = session_timer_config(cfg)
+    except ConfigError as e:
+        raise StartupError(str(e)) from None
+    stack = SipStack(controller, ip=cfg.sip_ip, port=cfg.sip_port,
+                     limits=StackLimits(max_sessions=cfg.session_limit, max_cps=cfg.cps_limit),
+                     session_timer=session_timer, reactor=reactor)
+    controller.stack = stack
+    controller.dead_rtp_time = cfg.dead_rtp_time
+    control = ServerControl(runtime, stack, controller, cfg.loglevel)
+
+    LogFilterService(control).setServiceParent(top)
+    top.runtime = runtime          # for tests and embedding
+    top.stack = stack
+    top.controller = controller
+
+    _ClockService(clock).setServiceParent(top)
+    stack.setServiceParent(top)
+    xmlrpc = makeXmlRpcService(cfg.xmlrpc, registry, control, reactor=reactor)
+    xmlrpc.setServiceParent(top)
+    top.xmlrpc = xmlrpc
+    collector = makeGarbageCollector(cfg.monitoring, store, reactor)
+    if collector is not None:
+        collector.setServiceParent(top)
+    DSMService(runtime, reactor).setServiceParent(top)
+    reactor.callWhenRunning(_greet, top, cfg)
+    _HeapService().setServiceParent(top)
+    return top
+
+
+def bundle_files(conf_dir: str) -> list[tuple[str, str]]:
+    """``(name, path)`` of every app bundle file in ``conf_dir``."""
+    if not conf_dir or not os.path.isdir(conf_dir):
+        return []
+    return [(f[:-5], os.path.join(conf_dir, f)) for f in sorted(os.listdir(conf_dir))
+            if f.endswith(".conf")]
+
+
+def session_timer_config(cfg: ServerConfig) -> SessionTimerConfig:
+    """RFC 4028 session timers from SEMS's keys (see :meth:`ServerConfig.session_timer`)."""
+    return SessionTimerConfig(**cfg.session_timer())
