@@ -54,7 +54,7 @@ class BundledDaemonTests(unittest.TestCase):
 
     async def test_seed_tools_run_against_the_daemon(self):
         await self.daemon.ready()
-        tools = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools")
+        tools = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "donkey", "tools")
         out = await self.daemon.run_tool(os.path.join(tools, "list_calls.py"),
                                          "--url", self.daemon.url)
         self.assertIn("calls: 0", out)

@@ -2,8 +2,8 @@
 """Print every monitoring attribute of one call, by its ID (local tag)."""
 import sys
 
-try:  # installed (tools.x) or run as a script from tools/
-    from tools.client import print_attributes, run_tool
+try:  # installed (donkey.tools.x) or run as a script from donkey/tools/
+    from donkey.tools.client import print_attributes, run_tool
 except ImportError:
     from client import print_attributes, run_tool
 

@@ -2,8 +2,8 @@
 """List the IDs of all calls known to monitoring (active and finished)."""
 import sys
 
-try:  # installed (tools.x) or run as a script from tools/
-    from tools.client import run_listing
+try:  # installed (donkey.tools.x) or run as a script from donkey/tools/
+    from donkey.tools.client import run_listing
 except ImportError:
     from client import run_listing
 

@@ -5,8 +5,8 @@ New calls use the new scripts; calls already running keep theirs.
 """
 import sys
 
-try:  # installed (tools.x) or run as a script from tools/
-    from tools.client import run_tool
+try:  # installed (donkey.tools.x) or run as a script from donkey/tools/
+    from donkey.tools.client import run_tool
 except ImportError:
     from client import run_tool
 
