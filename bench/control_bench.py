@@ -32,9 +32,9 @@ def serve(sessions: int) -> None:
     sys.path.insert(0, ROOT)
     from twisted.internet import reactor
 
+    from donkey.app.monitoring_di import registerMonitoring
     from donkey.di.registry import DIRegistry
     from donkey.di.xmlrpc import InMemoryCoreControl, makeXmlRpcService
-    from donkey.app.monitoring_di import registerMonitoring
     from donkey.monitoring.store import MonitoringStore
 
     registry = DIRegistry()
@@ -150,14 +150,20 @@ def main() -> int:
         assert s.calls() == n
         assert s.get(some_id)[0]["dsm_stategraph"][0] == 0
         assert len(s.getAttributeActive("dsm_state")) == n
-        print("donkey XML-RPC control plane, loopback, %d sequential requests per figure" % requests)
+        print(
+            "donkey XML-RPC control plane, loopback, %d sequential requests per figure" % requests
+        )
         print("%d sessions, xmlrpc.client.ServerProxy (as operator scripts use):" % n)
         calls_rate = measure("calls()", s.calls, requests, SEMS_REFERENCE["calls()"])
         measure("get(id)", lambda: s.get(some_id), requests)
-        measure("getAttributeActive('dsm_state')", lambda: s.getAttributeActive("dsm_state"), requests)
+        measure(
+            "getAttributeActive('dsm_state')", lambda: s.getAttributeActive("dsm_state"), requests
+        )
         lean = LeanClient(port)
         print("%d sessions, lean keep-alive client (server-bound):" % n)
-        lean_rate = measure("calls()", lambda: lean.call("calls"), requests, SEMS_REFERENCE["calls()"])
+        lean_rate = measure(
+            "calls()", lambda: lean.call("calls"), requests, SEMS_REFERENCE["calls()"]
+        )
         measure("get(id)", lambda: lean.call("get", some_id), requests)
         lean.close()
     finally:
@@ -180,7 +186,11 @@ def main() -> int:
     goal = SEMS_REFERENCE["calls()"] / 2
     print(
         "goal calls() >= %.0f/s (half of SEMS): ServerProxy %s, lean client %s"
-        % (goal, "met" if calls_rate >= goal else "NOT met", "met" if lean_rate >= goal else "NOT met")
+        % (
+            goal,
+            "met" if calls_rate >= goal else "NOT met",
+            "met" if lean_rate >= goal else "NOT met",
+        )
     )
     return 0
 

@@ -4,6 +4,7 @@
 Run: python3 bench/dsm_bench.py
 Goals (issue 2): compile under 2 ms median; at least 50,000 transitions/s on one core.
 """
+
 from __future__ import annotations
 
 import os
@@ -57,8 +58,8 @@ def throughput(length: int = 20, events: int = 5000) -> float:
     transitions = 0
     t0 = time.perf_counter()
     for _ in range(events):
-        session.post(Event(KEY, {"key": "1", "duration": "100"}))   # S0 -> ... -> S<length>
-        session.post(Event(KEY, {"key": "2", "duration": "100"}))   # S<length> -> S0
+        session.post(Event(KEY, {"key": "1", "duration": "100"}))  # S0 -> ... -> S<length>
+        session.post(Event(KEY, {"key": "2", "duration": "100"}))  # S<length> -> S0
         transitions += length + 1
     elapsed = time.perf_counter() - t0
     assert session.engine.state_name == "S0", session.engine.state_name
@@ -69,13 +70,17 @@ def main() -> None:
     path = CALLER
     try:
         median = compile_time(path)
-        print(f"compile quizconnect_caller.dsm: median {median * 1000:.3f} ms over 200 runs "
-              f"(goal < 2 ms)")
+        print(
+            f"compile quizconnect_caller.dsm: median {median * 1000:.3f} ms over 200 runs "
+            f"(goal < 2 ms)"
+        )
     except Exception as e:  # mod_mysql may be missing in a partial checkout
         print(f"compile quizconnect_caller.dsm: failed: {e}")
     rate = throughput()
-    print(f"engine: {rate:,.0f} transitions/s through a chain of test() transitions "
-          f"(goal >= 50,000/s)")
+    print(
+        f"engine: {rate:,.0f} transitions/s through a chain of test() transitions "
+        f"(goal >= 50,000/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ common IVR case), ``record`` (also recording to /dev/null-like temp file),
 
     python bench/media_frame_path.py --calls 500 --ticks 500
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--calls", type=int, default=500)
     ap.add_argument("--ticks", type=int, default=500)
     ap.add_argument("--mode", choices=("play", "record", "conference"), default="play")
@@ -84,8 +87,10 @@ def main() -> None:
     seq = 0
     for _ in range(args.repeat):
         # Prebuilt packets (the socket would hand us fresh bytes anyway).
-        pkts = [hdr.pack(0x80, 0, (seq + k) & 0xFFFF, 160 * (seq + k), 0x1234) + payload
-                for k in range(args.ticks)]
+        pkts = [
+            hdr.pack(0x80, 0, (seq + k) & 0xFFFF, 160 * (seq + k), 0x1234) + payload
+            for k in range(args.ticks)
+        ]
         seq += args.ticks
         t0 = time.process_time()
         for k in range(args.ticks):
@@ -97,9 +102,11 @@ def main() -> None:
         best = dt if best is None else min(best, dt)
     frames = args.calls * args.ticks
     us = best * 1e6 / frames
-    print("mode %-10s calls %d ticks %d: %.2f us per call per frame "
-          "(= %.2f%% of one core per 100 calls)" % (args.mode, args.calls, args.ticks, us,
-                                                    us * 100 * 50 / 1e6 * 100))
+    print(
+        "mode %-10s calls %d ticks %d: %.2f us per call per frame "
+        "(= %.2f%% of one core per 100 calls)"
+        % (args.mode, args.calls, args.ticks, us, us * 100 * 50 / 1e6 * 100)
+    )
     for s in sessions:
         s.close()
 

@@ -12,6 +12,7 @@ send-time jitter figure.  Both processes are pinned to different cores when poss
 
     python bench/media_load.py --calls 500 --duration 20
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,8 +73,12 @@ def generator(n: int, host: str) -> None:
                     if acc >= 0.99 * total:
                         p99 = b / 10.0
                         break
-                stats.update(jitter_p50_ms=p50, jitter_p99_ms=p99, jitter_samples=total,
-                             jitter_max_ms=max((b for b, c in enumerate(hist) if c), default=0) / 10.0)
+                stats.update(
+                    jitter_p50_ms=p50,
+                    jitter_p99_ms=p99,
+                    jitter_samples=total,
+                    jitter_max_ms=max((b for b, c in enumerate(hist) if c), default=0) / 10.0,
+                )
                 print(json.dumps(stats), flush=True)
                 return
             i, recvfrom, sendto = by_fd[fd]
@@ -122,6 +127,7 @@ def donkey(args) -> None:
     if args.pin and len(cores) >= 2:
         os.sched_setaffinity(0, {cores[0]})
         gen_cpu = cores[1]
+
     def gen_setup():
         # The generator stands in for the network: let donkey's ticks preempt it.
         os.nice(args.generator_nice)
@@ -130,7 +136,9 @@ def donkey(args) -> None:
 
     gen = subprocess.Popen(
         [sys.executable, os.path.abspath(__file__), "--generator", "--calls", str(args.calls)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
         preexec_fn=gen_setup,
     )
     far_ports = json.loads(gen.stdout.readline())
@@ -191,7 +199,9 @@ def donkey(args) -> None:
         c0 = marks["cpu0"]
         cpu = (c1.user - c0.user) + (c1.system - c0.system)
         n_lat = clock._lat_n - marks["lat0"]
-        lat = sorted(clock.lateness_samples()[-min(n_lat, len(clock.lateness)):]) if n_lat else [0.0]
+        lat = (
+            sorted(clock.lateness_samples()[-min(n_lat, len(clock.lateness)) :]) if n_lat else [0.0]
+        )
         sent = sum(s.stats.packets_sent for s in sessions) - marks["sent0"]
         recv = sum(s.stats.packets_received for s in sessions) - marks["recv0"]
         lost = sum(s.stats.packets_lost for s in sessions) - marks["lost0"]
@@ -200,7 +210,7 @@ def donkey(args) -> None:
         send_errors = sum(s.stats.send_errors for s in sessions)
         jit = []
         for t, k0 in zip(send_times, marks["st0"]):
-            jit.extend(abs(b - a - 0.02) for a, b in zip(t[k0:], t[k0 + 1:]))
+            jit.extend(abs(b - a - 0.02) for a, b in zip(t[k0:], t[k0 + 1 :]))
         jit.sort()
         jit = jit or [0.0]
         gen.stdin.write("stop\n")
@@ -245,20 +255,28 @@ def donkey(args) -> None:
 
     reactor.callLater(args.warmup, begin)
     reactor.callLater(args.warmup + args.duration, end)
-    print("running %d calls for %ss (+%ss warm-up) ..." % (len(sessions), args.duration, args.warmup), flush=True)
+    print(
+        "running %d calls for %ss (+%ss warm-up) ..." % (len(sessions), args.duration, args.warmup),
+        flush=True,
+    )
     reactor.run()
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--calls", type=int, default=500)
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--port-low", type=int, default=30000)
     ap.add_argument("--generator-nice", type=int, default=0)
     ap.add_argument("--nice", type=int, default=0, help="niceness increment for the donkey process")
-    ap.add_argument("--pin", action="store_true",
-                    help="pin donkey and the generator to separate cores (only on an otherwise idle box)")
+    ap.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin donkey and the generator to separate cores (only on an otherwise idle box)",
+    )
     ap.add_argument("--generator", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.generator:

@@ -12,6 +12,7 @@ database and drops it afterwards.
 
     python bench/mysql_bench.py [--sessions 200] [--queries 50] [--pool-size 4]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,8 +57,12 @@ def main() -> int:
     parser.add_argument("--pool-size", type=int, default=4, help="DB threads/connections")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3306)
-    parser.add_argument("--switch-interval", type=float, default=0.0,
-                        help="sys.setswitchinterval() in seconds (0: leave Python's 5 ms)")
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        default=0.0,
+        help="sys.setswitchinterval() in seconds (0: leave Python's 5 ms)",
+    )
     opts = parser.parse_args()
     if opts.switch_interval:
         sys.setswitchinterval(opts.switch_interval)
@@ -65,32 +70,47 @@ def main() -> int:
     import pymysql
     from twisted.internet import reactor, task
 
-    from donkey.mods import mysql as modmysql
     from donkey.dsm.runtime import Runtime
+    from donkey.mods import mysql as modmysql
 
     dbname = f"donkey_bench_{uuid.uuid4().hex[:8]}"
     admin = pymysql.connect(host=opts.host, port=opts.port, user="root", autocommit=True)
     with admin.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{dbname}`")
-        cur.execute(f"CREATE TABLE `{dbname}`.callees (id INT AUTO_INCREMENT PRIMARY KEY, "
-                    "caller VARCHAR(128), callee VARCHAR(128), pin VARCHAR(32), KEY (caller))")
-        cur.execute(f"INSERT INTO `{dbname}`.callees (caller, callee, pin) VALUES "
-                    "('35','john','12345'),('35','anna','54321'),('36','x','1')")
+        cur.execute(
+            f"CREATE TABLE `{dbname}`.callees (id INT AUTO_INCREMENT PRIMARY KEY, "
+            "caller VARCHAR(128), callee VARCHAR(128), pin VARCHAR(32), KEY (caller))"
+        )
+        cur.execute(
+            f"INSERT INTO `{dbname}`.callees (caller, callee, pin) VALUES "
+            "('35','john','12345'),('35','anna','54321'),('36','x','1')"
+        )
 
     directory = tempfile.mkdtemp(prefix="mysql-bench-")
     with open(os.path.join(directory, "bench.dsm"), "w") as f:
         f.write(SCRIPT)
 
     runtime = Runtime(reactor, log_observer=lambda event: None)
-    runtime.load_bundle("main", {
-        "diag_path": directory, "load_diags": "bench",
-        "db_url": f"mysql://root@{opts.host}:{opts.port}/{dbname}",
-        "mysql_pool_size": str(opts.pool_size),
-        "bench_queries": str(opts.queries),
-    })
+    runtime.load_bundle(
+        "main",
+        {
+            "diag_path": directory,
+            "load_diags": "bench",
+            "db_url": f"mysql://root@{opts.host}:{opts.port}/{dbname}",
+            "mysql_pool_size": str(opts.pool_size),
+            "bench_queries": str(opts.queries),
+        },
+    )
 
-    stats = {"max_late": 0.0, "ticks": 0, "finished": 0, "ok": 0, "failed": {}, "lates": [],
-             "timeline": []}
+    stats = {
+        "max_late": 0.0,
+        "ticks": 0,
+        "finished": 0,
+        "ok": 0,
+        "failed": {},
+        "lates": [],
+        "timeline": [],
+    }
     interval = 0.010
     last = [time.monotonic()]
 
@@ -98,7 +118,7 @@ def main() -> int:
         now = time.monotonic()
         late = now - last[0] - interval
         last[0] = now
-        if stats["ticks"] > 0:          # the first tick has no predecessor
+        if stats["ticks"] > 0:  # the first tick has no predecessor
             stats["max_late"] = max(stats["max_late"], late)
             stats["lates"].append(late)
             stats["timeline"].append((now - stats["start"], late))
@@ -128,7 +148,7 @@ def main() -> int:
         stats["create"] = time.monotonic() - stats["start"]
 
     reactor.callWhenRunning(start)
-    reactor.callLater(600, reactor.stop)     # safety net
+    reactor.callLater(600, reactor.stop)  # safety net
     try:
         reactor.run()
         modmysql.shutdown(runtime)
@@ -144,18 +164,26 @@ def main() -> int:
     total = stats["ok"] * opts.queries
     lates = sorted(stats["lates"])
     p99 = lates[int(len(lates) * 0.99)] if lates else 0.0
-    print(f"sessions: {opts.sessions} concurrent, {opts.queries} query+getResult each, "
-          f"pool {opts.pool_size} connections")
+    print(
+        f"sessions: {opts.sessions} concurrent, {opts.queries} query+getResult each, "
+        f"pool {opts.pool_size} connections"
+    )
     print(f"ok sessions: {stats['ok']}, failed: {stats['failed'] or 0}")
     print(f"queries: {total} in {elapsed:.2f} s = {total / elapsed:.0f} queries/s")
-    print(f"reactor stall (10 ms LoopingCall lateness): max {stats['max_late'] * 1000:.1f} ms, "
-          f"p99 {p99 * 1000:.1f} ms over {stats['ticks']} ticks")
-    print(f"  (creating the {opts.sessions} sessions took {stats['create'] * 1000:.0f} ms "
-          f"in one reactor turn, the bench's own start-up stall)")
+    print(
+        f"reactor stall (10 ms LoopingCall lateness): max {stats['max_late'] * 1000:.1f} ms, "
+        f"p99 {p99 * 1000:.1f} ms over {stats['ticks']} ticks"
+    )
+    print(
+        f"  (creating the {opts.sessions} sessions took {stats['create'] * 1000:.0f} ms "
+        f"in one reactor turn, the bench's own start-up stall)"
+    )
     steady = sorted(late for at, late in stats["timeline"] if at > 1.0)
     if steady:
-        print(f"  after the first second (all {opts.sessions} connects done): "
-              f"max {steady[-1] * 1000:.1f} ms, p99 {steady[int(len(steady) * 0.99)] * 1000:.1f} ms")
+        print(
+            f"  after the first second (all {opts.sessions} connects done): "
+            f"max {steady[-1] * 1000:.1f} ms, p99 {steady[int(len(steady) * 0.99)] * 1000:.1f} ms"
+        )
     return 0 if stats["ok"] == opts.sessions else 1
 
 

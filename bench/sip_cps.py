@@ -104,25 +104,44 @@ def daemon_command(workdir: str, xmlrpc_port: int, profile: str = "") -> list:
     with open(os.path.join(dsm, "bench.dsm"), "w") as f:
         f.write(DAEMON_APP)
     with open(os.path.join(workdir, "sems.conf"), "w") as f:
-        f.write("sip_ip=127.0.0.1\nmedia_ip=127.0.0.1\nplugin_config_path=etc\n"
-                "application=$(ruri.user)\nloglevel=2\nsession_limit=0\n")
+        f.write(
+            "sip_ip=127.0.0.1\nmedia_ip=127.0.0.1\nplugin_config_path=etc\n"
+            "application=$(ruri.user)\nloglevel=2\nsession_limit=0\n"
+        )
     with open(os.path.join(etc, "dsm.conf"), "w") as f:
-        f.write("diag_path=../dsm\nload_diags=bench\nregister_apps=bench\n"
-                "run_invite_event=yes\nmonitoring_full_stategraph=yes\n"
-                "monitoring_full_transitions=yes\n")
+        f.write(
+            "diag_path=../dsm\nload_diags=bench\nregister_apps=bench\n"
+            "run_invite_event=yes\nmonitoring_full_stategraph=yes\n"
+            "monitoring_full_transitions=yes\n"
+        )
     with open(os.path.join(etc, "xmlrpc2di.conf"), "w") as f:
-        f.write("server_ip=127.0.0.1\nxmlrpc_port=8090\nexport_di=yes\n"
-                "direct_export=dsm;monitoring\n")
+        f.write(
+            "server_ip=127.0.0.1\nxmlrpc_port=8090\nexport_di=yes\ndirect_export=dsm;monitoring\n"
+        )
     with open(os.path.join(etc, "monitoring.conf"), "w") as f:
         f.write("run_garbage_collector=yes\ngarbage_collector_interval=10\n")
-    argv = [sys.executable, "-c", "import sys; from twisted.scripts.twistd import run; "
-            "sys.argv[0] = 'twistd'; run()", "-n", "--pidfile=",
-            "-l", os.path.join(workdir, "donkey.log")]
+    argv = [
+        sys.executable,
+        "-c",
+        "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()",
+        "-n",
+        "--pidfile=",
+        "-l",
+        os.path.join(workdir, "donkey.log"),
+    ]
     if profile:
         argv += ["--profile", profile, "--profiler", "cprofile", "--savestats"]
-    return argv + ["donkeysm", "-c", os.path.join(workdir, "sems.conf"),
-                   "--sip-port", "{port}", "--xmlrpc-port", str(xmlrpc_port),
-                   "--rtp-ports", "20000-59999"]
+    return argv + [
+        "donkeysm",
+        "-c",
+        os.path.join(workdir, "sems.conf"),
+        "--sip-port",
+        "{port}",
+        "--xmlrpc-port",
+        str(xmlrpc_port),
+        "--rtp-ports",
+        "20000-59999",
+    ]
 
 
 # --------------------------------------------------------------------------
@@ -157,7 +176,7 @@ def wait_sip_ready(port: int, timeout: float = 15.0) -> bool:
                 data, _ = s.recvfrom(65535)
                 if data.startswith(b"SIP/2.0"):
                     return True
-            except socket.timeout:
+            except TimeoutError:
                 pass
         return False
     finally:
@@ -196,21 +215,50 @@ def server_pid(proc: subprocess.Popen) -> int:
     return proc.pid
 
 
-def run_step(port: int, rate: int, seconds: int, workdir: str, pid: int, service: str = "service") -> dict:
+def run_step(
+    port: int, rate: int, seconds: int, workdir: str, pid: int, service: str = "service"
+) -> dict:
     calls = rate * seconds
     stf = os.path.join(workdir, "stat_%d.csv" % rate)
     args = [
-        "sipp", "-sf", SCENARIO, "-i", "127.0.0.1", "-p", str(free_port()), "-s", service,
-        "-r", str(rate), "-m", str(calls), "-l", str(max(100, rate * 5)),
-        "-nostdin", "-trace_stat", "-stf", stf, "-fd", "1",
-        "-timeout", "%ds" % (seconds + 20), "-timeout_error",
-        "-max_socket", "2000",
+        "sipp",
+        "-sf",
+        SCENARIO,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(free_port()),
+        "-s",
+        service,
+        "-r",
+        str(rate),
+        "-m",
+        str(calls),
+        "-l",
+        str(max(100, rate * 5)),
+        "-nostdin",
+        "-trace_stat",
+        "-stf",
+        stf,
+        "-fd",
+        "1",
+        "-timeout",
+        "%ds" % (seconds + 20),
+        "-timeout_error",
+        "-max_socket",
+        "2000",
         "127.0.0.1:%d" % port,
     ]
     cpu0 = cpu_seconds(pid)
     t0 = time.monotonic()
-    p = subprocess.run(args, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                       timeout=seconds + 40)
+    p = subprocess.run(
+        args,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=seconds + 40,
+    )
     wall = time.monotonic() - t0
     cpu = cpu_seconds(pid) - cpu0
     row = {}
@@ -230,8 +278,14 @@ def run_step(port: int, rate: int, seconds: int, workdir: str, pid: int, service
     failed = num("FailedCall(C)")
     retrans = num("Retransmissions(C)")
     return {
-        "rate": rate, "calls": calls, "ok": ok, "failed": failed, "retrans": retrans,
-        "rc": p.returncode, "wall": wall, "cpu": cpu,
+        "rate": rate,
+        "calls": calls,
+        "ok": ok,
+        "failed": failed,
+        "retrans": retrans,
+        "rc": p.returncode,
+        "wall": wall,
+        "cpu": cpu,
         "cpu_ms_per_call": (cpu * 1000.0 / ok) if ok else float("nan"),
         "stderr": p.stderr[-500:],
     }
@@ -240,17 +294,33 @@ def run_step(port: int, rate: int, seconds: int, workdir: str, pid: int, service
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--port", type=int, default=0, help="SIP port of the server (default: a free one)")
-    ap.add_argument("--server-cmd", default=None,
-                    help="server command line; '{port}' is replaced (default: bare SipStack)")
-    ap.add_argument("--daemon", action="store_true",
-                    help="run the real daemon (twistd donkeysm, a DSM app) as the server")
-    ap.add_argument("--profile", default="",
-                    help="with --daemon: cProfile the daemon into this file (twistd --profile)")
-    ap.add_argument("--rates", default="100,200,300,400,500,600,700,800",
-                    help="comma-separated cps steps")
-    ap.add_argument("--step-seconds", type=int, default=10, help="seconds of calls per step (<= 30)")
-    ap.add_argument("--keep-going", action="store_true", help="do not stop at the first unclean step")
+    ap.add_argument(
+        "--port", type=int, default=0, help="SIP port of the server (default: a free one)"
+    )
+    ap.add_argument(
+        "--server-cmd",
+        default=None,
+        help="server command line; '{port}' is replaced (default: bare SipStack)",
+    )
+    ap.add_argument(
+        "--daemon",
+        action="store_true",
+        help="run the real daemon (twistd donkeysm, a DSM app) as the server",
+    )
+    ap.add_argument(
+        "--profile",
+        default="",
+        help="with --daemon: cProfile the daemon into this file (twistd --profile)",
+    )
+    ap.add_argument(
+        "--rates", default="100,200,300,400,500,600,700,800", help="comma-separated cps steps"
+    )
+    ap.add_argument(
+        "--step-seconds", type=int, default=10, help="seconds of calls per step (<= 30)"
+    )
+    ap.add_argument(
+        "--keep-going", action="store_true", help="do not stop at the first unclean step"
+    )
     opts = ap.parse_args(argv)
 
     if opts.serve:
@@ -269,11 +339,19 @@ def main(argv=None) -> int:
         argv = daemon_command(workdir, xmlrpc_port, opts.profile)
         env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     else:
-        cmd = opts.server_cmd or "%s %s --serve --port {port}" % (shlex.quote(sys.executable), shlex.quote(__file__))
+        cmd = opts.server_cmd or "%s %s --serve --port {port}" % (
+            shlex.quote(sys.executable),
+            shlex.quote(__file__),
+        )
         argv = shlex.split(cmd)
     argv = [a.replace("{port}", str(port)) for a in argv]
-    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              cwd=workdir if opts.daemon else ROOT, env=env)
+    server = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=workdir if opts.daemon else ROOT,
+        env=env,
+    )
     started = time.monotonic()
     best = None
     results = []
@@ -283,8 +361,10 @@ def main(argv=None) -> int:
             return 2
         pid = server_pid(server)
         print("server pid %d on udp 127.0.0.1:%d; %ds per step" % (pid, port, step_seconds))
-        print("%6s %7s %7s %6s %7s %7s %9s %8s" % ("cps", "calls", "ok", "fail", "retrans", "cpu%",
-                                                 "ms/call", "rss MB"))
+        print(
+            "%6s %7s %7s %6s %7s %7s %9s %8s"
+            % ("cps", "calls", "ok", "fail", "retrans", "cpu%", "ms/call", "rss MB")
+        )
         for rate in [int(r) for r in opts.rates.split(",") if r.strip()]:
             if time.monotonic() - started + step_seconds + 40 > MAX_TOTAL_SECONDS:
                 print("time budget reached")
@@ -292,12 +372,26 @@ def main(argv=None) -> int:
             if server.poll() is not None:
                 print("server died (rc=%s)" % server.returncode)
                 break
-            r = run_step(port, rate, step_seconds, workdir, pid, "bench" if opts.daemon else "service")
+            r = run_step(
+                port, rate, step_seconds, workdir, pid, "bench" if opts.daemon else "service"
+            )
             results.append(r)
             clean = r["failed"] == 0 and r["retrans"] == 0 and r["ok"] == r["calls"]
-            print("%6d %7d %7d %6d %7d %6.1f%% %9.3f %8.1f%s" % (
-                rate, r["calls"], r["ok"], r["failed"], r["retrans"], 100.0 * r["cpu"] / r["wall"],
-                r["cpu_ms_per_call"], rss_mb(pid), "" if clean else "   <- not clean"), flush=True)
+            print(
+                "%6d %7d %7d %6d %7d %6.1f%% %9.3f %8.1f%s"
+                % (
+                    rate,
+                    r["calls"],
+                    r["ok"],
+                    r["failed"],
+                    r["retrans"],
+                    100.0 * r["cpu"] / r["wall"],
+                    r["cpu_ms_per_call"],
+                    rss_mb(pid),
+                    "" if clean else "   <- not clean",
+                ),
+                flush=True,
+            )
             if clean:
                 best = r
             elif not opts.keep_going:
@@ -312,8 +406,11 @@ def main(argv=None) -> int:
     if best is None:
         print("RESULT: no clean step")
         return 1
-    print("RESULT: %d cps held with 0 failed calls and 0 retransmissions; server CPU %.1f%% "
-          "(%.3f ms/call)" % (best["rate"], 100.0 * best["cpu"] / best["wall"], best["cpu_ms_per_call"]))
+    print(
+        "RESULT: %d cps held with 0 failed calls and 0 retransmissions; server CPU %.1f%% "
+        "(%.3f ms/call)"
+        % (best["rate"], 100.0 * best["cpu"] / best["wall"], best["cpu_ms_per_call"])
+    )
     return 0
 
 

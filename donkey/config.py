@@ -9,11 +9,13 @@ whose keys become ``$config.key`` in that bundle's scripts.
 With no ``-c`` the daemon runs on the configuration bundled with the package
 (:func:`default_config_path`), which works on loopback with no other server.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 
 class ConfigError(Exception):
@@ -56,6 +58,7 @@ def default_config_path() -> str:
     """The bundled ``sems.conf`` (installed as package data ``donkey.conf``)."""
     try:
         from importlib.resources import files
+
         candidate = str(files("donkey.conf").joinpath("sems.conf"))
         if os.path.isfile(candidate):
             return candidate
@@ -146,23 +149,35 @@ class ServerConfig:
         ``minimum_timer`` (Min-SE, default 90), ``session_refresh_method``
         (``UPDATE``, ``INVITE``, ``UPDATE_FALLBACK_INVITE``: the default).
         """
-        keys = ("enable_session_timer", "session_expires", "minimum_timer",
-                "session_refresh_method")
+        keys = (
+            "enable_session_timer",
+            "session_expires",
+            "minimum_timer",
+            "session_refresh_method",
+        )
         source = self.dsm if any(k in self.dsm for k in keys) else self.values
-        name = (os.path.join(getattr(self, "plugin_dir", self.base_dir), "dsm.conf")
-                if source is self.dsm else self.path)
+        name = (
+            os.path.join(getattr(self, "plugin_dir", self.base_dir), "dsm.conf")
+            if source is self.dsm
+            else self.path
+        )
         enabled = source.get("enable_session_timer", "no").strip().lower() == "yes"
         expires = _int(source, "session_expires", 1800, name)
         min_se = _int(source, "minimum_timer", 90, name)
-        method = source.get("session_refresh_method", "").strip().upper() or "UPDATE_FALLBACK_INVITE"
+        method = (
+            source.get("session_refresh_method", "").strip().upper() or "UPDATE_FALLBACK_INVITE"
+        )
         if method not in ("UPDATE", "INVITE", "UPDATE_FALLBACK_INVITE"):
-            raise ConfigError(f"{name}: session_refresh_method must be UPDATE, INVITE or "
-                              f"UPDATE_FALLBACK_INVITE, got '{method}'")
+            raise ConfigError(
+                f"{name}: session_refresh_method must be UPDATE, INVITE or "
+                f"UPDATE_FALLBACK_INVITE, got '{method}'"
+            )
         if enabled and (min_se <= 0 or expires < min_se):
-            raise ConfigError(f"{name}: session_expires ({expires}) must be at least "
-                              f"minimum_timer ({min_se}), which must be > 0")
-        return dict(enabled=enabled, session_expires=expires, min_se=min_se,
-                    refresh_method=method)
+            raise ConfigError(
+                f"{name}: session_expires ({expires}) must be at least "
+                f"minimum_timer ({min_se}), which must be > 0"
+            )
+        return dict(enabled=enabled, session_expires=expires, min_se=min_se, refresh_method=method)
 
     def resolve(self, path: str) -> str:
         """A path from the config, relative to the config file's directory."""
@@ -195,8 +210,11 @@ def load_server_config(path: str | None = None) -> ServerConfig:
     base = os.path.dirname(path)
     config = ServerConfig(path=path, base_dir=base, values=values)
     plugin_dir = config.resolve(values.get("plugin_config_path", "etc"))
-    for attr, filename in (("dsm", "dsm.conf"), ("xmlrpc", "xmlrpc2di.conf"),
-                           ("monitoring", "monitoring.conf")):
+    for attr, filename in (
+        ("dsm", "dsm.conf"),
+        ("xmlrpc", "xmlrpc2di.conf"),
+        ("monitoring", "monitoring.conf"),
+    ):
         plugin_path = os.path.join(plugin_dir, filename)
         if os.path.isfile(plugin_path):
             setattr(config, attr, read_config(plugin_path))

@@ -5,6 +5,7 @@ command-line overrides; ``makeService`` hands it to
 :func:`donkey.app.server.build_server`.  A script with an error stops the
 start with ``file:line:col: message``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,11 +16,14 @@ from twisted.python import usage
 from donkey.app.server import StartupError, build_server
 from donkey.config import ConfigError, load_server_config
 
+
 class Options(usage.Options):
     synopsis = "[-c sems.conf] [--sip-port N] [--xmlrpc-port N]"
-    longdesc = ("Run the donkey DSM application server. Without --config it runs "
-                "on its bundled configuration (SIP on 127.0.0.1:5060, XML-RPC on "
-                "127.0.0.1:8090, the quizconnect demo on SQLite).")
+    longdesc = (
+        "Run the donkey DSM application server. Without --config it runs "
+        "on its bundled configuration (SIP on 127.0.0.1:5060, XML-RPC on "
+        "127.0.0.1:8090, the quizconnect demo on SQLite)."
+    )
     optParameters = [
         ["config", "c", None, "the main configuration file (SEMS's sems.conf)"],
         ["sip-ip", None, None, "override sip_ip"],
@@ -32,7 +36,7 @@ class Options(usage.Options):
         try:
             self.server_config = load_server_config(self["config"])
         except ConfigError as e:
-            raise usage.UsageError(str(e))
+            raise usage.UsageError(str(e)) from None
         cfg = self.server_config
         if self["sip-ip"]:
             cfg.values["sip_ip"] = self["sip-ip"]

@@ -1,4 +1,5 @@
 """Run ``twistd -n donkeysm`` as a child process for end-to-end tests."""
+
 from __future__ import annotations
 
 import os
@@ -47,25 +48,43 @@ def free_rtp_range(size: int = 40) -> tuple[int, int]:
 class Daemon:
     """A donkey daemon on free ports, in its own working directory; killed by PID."""
 
-    def __init__(self, testcase, config: str | None = None, extra_args: list[str] = (),
-                 xmlrpc_port: int | None = None):
+    def __init__(
+        self,
+        testcase,
+        config: str | None = None,
+        extra_args: list[str] = (),
+        xmlrpc_port: int | None = None,
+    ):
         self.workdir = os.path.abspath(testcase.mktemp())
         os.makedirs(self.workdir)
         self.sip_port = free_port()
         self.xmlrpc_port = xmlrpc_port or free_port(socket.SOCK_STREAM)
         low, high = free_rtp_range()
         self.log_path = os.path.join(self.workdir, "donkey.log")
-        argv = [sys.executable, "-c", "import sys; from twisted.scripts.twistd import run; "
-                "sys.argv[0] = 'twistd'; run()", "-n", "--pidfile=",
-                "-l", self.log_path, "donkeysm", "--sip-port", str(self.sip_port),
-                "--xmlrpc-port", str(self.xmlrpc_port), "--rtp-ports", f"{low}-{high}"]
+        argv = [
+            sys.executable,
+            "-c",
+            "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()",
+            "-n",
+            "--pidfile=",
+            "-l",
+            self.log_path,
+            "donkeysm",
+            "--sip-port",
+            str(self.sip_port),
+            "--xmlrpc-port",
+            str(self.xmlrpc_port),
+            "--rtp-ports",
+            f"{low}-{high}",
+        ]
         if config:
             argv += ["-c", config]
         argv += list(extra_args)
         env = dict(os.environ)
         env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-        self.process = subprocess.Popen(argv, cwd=self.workdir, env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            argv, cwd=self.workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         testcase.addCleanup(self.stop)
         self.url = f"http://127.0.0.1:{self.xmlrpc_port}"
 
@@ -76,8 +95,9 @@ class Daemon:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"donkey exited with {self.process.returncode}:\n"
-                                     + self.output())
+                raise AssertionError(
+                    f"donkey exited with {self.process.returncode}:\n" + self.output()
+                )
             try:
                 with socket.create_connection(("127.0.0.1", self.xmlrpc_port), timeout=0.2):
                     return
@@ -95,12 +115,20 @@ class Daemon:
     async def call_xmlrpc(self, method: str, *args):
         """One XML-RPC call from a thread (the client blocks)."""
         from twisted.internet.threads import deferToThread
+
         return await deferToThread(lambda: getattr(self.proxy(), method)(*args))
 
     async def run_tool(self, *argv: str) -> str:
         from twisted.internet.threads import deferToThread
-        result = await deferToThread(subprocess.run, [sys.executable, *argv], cwd=self.workdir,
-                                     capture_output=True, text=True, timeout=30)
+
+        result = await deferToThread(
+            subprocess.run,
+            [sys.executable, *argv],
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         if result.returncode != 0:
             raise AssertionError(f"{argv} failed: {result.stdout}{result.stderr}")
         return result.stdout

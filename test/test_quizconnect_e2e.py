@@ -24,6 +24,7 @@ test hears what each party hears and keys RFC 4733 events itself.
 7. ``loadConfig`` on the running server answers ``[200, 'OK']`` and an edited
    script is used by the next call only.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,7 +38,15 @@ from twisted.trial import unittest
 
 from test.daemon import ROOT, Daemon, free_port, sipp_available, tcp_port_free, wait_for
 from test.media.e2e_helpers import (
-    DECODERS, RtpPeer, frames_of, g711_round_trip, power, read_wav, rms, sine, sleep,
+    DECODERS,
+    RtpPeer,
+    frames_of,
+    g711_round_trip,
+    power,
+    read_wav,
+    rms,
+    sine,
+    sleep,
 )
 from test.sip.helpers import Sipp, free_udp_port
 
@@ -81,19 +90,24 @@ def write_config(base: str, bundle_lines: dict[str, str]) -> tuple[str, str]:
     os.makedirs(etc)
     os.makedirs(dsm)
     with open(os.path.join(base, "sems.conf"), "w") as f:
-        f.write("sip_ip=127.0.0.1\nmedia_ip=127.0.0.1\nplugin_config_path=etc\n"
-                "application=$(mapping);$(ruri.user)\napp_mapping=etc/app_mapping.conf\n"
-                "loglevel=3\n")
+        f.write(
+            "sip_ip=127.0.0.1\nmedia_ip=127.0.0.1\nplugin_config_path=etc\n"
+            "application=$(mapping);$(ruri.user)\napp_mapping=etc/app_mapping.conf\n"
+            "loglevel=3\n"
+        )
     with open(os.path.join(etc, "app_mapping.conf"), "w") as f:
         # every number goes to the caller script (so an unknown one gets its 404)
         f.write("^sip:[0-9]+@=>quizconnect_caller\n")
     with open(os.path.join(etc, "dsm.conf"), "w") as f:
-        f.write("diag_path=.\nload_diags=\nregister_apps=\nmod_path=\nrun_invite_event=yes\n"
-                f"conf_dir={dsm}\nmonitoring_full_stategraph=yes\n"
-                "monitoring_full_transitions=yes\n")
+        f.write(
+            "diag_path=.\nload_diags=\nregister_apps=\nmod_path=\nrun_invite_event=yes\n"
+            f"conf_dir={dsm}\nmonitoring_full_stategraph=yes\n"
+            "monitoring_full_transitions=yes\n"
+        )
     with open(os.path.join(etc, "xmlrpc2di.conf"), "w") as f:
-        f.write("server_ip=127.0.0.1\nxmlrpc_port=8090\nexport_di=yes\n"
-                "direct_export=dsm;monitoring\n")
+        f.write(
+            "server_ip=127.0.0.1\nxmlrpc_port=8090\nexport_di=yes\ndirect_export=dsm;monitoring\n"
+        )
     with open(os.path.join(etc, "monitoring.conf"), "w") as f:
         f.write("gcinterval=600\n")
     out, seen = [], set()
@@ -112,8 +126,10 @@ def write_config(base: str, bundle_lines: dict[str, str]) -> tuple[str, str]:
 
 
 # -------------------------------------------------------------------- sipp
-_HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n'
-         '<!DOCTYPE scenario SYSTEM "sipp.dtd">\n<scenario name="{name}">\n')
+_HEAD = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<!DOCTYPE scenario SYSTEM "sipp.dtd">\n<scenario name="{name}">\n'
+)
 
 _UAC_INVITE = """  <send retrans="500">
     <![CDATA[
@@ -170,7 +186,8 @@ _UAC_ACK = """  <send>
 
 # the ACK of a failure reply belongs to the INVITE transaction (same branch)
 _UAC_ACK_INVITE_TXN = _UAC_ACK.replace(
-    "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]", "[last_Via:]")
+    "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]", "[last_Via:]"
+)
 
 _UAC_BYE = """  <send retrans="500" start_txn="bye">
     <![CDATA[
@@ -206,22 +223,35 @@ _UAC_CANCEL = """  <send start_txn="cancel">
 """
 
 
-def caller_scenario(path: str, media_port: int, flow: str, talk_ms: int = 0,
-                    ring_ms: int = 0) -> str:
+def caller_scenario(
+    path: str, media_port: int, flow: str, talk_ms: int = 0, ring_ms: int = 0
+) -> str:
     """The caller (``-s <number>``), offering PCMU + telephone-event on *media_port*.
 
     *flow*: ``"connect"`` (183, then 200 whenever it comes, ACK, talk for
     *talk_ms*, BYE), ``"cancel"`` (183, CANCEL after *ring_ms*, 487),
     ``"404"`` (183 then 404) or ``"500"`` (500 straight away).
     """
-    body = [_HEAD.format(name=f"quizconnect caller {flow}"),
-            _UAC_INVITE.replace("{port}", str(media_port))]
+    body = [
+        _HEAD.format(name=f"quizconnect caller {flow}"),
+        _UAC_INVITE.replace("{port}", str(media_port)),
+    ]
     if flow == "connect":
-        body += [_UAC_183, '  <recv response="200" rrs="true"/>\n', _UAC_ACK,
-                 f'  <pause milliseconds="{talk_ms}"/>\n', _UAC_BYE]
+        body += [
+            _UAC_183,
+            '  <recv response="200" rrs="true"/>\n',
+            _UAC_ACK,
+            f'  <pause milliseconds="{talk_ms}"/>\n',
+            _UAC_BYE,
+        ]
     elif flow == "cancel":
-        body += [_UAC_183, f'  <pause milliseconds="{ring_ms}"/>\n', _UAC_CANCEL,
-                 '  <recv response="487"/>\n', _UAC_ACK_INVITE_TXN]
+        body += [
+            _UAC_183,
+            f'  <pause milliseconds="{ring_ms}"/>\n',
+            _UAC_CANCEL,
+            '  <recv response="487"/>\n',
+            _UAC_ACK_INVITE_TXN,
+        ]
     elif flow == "404":
         body += [_UAC_183, '  <recv response="404"/>\n', _UAC_ACK_INVITE_TXN]
     elif flow == "500":
@@ -288,7 +318,8 @@ _UAS_INVITE = """  <recv request="INVITE">
 _UAS_INVITE_ROUTE = _UAS_INVITE.replace(
     "    <action>\n",
     '    <action>\n      <ereg regexp="^INVITE sip:anna@" search_in="msg" check_it="false"'
-    ' assign_to="anna"/>\n')
+    ' assign_to="anna"/>\n',
+)
 
 _UAS_180 = """  <send>
     <![CDATA[
@@ -320,8 +351,9 @@ _UAS_487 = """  <send>
 """
 
 
-def callee_scenario(path: str, flow: str, john_port: int = 0, anna_port: int = 0,
-                    bye_timeout_ms: int = 60000) -> str:
+def callee_scenario(
+    path: str, flow: str, john_port: int = 0, anna_port: int = 0, bye_timeout_ms: int = 60000
+) -> str:
     """One sipp UAS for both callees (``outbound_domain`` is one host:port).
 
     ``"answer"``: 200 with john's or anna's SDP port (routed on the
@@ -330,15 +362,27 @@ def callee_scenario(path: str, flow: str, john_port: int = 0, anna_port: int = 0
     """
     body = [_HEAD.format(name=f"quizconnect callees {flow}")]
     if flow == "answer":
-        body += [_UAS_INVITE_ROUTE, '  <nop test="anna" next="anna"/>\n',
-                 _UAS_200.replace("{port}", str(john_port)),
-                 '  <nop next="answered"/>\n', '  <label id="anna"/>\n',
-                 _UAS_200.replace("{port}", str(anna_port)), '  <label id="answered"/>\n',
-                 '  <recv request="ACK"/>\n',
-                 f'  <recv request="BYE" timeout="{bye_timeout_ms}"/>\n', _UAS_OK]
+        body += [
+            _UAS_INVITE_ROUTE,
+            '  <nop test="anna" next="anna"/>\n',
+            _UAS_200.replace("{port}", str(john_port)),
+            '  <nop next="answered"/>\n',
+            '  <label id="anna"/>\n',
+            _UAS_200.replace("{port}", str(anna_port)),
+            '  <label id="answered"/>\n',
+            '  <recv request="ACK"/>\n',
+            f'  <recv request="BYE" timeout="{bye_timeout_ms}"/>\n',
+            _UAS_OK,
+        ]
     elif flow == "ring":
-        body += [_UAS_INVITE, _UAS_180, '  <recv request="CANCEL"/>\n', _UAS_OK, _UAS_487,
-                 '  <recv request="ACK"/>\n']
+        body += [
+            _UAS_INVITE,
+            _UAS_180,
+            '  <recv request="CANCEL"/>\n',
+            _UAS_OK,
+            _UAS_487,
+            '  <recv request="ACK"/>\n',
+        ]
     else:
         raise ValueError(flow)
     body.append("</scenario>\n")
@@ -438,42 +482,82 @@ class QuizconnectE2E(unittest.TestCase):
             con.close()
 
     # -- daemon, sipp ----------------------------------------------------------
-    async def start(self, db_url: str, xmlrpc_port: int | None = None,
-                    diag_path: str = APP_DIR) -> Daemon:
-        self.sems_conf, self.bundle_conf = write_config(os.path.join(self.files, "conf"), {
-            "diag_path": diag_path.rstrip("/") + "/",
-            "prompt_path": PROMPTS + "/",
-            "db_url": db_url,
-            "outbound_domain": f"127.0.0.1:{self.uas_port}",
-        })
+    async def start(
+        self, db_url: str, xmlrpc_port: int | None = None, diag_path: str = APP_DIR
+    ) -> Daemon:
+        self.sems_conf, self.bundle_conf = write_config(
+            os.path.join(self.files, "conf"),
+            {
+                "diag_path": diag_path.rstrip("/") + "/",
+                "prompt_path": PROMPTS + "/",
+                "db_url": db_url,
+                "outbound_domain": f"127.0.0.1:{self.uas_port}",
+            },
+        )
         self.daemon = Daemon(self, config=self.sems_conf, xmlrpc_port=xmlrpc_port)
         await self.daemon.ready()
         return self.daemon
 
-    def caller(self, flow: str, peer: RtpPeer | None = None, number: str = "35",
-               timeout: float = 60.0, **kw) -> Sipp:
-        scen = caller_scenario(os.path.join(self.files, f"caller-{flow}-{free_udp_port()}.xml"),
-                               peer.port if peer else 9, flow, **kw)
-        args = ["-sf", scen, "-m", "1", "-i", "127.0.0.1", "-p", str(free_udp_port()),
-                "-mp", str((free_udp_port() // 2) * 2), "-s", number,
-                f"127.0.0.1:{self.daemon.sip_port}"]
+    def caller(
+        self,
+        flow: str,
+        peer: RtpPeer | None = None,
+        number: str = "35",
+        timeout: float = 60.0,
+        **kw,
+    ) -> Sipp:
+        scen = caller_scenario(
+            os.path.join(self.files, f"caller-{flow}-{free_udp_port()}.xml"),
+            peer.port if peer else 9,
+            flow,
+            **kw,
+        )
+        args = [
+            "-sf",
+            scen,
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(free_udp_port()),
+            "-mp",
+            str((free_udp_port() // 2) * 2),
+            "-s",
+            number,
+            f"127.0.0.1:{self.daemon.sip_port}",
+        ]
         s = Sipp(args, self.mktemp(), timeout)
         self.addCleanup(s.stop)
         return s
 
     def callees(self, flow: str, calls: int = 2, timeout: float = 60.0, **kw) -> Sipp:
-        scen = callee_scenario(os.path.join(self.files, f"callees-{flow}-{free_udp_port()}.xml"),
-                               flow, **kw)
-        args = ["-sf", scen, "-m", str(calls), "-i", "127.0.0.1", "-p", str(self.uas_port),
-                "-mp", str((free_udp_port() // 2) * 2)]
+        scen = callee_scenario(
+            os.path.join(self.files, f"callees-{flow}-{free_udp_port()}.xml"), flow, **kw
+        )
+        args = [
+            "-sf",
+            scen,
+            "-m",
+            str(calls),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(self.uas_port),
+            "-mp",
+            str((free_udp_port() // 2) * 2),
+        ]
         s = Sipp(args, self.mktemp(), timeout)
         self.addCleanup(s.stop)
         return s
 
     async def finished(self, sipp: Sipp, what: str) -> None:
         code, out, err = await sipp.result()
-        self.assertEqual(code, 0, f"{what}: sipp failed: {out[-2000:]}{err[-2000:]}\n"
-                                  + self.daemon.output()[-4000:])
+        self.assertEqual(
+            code,
+            0,
+            f"{what}: sipp failed: {out[-2000:]}{err[-2000:]}\n" + self.daemon.output()[-4000:],
+        )
 
     async def sessions(self) -> dict[str, dict]:
         """Every call the monitoring store knows (active and finished), by id."""
@@ -499,12 +583,15 @@ class QuizconnectE2E(unittest.TestCase):
 
     async def states_are(self, **want: str) -> bool:
         parties = await self.by_party()
-        return all(who in parties and parties[who][1].get("dsm_state") == state
-                   for who, state in want.items())
+        return all(
+            who in parties and parties[who][1].get("dsm_state") == state
+            for who, state in want.items()
+        )
 
     async def no_calls_left(self) -> None:
         async def none():
             return await self.daemon.call_xmlrpc("calls") == 0
+
         await wait_for(none, timeout=10, what="no call left in calls()")
         self.assertNotIn("Traceback", self.daemon.output())
 
@@ -522,9 +609,11 @@ class QuizconnectE2E(unittest.TestCase):
         # 1. 183 with the welcome prompt, and john and anna are dialled
         await caller.first_packet(timeout=10)
         t_183 = time.monotonic()
-        await wait_for(lambda: self.states_are(caller="WAIT_CALLEE", john="ENTER_PIN",
-                                               anna="ENTER_PIN"),
-                       timeout=10, what="caller in WAIT_CALLEE, john and anna in ENTER_PIN")
+        await wait_for(
+            lambda: self.states_are(caller="WAIT_CALLEE", john="ENTER_PIN", anna="ENTER_PIN"),
+            timeout=10,
+            what="caller in WAIT_CALLEE, john and anna in ENTER_PIN",
+        )
         await john.first_packet()
         await anna.first_packet()
 
@@ -533,42 +622,81 @@ class QuizconnectE2E(unittest.TestCase):
         out = await self.daemon.run_tool(os.path.join(TOOLS, "sems_sessions_states.py"))
         lines = out.splitlines()
         self.assertEqual(lines[:2], ["calls: 3", "call id                                 state"])
-        self.assertEqual(sorted(lines[2:]), sorted([
-            f"{parties['caller'][0]}     WAIT_CALLEE", f"{parties['john'][0]}     ENTER_PIN",
-            f"{parties['anna'][0]}     ENTER_PIN"]))
+        self.assertEqual(
+            sorted(lines[2:]),
+            sorted(
+                [
+                    f"{parties['caller'][0]}     WAIT_CALLEE",
+                    f"{parties['john'][0]}     ENTER_PIN",
+                    f"{parties['anna'][0]}     ENTER_PIN",
+                ]
+            ),
+        )
         for who in ("caller", "john", "anna"):
             call_id, props = parties[who]
             out = await self.daemon.run_tool(os.path.join(TOOLS, "sems_get_session.py"), call_id)
             lines = out.splitlines()
             self.assertEqual(lines[:2], ["calls: 3", "attrib                                 val"])
             attrs = {line[:20].rstrip(): line[20:] for line in lines[2:]}
-            self.assertEqual(set(attrs), {"from", "ruri", "app", "to", "dsm_state",
-                                          "dsm_stategraph", "dsm_diag", "dir"}, out)
+            self.assertEqual(
+                set(attrs),
+                {"from", "ruri", "app", "to", "dsm_state", "dsm_stategraph", "dsm_diag", "dir"},
+                out,
+            )
             self.assertEqual(attrs["dsm_stategraph"], str(props["dsm_stategraph"]))
         domain = f"127.0.0.1:{self.uas_port}"
         _, c = parties["caller"]
-        self.assertEqual((c["app"], c["dsm_diag"], c["dir"], c["dsm_state"]),
-                         ("quizconnect_caller", "quizconnect_caller", "in", "WAIT_CALLEE"))
-        self.assertRegex(c["from"], r'^"bee" <sip:5@127\.0\.0\.1:\d+>$')   # no ;tag=
+        self.assertEqual(
+            (c["app"], c["dsm_diag"], c["dir"], c["dsm_state"]),
+            ("quizconnect_caller", "quizconnect_caller", "in", "WAIT_CALLEE"),
+        )
+        self.assertRegex(c["from"], r'^"bee" <sip:5@127\.0\.0\.1:\d+>$')  # no ;tag=
         self.assertEqual(c["ruri"], f"sip:35@127.0.0.1:{self.daemon.sip_port}")
         self.assertEqual(c["to"], f"<sip:35@127.0.0.1:{self.daemon.sip_port}>")
         qc = "quizconnect_caller/"
-        self.assertEqual(c["dsm_stategraph"], [
-            0, qc + "START", "> got INVITE in caller leg >", qc + "RUN_INVITE",
-            "> we have results >", qc + "CREATE_CALLEE_LEGS", "> create one more >",
-            qc + "CREATE_CALLEE_LEGS", "> create one more >", qc + "CREATE_CALLEE_LEGS",
-            "> done creating callee legs >", qc + "WAIT_CALLEE", qc + "START",
-            "> got session start in caller leg >", qc + "WAIT_CALLEE"])
+        self.assertEqual(
+            c["dsm_stategraph"],
+            [
+                0,
+                qc + "START",
+                "> got INVITE in caller leg >",
+                qc + "RUN_INVITE",
+                "> we have results >",
+                qc + "CREATE_CALLEE_LEGS",
+                "> create one more >",
+                qc + "CREATE_CALLEE_LEGS",
+                "> create one more >",
+                qc + "CREATE_CALLEE_LEGS",
+                "> done creating callee legs >",
+                qc + "WAIT_CALLEE",
+                qc + "START",
+                "> got session start in caller leg >",
+                qc + "WAIT_CALLEE",
+            ],
+        )
         for who in ("john", "anna"):
             _, p = parties[who]
-            self.assertEqual(p, {
-                "from": f"<sip:quizconnect@{domain}>", "ruri": f"sip:{who}@{domain}",
-                "app": "quizconnect_callee", "to": f"<sip:{who}@{domain}>",
-                "dsm_state": "ENTER_PIN", "dsm_diag": "quizconnect_callee", "dir": "out",
-                "dsm_stategraph": [
-                    0, "quizconnect_callee/START", "> got INVITE in callee leg >",
-                    "quizconnect_callee/RUN_INVITE", "quizconnect_callee/START",
-                    "> session starts in callee leg >", "quizconnect_callee/ENTER_PIN"]})
+            self.assertEqual(
+                p,
+                {
+                    "from": f"<sip:quizconnect@{domain}>",
+                    "ruri": f"sip:{who}@{domain}",
+                    "app": "quizconnect_callee",
+                    "to": f"<sip:{who}@{domain}>",
+                    "dsm_state": "ENTER_PIN",
+                    "dsm_diag": "quizconnect_callee",
+                    "dir": "out",
+                    "dsm_stategraph": [
+                        0,
+                        "quizconnect_callee/START",
+                        "> got INVITE in callee leg >",
+                        "quizconnect_callee/RUN_INVITE",
+                        "quizconnect_callee/START",
+                        "> session starts in callee leg >",
+                        "quizconnect_callee/ENTER_PIN",
+                    ],
+                },
+            )
 
         # 1 (cont.). the whole welcome prompt, frame by frame, in early media
         welcome = prompt_frames("welcome_caller.wav")
@@ -576,17 +704,20 @@ class QuizconnectE2E(unittest.TestCase):
         got = heard_since(caller, 0)
         start = find_prompt(got, welcome)
         self.assertGreaterEqual(start, 0, "welcome_caller.wav never reached the caller")
-        self.assertEqual(got[start:start + len(welcome)], welcome,
-                         "the caller's early media is not welcome_caller.wav")
-        for frame in got[:start] + got[start + len(welcome):]:
-            self.assertLess(rms(frame), 10)        # silence around the prompt
+        self.assertEqual(
+            got[start : start + len(welcome)],
+            welcome,
+            "the caller's early media is not welcome_caller.wav",
+        )
+        for frame in got[:start] + got[start + len(welcome) :]:
+            self.assertLess(rms(frame), 10)  # silence around the prompt
         # ... and each callee hears welcome_callee.wav
         for peer in (john, anna):
             callee = prompt_frames("welcome_callee.wav")
             got = heard_since(peer, 0)
             start = find_prompt(got, callee)
             self.assertGreaterEqual(start, 0, "welcome_callee.wav never reached a callee")
-            self.assertEqual(got[start:start + len(callee)], callee)
+            self.assertEqual(got[start : start + len(callee)], callee)
 
         # 3a. anna keys a wrong PIN and '#': sorry_pin_wrong, still ENTER_PIN
         t_wrong = time.monotonic()
@@ -596,26 +727,36 @@ class QuizconnectE2E(unittest.TestCase):
         got = heard_since(anna, t_wrong)
         start = find_prompt(got, sorry)
         self.assertGreaterEqual(start, 0, "anna did not hear sorry_pin_wrong.wav")
-        self.assertEqual(got[start:start + len(sorry)], sorry)
+        self.assertEqual(got[start : start + len(sorry)], sorry)
         parties = await self.by_party()
         anna_id, a = parties["anna"]
         self.assertEqual(a["dsm_state"], "ENTER_PIN")
         qe = "quizconnect_callee/"
-        self.assertEqual(a["dsm_stategraph"][7:], [
-            "> pressed a number >", qe + "TEST_PIN", "> pin doesn't match >", qe + "ENTER_PIN"]
-            * 5 + ["> pressed hash or start >", qe + "TEST_PIN_FINAL",
-                   "> pin doesn't match >", qe + "ENTER_PIN"])
+        self.assertEqual(
+            a["dsm_stategraph"][7:],
+            ["> pressed a number >", qe + "TEST_PIN", "> pin doesn't match >", qe + "ENTER_PIN"] * 5
+            + [
+                "> pressed hash or start >",
+                qe + "TEST_PIN_FINAL",
+                "> pin doesn't match >",
+                qe + "ENTER_PIN",
+            ],
+        )
         self.assertEqual(parties["caller"][1]["dsm_state"], "WAIT_CALLEE")
 
         # 3b. john keys 12345: anna is torn down, the caller gets 200
         await key_in(john, "12345")
-        await wait_for(lambda: self.states_are(caller="CONNECTED", john="CONNECTED"),
-                       timeout=10, what="caller and john CONNECTED")
+        await wait_for(
+            lambda: self.states_are(caller="CONNECTED", john="CONNECTED"),
+            timeout=10,
+            what="caller and john CONNECTED",
+        )
         n_anna = len(anna.packets)
         sessions = await self.sessions()
         self.assertEqual(sessions[anna_id]["dsm_state"], "END")
-        self.assertEqual(sessions[anna_id]["dsm_stategraph"][-2:],
-                         ["> got cancel from A leg >", qe + "END"])
+        self.assertEqual(
+            sessions[anna_id]["dsm_stategraph"][-2:], ["> got cancel from A leg >", qe + "END"]
+        )
         parties = await self.by_party()
         self.assertNotIn("anna", parties)
         self.assertEqual(await self.daemon.call_xmlrpc("calls"), 2)
@@ -646,14 +787,34 @@ class QuizconnectE2E(unittest.TestCase):
         sessions = await self.sessions()
         john_id = next(i for i, p in sessions.items() if p["ruri"].startswith("sip:john@"))
         caller_id = next(i for i, p in sessions.items() if p["app"] == "quizconnect_caller")
-        self.assertEqual(sessions[caller_id]["dsm_stategraph"][-10:], [
-            "> callee got it >", qc + "CANCEL_OTHER_CALLEES",
-            "> one more to cancel >", qc + "CANCEL_OTHER_CALLEES",
-            "> one more to cancel >", qc + "CANCEL_OTHER_CALLEES",
-            "> canceled all >", qc + "CONNECTED", "> BYE received >", qc + "END"])
-        self.assertEqual(sessions[john_id]["dsm_stategraph"][-8:], [
-            "> pressed a number >", qe + "TEST_PIN", "> pin matches >", qe + "MATCHING_PIN",
-            "> ok, connected >", qe + "CONNECTED", "> BYE in other leg >", qe + "END"])
+        self.assertEqual(
+            sessions[caller_id]["dsm_stategraph"][-10:],
+            [
+                "> callee got it >",
+                qc + "CANCEL_OTHER_CALLEES",
+                "> one more to cancel >",
+                qc + "CANCEL_OTHER_CALLEES",
+                "> one more to cancel >",
+                qc + "CANCEL_OTHER_CALLEES",
+                "> canceled all >",
+                qc + "CONNECTED",
+                "> BYE received >",
+                qc + "END",
+            ],
+        )
+        self.assertEqual(
+            sessions[john_id]["dsm_stategraph"][-8:],
+            [
+                "> pressed a number >",
+                qe + "TEST_PIN",
+                "> pin matches >",
+                qe + "MATCHING_PIN",
+                "> ok, connected >",
+                qe + "CONNECTED",
+                "> BYE in other leg >",
+                qe + "END",
+            ],
+        )
         self.assertEqual(await self.daemon.call_xmlrpc("listActive"), [])
 
     # 5 ------------------------------------------------------------------------
@@ -664,29 +825,44 @@ class QuizconnectE2E(unittest.TestCase):
         caller = RtpPeer.listen(self)
         uas = self.callees("ring")
         sipp = self.caller("cancel", caller, ring_ms=2000)
-        await wait_for(lambda: self.states_are(caller="WAIT_CALLEE"), timeout=10,
-                       what="caller in WAIT_CALLEE")
+        await wait_for(
+            lambda: self.states_are(caller="WAIT_CALLEE"), timeout=10, what="caller in WAIT_CALLEE"
+        )
         parties = await self.by_party()
         # both ringing: the callee legs ran their invite event, no sessionStart yet
-        self.assertEqual({p[1]["dsm_state"] for w, p in parties.items() if w != "caller"},
-                         {"RUN_INVITE"}, parties)
+        self.assertEqual(
+            {p[1]["dsm_state"] for w, p in parties.items() if w != "caller"},
+            {"RUN_INVITE"},
+            parties,
+        )
         self.assertEqual(len(parties), 3, parties)
         await self.finished(sipp, "caller (487)")
         await self.finished(uas, "callees (CANCEL)")
         await self.no_calls_left()
         sessions = await self.sessions()
         qc = "quizconnect_caller/"
-        (graph,) = [p["dsm_stategraph"] for p in sessions.values()
-                    if p["app"] == "quizconnect_caller"]
-        self.assertEqual(graph[-8:], [
-            "> CANCEL received >", qc + "CANCEL_CALLEES", "> one more to cancel >",
-            qc + "CANCEL_CALLEES", "> one more to cancel >", qc + "CANCEL_CALLEES",
-            "> canceled all >", qc + "END"])
+        (graph,) = [
+            p["dsm_stategraph"] for p in sessions.values() if p["app"] == "quizconnect_caller"
+        ]
+        self.assertEqual(
+            graph[-8:],
+            [
+                "> CANCEL received >",
+                qc + "CANCEL_CALLEES",
+                "> one more to cancel >",
+                qc + "CANCEL_CALLEES",
+                "> one more to cancel >",
+                qc + "CANCEL_CALLEES",
+                "> canceled all >",
+                qc + "END",
+            ],
+        )
         callees = [p for p in sessions.values() if p["app"] == "quizconnect_callee"]
         self.assertEqual(len(callees), 2)
         for p in callees:
-            self.assertEqual(p["dsm_stategraph"][-2:],
-                             ["> got cancel from A leg >", "quizconnect_callee/END"])
+            self.assertEqual(
+                p["dsm_stategraph"][-2:], ["> got cancel from A leg >", "quizconnect_callee/END"]
+            )
 
     # 6 ------------------------------------------------------------------------
     async def test_database_down_gets_500(self):
@@ -723,8 +899,11 @@ class QuizconnectE2E(unittest.TestCase):
         await self.start(db_url, diag_path=scripts)
         uas = self.callees("ring", calls=4)
         first = self.caller("cancel", RtpPeer.listen(self), ring_ms=2500)
-        await wait_for(lambda: self.states_are(caller="WAIT_CALLEE"), timeout=10,
-                       what="first caller in WAIT_CALLEE")
+        await wait_for(
+            lambda: self.states_are(caller="WAIT_CALLEE"),
+            timeout=10,
+            what="first caller in WAIT_CALLEE",
+        )
         path = os.path.join(scripts, "quizconnect_caller.dsm")
         with open(path) as f:
             text = f.read()
@@ -733,20 +912,24 @@ class QuizconnectE2E(unittest.TestCase):
             text = text.replace(f'"{name}"', f'"{name} (edited)"')
         with open(path, "w") as f:
             f.write(text)
-        self.assertEqual(await self.daemon.call_xmlrpc("loadConfig", self.bundle_conf,
-                                                       "quizconnect"), [200, "OK"])
+        self.assertEqual(
+            await self.daemon.call_xmlrpc("loadConfig", self.bundle_conf, "quizconnect"),
+            [200, "OK"],
+        )
         await self.finished(first, "first caller")
         second = self.caller("cancel", RtpPeer.listen(self), ring_ms=1000)
         await self.finished(second, "second caller")
         await self.finished(uas, "callees")
         await self.no_calls_left()
         sessions = await self.sessions()
-        graphs = sorted((p["dsm_stategraph"] for p in sessions.values()
-                         if p["app"] == "quizconnect_caller"), key=len)
+        graphs = sorted(
+            (p["dsm_stategraph"] for p in sessions.values() if p["app"] == "quizconnect_caller"),
+            key=len,
+        )
         self.assertEqual(len(graphs), 2)
         old = [g for g in graphs if "> got INVITE in caller leg >" in g]
         new = [g for g in graphs if "> got INVITE in caller leg (edited) >" in g]
         self.assertEqual((len(old), len(new)), (1, 1), graphs)
-        self.assertIn("> CANCEL received >", old[0])           # the running call: old script
+        self.assertIn("> CANCEL received >", old[0])  # the running call: old script
         self.assertNotIn("> CANCEL received (edited) >", old[0])
         self.assertIn("> CANCEL received (edited) >", new[0])  # the next call: the edit

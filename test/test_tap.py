@@ -1,9 +1,10 @@
 """The daemon as a user runs it: twistd donkeysm on its bundled config, sipp, XML-RPC."""
+
 import os
 
 from twisted.trial import unittest
 
-from test.daemon import Daemon, sipp_available, wait_for
+from test.daemon import Daemon, sipp_available
 from test.sip.helpers import sipp_uac
 
 
@@ -23,10 +24,13 @@ class BundledDaemonTests(unittest.TestCase):
         ids = await self.daemon.call_xmlrpc("listFinished")
         self.assertEqual(len(ids), 1)
         (props,) = await self.daemon.call_xmlrpc("get", ids[0])
-        self.assertEqual((props["app"], props["dir"], props["ruri"]),
-                         ("hello", "in", f"sip:hello@127.0.0.1:{self.daemon.sip_port}"))
-        self.assertEqual(props["dsm_stategraph"][:4],
-                         [0, "hello/START", "> invite >", "hello/ANSWERING"])
+        self.assertEqual(
+            (props["app"], props["dir"], props["ruri"]),
+            ("hello", "in", f"sip:hello@127.0.0.1:{self.daemon.sip_port}"),
+        )
+        self.assertEqual(
+            props["dsm_stategraph"][:4], [0, "hello/START", "> invite >", "hello/ANSWERING"]
+        )
         self.assertEqual(props["dsm_state"], "END")
         self.assertEqual(await self.daemon.call_xmlrpc("calls"), 0)
 
@@ -41,7 +45,7 @@ class BundledDaemonTests(unittest.TestCase):
         bad = os.path.join(self.daemon.workdir, "broken")
         os.makedirs(bad)
         with open(os.path.join(bad, "hello.dsm"), "w") as f:
-            f.write("initial state A;\ntransition \"t\" A - nosuch -> A;\n")
+            f.write('initial state A;\ntransition "t" A - nosuch -> A;\n')
         conf = os.path.join(self.daemon.workdir, "broken.conf")
         with open(conf, "w") as f:
             f.write(f"diag_path={bad}\nload_diags=hello\nregister_apps=hello\n")
@@ -54,7 +58,10 @@ class BundledDaemonTests(unittest.TestCase):
 
     async def test_seed_tools_run_against_the_daemon(self):
         await self.daemon.ready()
-        tools = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "donkey", "tools")
-        out = await self.daemon.run_tool(os.path.join(tools, "list_calls.py"),
-                                         "--url", self.daemon.url)
+        tools = os.path.join(
+            os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "donkey", "tools"
+        )
+        out = await self.daemon.run_tool(
+            os.path.join(tools, "list_calls.py"), "--url", self.daemon.url
+        )
         self.assertIn("calls: 0", out)

@@ -5,10 +5,11 @@ the listener of the SIP leg.  Everything the leg or the media reports
 becomes an event posted to the session; nothing calls into the engine
 directly.
 """
+
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
 
@@ -25,8 +26,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = Logger(namespace="donkey.app.call")
 
-SELECT_NAMES = ("callid", "remote_tag", "user", "domain", "local_uri", "local_party",
-                "remote_uri", "remote_party", "ruri", "request_headers")
+SELECT_NAMES = (
+    "callid",
+    "remote_tag",
+    "user",
+    "domain",
+    "local_uri",
+    "local_party",
+    "remote_uri",
+    "remote_party",
+    "ruri",
+    "request_headers",
+)
 
 
 _NAMEADDR = re.compile(r'^\s*([^"<]*[^"<\s])\s*(<.*)$')
@@ -50,18 +61,19 @@ def quoted_display(header: str) -> str:
 class DSMMedia:
     """``session.media``: the call's MediaSession plus the bundle's prompts."""
 
-    def __init__(self, media: MediaSession, prompts: Any = None,
-                 dead_rtp_time: Optional[float] = None):
+    def __init__(
+        self, media: MediaSession, prompts: Any = None, dead_rtp_time: float | None = None
+    ):
         self._media = media
         self._prompts = prompts
-        self._prompt_set: Optional[str] = None
+        self._prompt_set: str | None = None
         #: seconds without RTP before ``rtpTimeout`` (sems.conf ``dead_rtp_time``)
         self.dead_rtp_time = dead_rtp_time
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._media, name)
 
-    def monitor_rtp_timeout(self, enabled: bool, seconds: Optional[float] = None) -> None:
+    def monitor_rtp_timeout(self, enabled: bool, seconds: float | None = None) -> None:
         if seconds is None:
             seconds = self.dead_rtp_time
         if seconds is None:
@@ -84,8 +96,15 @@ class DSMMedia:
 class DSMCall:
     """One call leg with its media and DSM session; see module docstring."""
 
-    def __init__(self, controller: "CallController", leg: CallLeg, bundle: AppBundle,
-                 app: str, media: MediaSession, variables: Optional[dict] = None):
+    def __init__(
+        self,
+        controller: CallController,
+        leg: CallLeg,
+        bundle: AppBundle,
+        app: str,
+        media: MediaSession,
+        variables: dict | None = None,
+    ):
         self.controller = controller
         self.leg = leg
         self.app = app
@@ -97,13 +116,21 @@ class DSMCall:
         self.media.on_separator = lambda sid: self._post(ev.SEPARATOR, id=str(sid))
         # SEMS: the call ends (BYE) after rtpTimeout unless the script set #processed=true
         self.media.on_rtp_timeout = lambda: self._post_default(
-            ev.RTP_TIMEOUT, type="rtp_timeout",
-            timeout_value=str(int(self.media.rtp_timeout_seconds)))
+            ev.RTP_TIMEOUT,
+            type="rtp_timeout",
+            timeout_value=str(int(self.media.rtp_timeout_seconds)),
+        )
         self.session = controller.runtime.new_session(
-            bundle, ltag=leg.local_tag or None, call=self,
-            media=DSMMedia(self.media, getattr(bundle, "prompts", None),
-                           getattr(controller, "dead_rtp_time", None)),
-            variables=variables)
+            bundle,
+            ltag=leg.local_tag or None,
+            call=self,
+            media=DSMMedia(
+                self.media,
+                getattr(bundle, "prompts", None),
+                getattr(controller, "dead_rtp_time", None),
+            ),
+            variables=variables,
+        )
         self.session.ending.append(self._session_ended)
         self.direction = leg.direction
 
@@ -151,15 +178,21 @@ class DSMCall:
     def refer(self, target: str, expires: int = 0) -> None:
         self.leg.refer(target, expires)
 
-    def send_request(self, method: str, headers: str = "", body: Optional[str] = None,
-                     content_type: Optional[str] = None) -> None:
+    def send_request(
+        self,
+        method: str,
+        headers: str = "",
+        body: str | None = None,
+        content_type: str | None = None,
+    ) -> None:
         self.leg.send_request(method, headers, body, content_type)
 
     def reply_request(self, request: dict, code: int, reason: str, headers: str = "") -> None:
         # the leg's request info carries the CSeq number as an int; "N METHOD" text also works
         cseq = str(request.get("cseq", "0")).split()
-        self.leg.reply_request(int(cseq[0]) if cseq and cseq[0].isdigit() else 0,
-                               code, reason, headers)
+        self.leg.reply_request(
+            int(cseq[0]) if cseq and cseq[0].isdigit() else 0, code, reason, headers
+        )
 
     # -- leg listener ----------------------------------------------------------------
     def _post(self, event_type: str, **params: str) -> None:
@@ -172,15 +205,16 @@ class DSMCall:
         callflow.start_inbound(self.session, self.app, self.session.app.run_invite_event)
 
     def on_ringing(self, code: int, reason: str, has_body: bool) -> None:
-        self._post(ev.RINGING, code=str(code), reason=reason,
-                   has_body="true" if has_body else "false")
+        self._post(
+            ev.RINGING, code=str(code), reason=reason, has_body="true" if has_body else "false"
+        )
 
     def on_early(self, sdp: str) -> None:
         if sdp:
             self._apply_answer(sdp)
         self._post(ev.EARLY)
 
-    def on_connected(self, sdp: Optional[str]) -> None:
+    def on_connected(self, sdp: str | None) -> None:
         if self.leg.direction == "out":
             if sdp:
                 self._apply_answer(sdp)
@@ -204,8 +238,13 @@ class DSMCall:
 
     def on_remote_disappeared(self, code: int, reason: str) -> None:
         # dsm_syntax.txt names #sip_code/#sip_reason; SEMS's DSMCall sets #code/#reason
-        self._post_default(ev.REMOTE_DISAPPEARED, sip_code=str(code), sip_reason=reason,
-                           code=str(code), reason=reason)
+        self._post_default(
+            ev.REMOTE_DISAPPEARED,
+            sip_code=str(code),
+            sip_reason=reason,
+            code=str(code),
+            reason=reason,
+        )
 
     def on_session_timeout(self) -> None:
         self._post_default(ev.SESSION_TIMEOUT)
@@ -218,9 +257,10 @@ class DSMCall:
         def default() -> None:
             if (event.params or {}).get("processed") != "true" and not self.session.stopped:
                 self.session.stop(True)
+
         self.session.when_idle(default)
 
-    def on_reinvite(self, sdp: Optional[str]) -> Optional[str]:
+    def on_reinvite(self, sdp: str | None) -> str | None:
         if not sdp:
             return self.media.offer()
         try:

@@ -8,6 +8,7 @@ XML-RPC with ``direct_export=dsm``): ``postDSMEvent``, ``reloadDSMs``,
 changes nothing: running and new calls keep the scripts they had, and the
 reason names ``file:line:col`` of the problem.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,10 @@ MAIN = "main"
 
 def _strings(args: list, count: int, name: str, optional: int = 0) -> list[str]:
     if not count - optional <= len(args) <= count:
-        raise DIArgumentError(f"{name} takes {count - optional}"
-                              f"{'' if not optional else '-' + str(count)} arguments, got {len(args)}")
+        raise DIArgumentError(
+            f"{name} takes {count - optional}"
+            f"{'' if not optional else '-' + str(count)} arguments, got {len(args)}"
+        )
     for a in args:
         if not isinstance(a, str):
             raise DIArgumentError(f"{name}: arguments must be strings, got {a!r}")
@@ -50,7 +53,9 @@ def make_dsm_interface(runtime: Any) -> DIInterface:
             raise DIArgumentError("postDSMEvent: the parameters must be a list of [name, value]")
         for pair in pairs:
             if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-                raise DIArgumentError(f"postDSMEvent: bad parameter {pair!r}: expected [name, value]")
+                raise DIArgumentError(
+                    f"postDSMEvent: bad parameter {pair!r}: expected [name, value]"
+                )
             params[str(pair[0])] = str(pair[1])
         if runtime.sessions.post_event(args[0], Event(ev.EVENT, params)):
             return [200, "OK"]
@@ -144,7 +149,9 @@ def make_dsm_interface(runtime: Any) -> DIInterface:
             name = name[:-5]
         try:
             conf = read_config(path)
-            bundle = runtime.load_bundle(name, conf, base_dir=os.path.dirname(os.path.abspath(path)))
+            bundle = runtime.load_bundle(
+                name, conf, base_dir=os.path.dirname(os.path.abspath(path))
+            )
         except (ConfigError, CompileError) as e:
             return [500, f"reload config failed: {e}"]
         runtime.start_system_dsms(bundle, ev.RELOAD)

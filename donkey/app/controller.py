@@ -10,7 +10,7 @@ calls of ``dlg.dialout``.
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any
 
 from twisted.logger import Logger
 
@@ -27,9 +27,15 @@ log = Logger(namespace="donkey.app.controller")
 class CallController:
     """The SIP stack's call factory and the runtime's dialer."""
 
-    def __init__(self, runtime: Any, clock: MediaClock, ports: PortAllocator,
-                 application: str = "$(mapping);$(ruri.user)",
-                 mapping: Optional[list[tuple[str, str]]] = None, media_ip: str = "127.0.0.1"):
+    def __init__(
+        self,
+        runtime: Any,
+        clock: MediaClock,
+        ports: PortAllocator,
+        application: str = "$(mapping);$(ruri.user)",
+        mapping: list[tuple[str, str]] | None = None,
+        media_ip: str = "127.0.0.1",
+    ):
         self.runtime = runtime
         self.clock = clock
         self.ports = ports
@@ -44,7 +50,7 @@ class CallController:
         return MediaSession(self.clock, self.ports, local_ip=self.media_ip)
 
     # -- inbound ---------------------------------------------------------------------
-    def select_app(self, leg: CallLeg) -> Optional[str]:
+    def select_app(self, leg: CallLeg) -> str | None:
         """The first candidate of ``application=`` that names a registered app."""
         for item in [i.strip() for i in self.application.split(";") if i.strip()]:
             name = self._candidate(item, leg)
@@ -52,7 +58,7 @@ class CallController:
                 return name
         return None
 
-    def _candidate(self, item: str, leg: CallLeg) -> Optional[str]:
+    def _candidate(self, item: str, leg: CallLeg) -> str | None:
         if item == "$(mapping)":
             for rx, app in self.mapping:
                 if rx.search(leg.ruri):
@@ -68,7 +74,7 @@ class CallController:
             return headers.get("p-app-name") if headers is not None else None
         return item
 
-    def __call__(self, leg: CallLeg) -> Optional[DSMCall]:
+    def __call__(self, leg: CallLeg) -> DSMCall | None:
         """A new INVITE: pick the app, or answer 404 / 503."""
         app = self.select_app(leg)
         if app is None:
@@ -105,9 +111,13 @@ class CallController:
         store = self.runtime.monitoring
         if store is not None:
             leg = call.leg
-            for key, value in (("from", quoted_display(leg.from_hdr)),
-                               ("to", quoted_display(leg.to_hdr)), ("ruri", leg.ruri),
-                               ("app", call.app), ("dir", direction)):
+            for key, value in (
+                ("from", quoted_display(leg.from_hdr)),
+                ("to", quoted_display(leg.to_hdr)),
+                ("ruri", leg.ruri),
+                ("app", call.app),
+                ("dir", direction),
+            ):
                 store.set(call.session.ltag, key, value)
 
     def call_ended(self, call: DSMCall) -> None:
@@ -118,8 +128,9 @@ class CallController:
         """``dlg.dialout``: place a call running ``request.app``; returns its local tag."""
         entry = self.runtime.apps.get(request.app)
         if entry is None:
-            bundle = next((b for b in self.runtime.bundles.values()
-                           if request.app in b.diagrams), None)
+            bundle = next(
+                (b for b in self.runtime.bundles.values() if request.app in b.diagrams), None
+            )
             if bundle is None:
                 raise LookupError(f"application '{request.app}' is not loaded")
             entry = (bundle, request.app)
@@ -129,10 +140,16 @@ class CallController:
         media = self.new_media()
         try:
             offer = media.offer()
-            leg = self.stack.dial(request.from_hdr, request.to_hdr, request.r_uri, offer,
-                                  local_tag=request.ltag or None,
-                                  auth_user=request.auth_user or None,
-                                  auth_pwd=request.auth_pwd or None, headers=request.headers)
+            leg = self.stack.dial(
+                request.from_hdr,
+                request.to_hdr,
+                request.r_uri,
+                offer,
+                local_tag=request.ltag or None,
+                auth_user=request.auth_user or None,
+                auth_pwd=request.auth_pwd or None,
+                headers=request.headers,
+            )
         except Exception:
             media.close()
             raise

@@ -27,8 +27,7 @@ _OK = [0, "OK"]
 def _arg(args: list, i: int, func: str, what: str) -> Any:
     if i >= len(args):
         raise DIArgumentError(
-            f"monitoring.{func}: missing argument {i + 1} ({what}); "
-            f"parameter number mismatch"
+            f"monitoring.{func}: missing argument {i + 1} ({what}); parameter number mismatch"
         )
     return args[i]
 
@@ -68,8 +67,7 @@ def _filters(args: list, func: str) -> list[tuple[str, Any]]:
     for i, f in enumerate(args):
         if not isinstance(f, (list, tuple)) or len(f) < 2 or not isinstance(f[0], str):
             raise DIArgumentError(
-                f"monitoring.{func}: argument {i + 1} must be an "
-                f"[attribute, value] pair"
+                f"monitoring.{func}: argument {i + 1} must be an [attribute, value] pair"
             )
         out.append((f[0], f[1]))
     return out
@@ -200,7 +198,10 @@ class MonitoringInterface(DIInterface):
         return [] if value is missing else [value]
 
     def _getAttribute(self, args: list) -> list:
-        return [list(p) for p in self.store.getAttribute(_str(args, 0, "getAttribute", "attribute name"))]
+        return [
+            list(p)
+            for p in self.store.getAttribute(_str(args, 0, "getAttribute", "attribute name"))
+        ]
 
     def _getAttributeActive(self, args: list) -> list:
         key = _str(args, 0, "getAttributeActive", "attribute name")

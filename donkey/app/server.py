@@ -16,7 +16,7 @@ import signal
 from typing import Any
 
 from twisted.application import service
-from twisted.logger import LogLevel, Logger
+from twisted.logger import Logger, LogLevel
 
 from donkey.app.control import make_dsm_interface
 from donkey.app.controller import CallController
@@ -46,8 +46,9 @@ class StartupError(Exception):
 class ServerControl:
     """The CoreControl of the XML-RPC built-ins: live figures from the running server."""
 
-    def __init__(self, runtime: Runtime, stack: SipStack, controller: CallController,
-                 loglevel: int):
+    def __init__(
+        self, runtime: Runtime, stack: SipStack, controller: CallController, loglevel: int
+    ):
         self.runtime = runtime
         self.stack = stack
         self.controller = controller
@@ -108,9 +109,11 @@ class LevelFilter:
 # second.  SEMS does not log its RTP ports at info level; here they count as
 # debug (loglevel=3 shows them).  "(UDP Port N Closed)" carries no hint of
 # which socket it was, so the SIP socket's closing at shutdown is debug too.
-_PORT_CHATTER = re.compile(r"(?:RtpEndpoint|_Discard) starting on \d+$"
-                           r"|(?:Starting|Stopping) protocol <donkey\.media\.rtp\."
-                           r"|\(UDP Port \d+ Closed\)$")
+_PORT_CHATTER = re.compile(
+    r"(?:RtpEndpoint|_Discard) starting on \d+$"
+    r"|(?:Starting|Stopping) protocol <donkey\.media\.rtp\."
+    r"|\(UDP Port \d+ Closed\)$"
+)
 
 
 def is_port_chatter(event: dict) -> bool:
@@ -127,7 +130,7 @@ def is_port_chatter(event: dict) -> bool:
 class _FilteredObserver:
     """One of twistd's observers behind the SEMS log level (and the chatter rule)."""
 
-    def __init__(self, observer: Any, control: "ServerControl"):
+    def __init__(self, observer: Any, control: ServerControl):
         self.observer = observer
         self.level = LevelFilter(control)
         self.control = control
@@ -147,7 +150,7 @@ class LogFilterService(service.Service):
     wrapped at start-up and unwrapped at shutdown.
     """
 
-    def __init__(self, control: "ServerControl", publisher: Any = None):
+    def __init__(self, control: ServerControl, publisher: Any = None):
         self.control = control
         self.publisher = publisher
         self._wrapped: list[_FilteredObserver] = []
@@ -194,6 +197,7 @@ class _HeapService(service.Service):
     def startService(self) -> None:
         super().startService()
         import gc
+
         gc.collect()
         gc.freeze()
         _, t1, t2 = gc.get_threshold()
@@ -215,8 +219,11 @@ class DSMService(service.Service):
         for signum, kind in ((signal.SIGUSR1, "User1"), (signal.SIGUSR2, "User2")):
             try:
                 self._old_handlers[signum] = signal.signal(
-                    signum, lambda s, f, kind=kind: self.reactor.callFromThread(
-                        self.runtime.broadcast_system_event, {"type": kind}))
+                    signum,
+                    lambda s, f, kind=kind: self.reactor.callFromThread(
+                        self.runtime.broadcast_system_event, {"type": kind}
+                    ),
+                )
             except ValueError:  # not in the main thread (tests)
                 pass
 
@@ -245,16 +252,22 @@ def _greet(top: service.MultiService, cfg: ServerConfig) -> None:
     """Tell a newcomer where donkey listens and how to call it."""
     sip = f"{cfg.sip_ip}:{top.stack.port}"
     apps = ", ".join(sorted(top.runtime.apps)) or "none"
-    lines = [f"donkey is up: SIP udp:{sip}, XML-RPC http://{top.xmlrpc.interface}:"
-             f"{top.xmlrpc.getPort()}; applications: {apps}"]
+    lines = [
+        f"donkey is up: SIP udp:{sip}, XML-RPC http://{top.xmlrpc.interface}:"
+        f"{top.xmlrpc.getPort()}; applications: {apps}"
+    ]
     if "hello" in top.runtime.apps:
-        lines.append(f"  call the hello app:  sipp -sn uac -s hello {sip} -i 127.0.0.1 "
-                     "-p 5070 -m 1")
+        lines.append(
+            f"  call the hello app:  sipp -sn uac -s hello {sip} -i 127.0.0.1 -p 5070 -m 1"
+        )
     if "quizconnect_caller" in top.runtime.apps:
-        lines.append("  quizconnect: answer for the callees with  sipp -sn uas -i 127.0.0.1 "
-                     "-mi 127.0.0.1 -p 5080")
-        lines.append(f"               then dial 35:  sipp -sn uac -s 35 {sip} -i 127.0.0.1 "
-                     "-p 5070 -m 1")
+        lines.append(
+            "  quizconnect: answer for the callees with  sipp -sn uas -i 127.0.0.1 "
+            "-mi 127.0.0.1 -p 5080"
+        )
+        lines.append(
+            f"               then dial 35:  sipp -sn uac -s 35 {sip} -i 127.0.0.1 -p 5070 -m 1"
+        )
         lines.append("  watch the calls:  python3 tools/sems_sessions_states.py")
     log.info("{banner}", banner="\n".join(lines))
 
@@ -277,9 +290,14 @@ def build_server(cfg: ServerConfig, reactor: Any) -> service.MultiService:
     registry = DIRegistry()
     registerMonitoring(registry, store)
     clock = MediaClock(reactor)
-    runtime = Runtime(reactor, di=registry, monitoring=store, main_config=cfg.dsm,
-                      base_dir=cfg.plugin_dir,  # type: ignore[attr-defined]
-                      conference=ConferenceBridge(clock))
+    runtime = Runtime(
+        reactor,
+        di=registry,
+        monitoring=store,
+        main_config=cfg.dsm,
+        base_dir=cfg.plugin_dir,  # type: ignore[attr-defined]
+        conference=ConferenceBridge(clock),
+    )
     registry.register("dsm", make_dsm_interface(runtime))
     try:
         load_bundles(runtime, cfg)
@@ -287,21 +305,27 @@ def build_server(cfg: ServerConfig, reactor: Any) -> service.MultiService:
         raise StartupError(f"cannot load DSM scripts:\n{e}") from None
 
     ports = PortAllocator(cfg.rtp_low_port, cfg.rtp_high_port, host=cfg.media_ip)
-    controller = CallController(runtime, clock, ports, cfg.application, cfg.app_mapping(),
-                                media_ip=cfg.media_ip)
+    controller = CallController(
+        runtime, clock, ports, cfg.application, cfg.app_mapping(), media_ip=cfg.media_ip
+    )
     try:
         session_timer = session_timer_config(cfg)
     except ConfigError as e:
         raise StartupError(str(e)) from None
-    stack = SipStack(controller, ip=cfg.sip_ip, port=cfg.sip_port,
-                     limits=StackLimits(max_sessions=cfg.session_limit, max_cps=cfg.cps_limit),
-                     session_timer=session_timer, reactor=reactor)
+    stack = SipStack(
+        controller,
+        ip=cfg.sip_ip,
+        port=cfg.sip_port,
+        limits=StackLimits(max_sessions=cfg.session_limit, max_cps=cfg.cps_limit),
+        session_timer=session_timer,
+        reactor=reactor,
+    )
     controller.stack = stack
     controller.dead_rtp_time = cfg.dead_rtp_time
     control = ServerControl(runtime, stack, controller, cfg.loglevel)
 
     LogFilterService(control).setServiceParent(top)
-    top.runtime = runtime          # for tests and embedding
+    top.runtime = runtime  # for tests and embedding
     top.stack = stack
     top.controller = controller
 
@@ -323,8 +347,11 @@ def bundle_files(conf_dir: str) -> list[tuple[str, str]]:
     """``(name, path)`` of every app bundle file in ``conf_dir``."""
     if not conf_dir or not os.path.isdir(conf_dir):
         return []
-    return [(f[:-5], os.path.join(conf_dir, f)) for f in sorted(os.listdir(conf_dir))
-            if f.endswith(".conf")]
+    return [
+        (f[:-5], os.path.join(conf_dir, f))
+        for f in sorted(os.listdir(conf_dir))
+        if f.endswith(".conf")
+    ]
 
 
 def session_timer_config(cfg: ServerConfig) -> SessionTimerConfig:

@@ -389,8 +389,7 @@ class DIXmlRpcResource(XMLRPC):
     def _expect(name: str, params: list, count: int) -> None:
         if len(params) != count:
             raise DIArgumentError(
-                f"{name} takes {count} argument{'s' if count != 1 else ''}, "
-                f"{len(params)} given"
+                f"{name} takes {count} argument{'s' if count != 1 else ''}, {len(params)} given"
             )
 
     def _calls(self, params: list) -> int:

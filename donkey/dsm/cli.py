@@ -14,13 +14,14 @@ prints what it did.  The events file has one event a line::
     advance 5          # let 5 seconds pass (timers fire)
     answer             # the far end answers an outbound call
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import shlex
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from donkey.dsm import events as ev
 from donkey.dsm.compiler import Compiler
@@ -48,7 +49,8 @@ def check(paths: Sequence[str], mod_path: str = "") -> list[str]:
 
 def check_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="donkeysm-check", description="Compile and check DSM scripts without running them.")
+        prog="donkeysm-check", description="Compile and check DSM scripts without running them."
+    )
     parser.add_argument("files", nargs="+", metavar="FILE")
     parser.add_argument("--mod-path", default="", help="where mod_x.py files are (';'-separated)")
     args = parser.parse_args(argv)
@@ -70,23 +72,35 @@ def run_main(argv: Sequence[str] | None = None) -> int:
     from donkey.dsm.harness import Harness
 
     parser = argparse.ArgumentParser(
-        prog="donkeysm-run", description="Run a DSM script against scripted events (no SIP).")
+        prog="donkeysm-run", description="Run a DSM script against scripted events (no SIP)."
+    )
     parser.add_argument("script")
     parser.add_argument("--events", help="file with one event a line (see --help-events)")
-    parser.add_argument("--call", action="store_true",
-                        help="run as an inbound call (invite, sessionStart) instead of a "
-                             "system DSM (startup)")
+    parser.add_argument(
+        "--call",
+        action="store_true",
+        help="run as an inbound call (invite, sessionStart) instead of a system DSM (startup)",
+    )
     parser.add_argument("--user", default="", help="@user of the call")
-    parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
-                        help="bundle config ($config.KEY); may repeat")
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="bundle config ($config.KEY); may repeat",
+    )
     parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--mod-path", default="")
     args = parser.parse_args(argv)
 
     script = os.path.abspath(args.script)
     name = os.path.splitext(os.path.basename(script))[0]
-    conf = {"diag_path": os.path.dirname(script), "load_diags": name,
-            "mod_path": args.mod_path, "run_invite_event": "yes"}
+    conf = {
+        "diag_path": os.path.dirname(script),
+        "load_diags": name,
+        "mod_path": args.mod_path,
+        "run_invite_event": "yes",
+    }
     conf.update(_parse_kv(args.config))
     harness = Harness()
     try:

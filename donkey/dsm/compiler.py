@@ -7,13 +7,14 @@ white space and at ``; { } [ ]``, but quotes and parentheses group, so
 between two actions on separate lines does no harm.  Every token keeps its
 ``file:line:col`` for error messages.
 """
+
 from __future__ import annotations
 
 import os
 import re
 from bisect import bisect_right
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
 
 from donkey.dsm.diagram import Action, Condition, Diagram, ForLoop, IfBlock, State, Transition
 from donkey.dsm.errors import CompileError, CompileErrors, Location
@@ -25,12 +26,13 @@ ModuleResolver = Callable[[str, Location], Module]
 # ---------------------------------------------------------------------------
 # Reading sources (comments, #include)
 
+
 @dataclass
 class Source:
     """Script text after ``#include`` expansion, with each line's origin."""
 
     text: str
-    origins: list[tuple[str, int]]          # (file, line) for each line of text
+    origins: list[tuple[str, int]]  # (file, line) for each line of text
     line_starts: list[int]
 
     def location(self, offset: int) -> Location:
@@ -66,8 +68,14 @@ def _make_source(lines: list[str], origins: list[tuple[str, int]]) -> Source:
     return Source("\n".join(lines) + "\n", origins, starts or [0])
 
 
-def _read_into(path: str, load_path: str, lines: list[str], origins: list[tuple[str, int]],
-               stack: list[str], at: Location | None = None) -> None:
+def _read_into(
+    path: str,
+    load_path: str,
+    lines: list[str],
+    origins: list[tuple[str, int]],
+    stack: list[str],
+    at: Location | None = None,
+) -> None:
     real = os.path.realpath(path)
     if real in stack:
         raise CompileError(f"#include loop: '{path}' includes itself", at)
@@ -79,8 +87,14 @@ def _read_into(path: str, load_path: str, lines: list[str], origins: list[tuple[
     _read_lines(text.split("\n"), path, load_path, lines, origins, stack + [real])
 
 
-def _read_lines(raw_lines: Sequence[str], path: str, load_path: str, lines: list[str],
-                origins: list[tuple[str, int]], stack: list[str]) -> None:
+def _read_lines(
+    raw_lines: Sequence[str],
+    path: str,
+    load_path: str,
+    lines: list[str],
+    origins: list[tuple[str, int]],
+    stack: list[str],
+) -> None:
     if raw_lines and raw_lines[-1] == "":
         raw_lines = raw_lines[:-1]
     for number, raw in enumerate(raw_lines, 1):
@@ -94,13 +108,19 @@ def _read_lines(raw_lines: Sequence[str], path: str, load_path: str, lines: list
             _include(name, load_path, lines, origins, stack, at)
             continue
         if stripped.startswith("--") or stripped.startswith("#"):
-            line = ""          # keep the line so line numbers stay right
+            line = ""  # keep the line so line numbers stay right
         lines.append(line)
         origins.append((path, number))
 
 
-def _include(name: str, load_path: str, lines: list[str], origins: list[tuple[str, int]],
-             stack: list[str], at: Location) -> None:
+def _include(
+    name: str,
+    load_path: str,
+    lines: list[str],
+    origins: list[tuple[str, int]],
+    stack: list[str],
+    at: Location,
+) -> None:
     target = name if os.path.isabs(name) else os.path.join(load_path, name)
     next_load_path = os.path.dirname(target) if os.path.isabs(name) else load_path
     if os.path.isdir(target):
@@ -116,6 +136,7 @@ def _include(name: str, load_path: str, lines: list[str], origins: list[tuple[st
 
 # ---------------------------------------------------------------------------
 # Tokens
+
 
 @dataclass(frozen=True, slots=True)
 class Token:
@@ -167,7 +188,7 @@ def tokenize(source: Source) -> list[Token]:
             else:
                 break
         if text[start] in "\"'" and end - start >= 2 and text[end - 1] == text[start]:
-            out.append(Token(text[start + 1:end - 1], start, True))
+            out.append(Token(text[start + 1 : end - 1], start, True))
         else:
             out.append(Token(text[start:end], start))
         pos = end
@@ -210,13 +231,14 @@ def _skip_parens(text: str, pos: int, source: Source) -> int:
 # ---------------------------------------------------------------------------
 # Parsing
 
+
 def split_call(token: str) -> tuple[str, str | None]:
     """``name(params)`` -> ``("name", "params")``; ``name`` -> ``("name", None)``."""
     b = token.find("(")
     if b < 0:
         return token, None
     e = token.rfind(")")
-    return token[:b], token[b + 1:e] if e > b else token[b + 1:]
+    return token[:b], token[b + 1 : e] if e > b else token[b + 1 :]
 
 
 @dataclass
@@ -235,8 +257,9 @@ class Compiler:
     ``core`` is the core module, tried after the imported ones.
     """
 
-    def __init__(self, core: Module, resolve_module: ModuleResolver,
-                 preloaded: Iterable[Module] = ()):
+    def __init__(
+        self, core: Module, resolve_module: ModuleResolver, preloaded: Iterable[Module] = ()
+    ):
         self.core = core
         self.resolve_module = resolve_module
         self.preloaded = tuple(preloaded)
@@ -246,16 +269,19 @@ class Compiler:
         diagram_name = name or os.path.splitext(os.path.basename(path))[0]
         return self._compile(source, diagram_name, path)
 
-    def compile_text(self, text: str, name: str = "script", file: str = "<script>",
-                     load_path: str = ".") -> Diagram:
+    def compile_text(
+        self, text: str, name: str = "script", file: str = "<script>", load_path: str = "."
+    ) -> Diagram:
         return self._compile(source_from_text(text, file, load_path), name, file)
 
     # ------------------------------------------------------------------
     def _compile(self, source: Source, name: str, file: str) -> Diagram:
         parser = _Parser(self, source)
         parser.parse()
-        states = {s.name: State(s.name, s.enter, s.exit, tuple(s.transitions), s.location)
-                  for s in parser.states.values()}
+        states = {
+            s.name: State(s.name, s.enter, s.exit, tuple(s.transitions), s.location)
+            for s in parser.states.values()
+        }
         diagram = Diagram(name, file, states, parser.initial, tuple(parser.modules))
         errors = check(diagram, parser)
         if errors:
@@ -263,7 +289,7 @@ class Compiler:
         return diagram
 
 
-def check(diagram: Diagram, parser: "_Parser") -> list[CompileError]:
+def check(diagram: Diagram, parser: _Parser) -> list[CompileError]:
     """The consistency check: initial state, target states."""
     errors: list[CompileError] = list(parser.errors)
     if diagram.initial is None:
@@ -273,8 +299,11 @@ def check(diagram: Diagram, parser: "_Parser") -> list[CompileError]:
     for state in diagram.states.values():
         for tr in state.transitions:
             if tr.target not in diagram.states:
-                errors.append(CompileError(
-                    f"transition '{tr.name}' leads to unknown state '{tr.target}'", tr.location))
+                errors.append(
+                    CompileError(
+                        f"transition '{tr.name}' leads to unknown state '{tr.target}'", tr.location
+                    )
+                )
     return errors
 
 
@@ -321,8 +350,11 @@ class _Parser:
                 return
             text = tok.text
             if tok.quoted:
-                raise self.error(f"unexpected string \"{text}\": expected 'state', "
-                                 "'transition', 'function' or 'import(...)'", tok)
+                raise self.error(
+                    f"unexpected string \"{text}\": expected 'state', "
+                    "'transition', 'function' or 'import(...)'",
+                    tok,
+                )
             if text == ";":
                 self.pos += 1
             elif text.startswith("import") and split_call(text)[0] == "import":
@@ -344,8 +376,11 @@ class _Parser:
                 self.pos += 1
                 self.parse_function(tok)
             else:
-                raise self.error(f"unexpected '{text}': expected 'state', 'transition', "
-                                 "'function' or 'import(...)'", tok)
+                raise self.error(
+                    f"unexpected '{text}': expected 'state', 'transition', "
+                    "'function' or 'import(...)'",
+                    tok,
+                )
 
     def parse_import(self, tok: Token) -> None:
         _, name = split_call(tok.text)
@@ -373,13 +408,20 @@ class _Parser:
             elif tok.text == "exit":
                 draft.exit = self.parse_block(f"exit actions of state '{name}'")
             else:
-                raise self.error(f"unexpected '{tok.text}' in state '{name}': "
-                                 "expected 'enter {', 'exit {' or ';'", tok)
+                raise self.error(
+                    f"unexpected '{tok.text}' in state '{name}': "
+                    "expected 'enter {', 'exit {' or ';'",
+                    tok,
+                )
         self.states.setdefault(name, draft)
         if initial:
             if self.initial is not None and self.initial != name:
-                self.errors.append(self.error(
-                    f"second initial state '{name}' (initial state is '{self.initial}')", name_tok))
+                self.errors.append(
+                    self.error(
+                        f"second initial state '{name}' (initial state is '{self.initial}')",
+                        name_tok,
+                    )
+                )
             else:
                 self.initial = name
 
@@ -387,8 +429,9 @@ class _Parser:
         tok = self.next("a function name")
         fname, params = split_call(tok.text)
         if params is None or not fname:
-            raise self.error("a function needs a name followed by parentheses, "
-                             "e.g. 'function foo()'", tok)
+            raise self.error(
+                "a function needs a name followed by parentheses, e.g. 'function foo()'", tok
+            )
         body = self.parse_block(f"body of function '{fname}'")
         self.functions[fname] = body
         if self.peek() is not None and self.peek().text == ";":
@@ -398,8 +441,11 @@ class _Parser:
         name_tok = self.next("a transition name")
         name = name_tok.text
         src_tok = self.next(f"the source state of transition '{name}'")
-        sources = [s.strip() for s in src_tok.text.strip("()").split(",")] \
-            if src_tok.text.startswith("(") else [src_tok.text]
+        sources = (
+            [s.strip() for s in src_tok.text.strip("()").split(",")]
+            if src_tok.text.startswith("(")
+            else [src_tok.text]
+        )
         conditions: tuple = ()
         actions: tuple = ()
         is_exception = False
@@ -423,11 +469,15 @@ class _Parser:
         for src in sources:
             draft = self.states.get(src)
             if draft is None:
-                self.errors.append(self.error(
-                    f"transition '{name}': source state '{src}' is not defined (yet)", src_tok))
+                self.errors.append(
+                    self.error(
+                        f"transition '{name}': source state '{src}' is not defined (yet)", src_tok
+                    )
+                )
                 continue
-            draft.transitions.append(Transition(name, src, conditions, actions, target,
-                                                is_exception, location))
+            draft.transitions.append(
+                Transition(name, src, conditions, actions, target, is_exception, location)
+            )
 
     def parse_conditions(self, name: str) -> tuple[tuple, bool, Token]:
         """Conditions up to '/' or '->'; returns (conditions, is_exception, end token)."""
@@ -470,8 +520,7 @@ class _Parser:
         while True:
             tok = self.peek()
             if tok is None:
-                raise self.error(f"unexpected end of script in {what}: missing "
-                                 f"'{enders[0]}'")
+                raise self.error(f"unexpected end of script in {what}: missing '{enders[0]}'")
             t = tok.text
             if t in enders and not tok.quoted:
                 if consume:
@@ -479,7 +528,7 @@ class _Parser:
                 return tuple(out)
             self.pos += 1
             if tok.quoted:
-                raise self.error(f"unexpected string \"{t}\" in {what}", tok)
+                raise self.error(f'unexpected string "{t}" in {what}', tok)
             if t in (";", "{"):
                 continue
             if t == "}" or t in ("->", "-->"):
@@ -527,8 +576,11 @@ class _Parser:
         header = at.text[3:] if at.text != "for" else self.next("'(x in ...)' after 'for'").text
         header = header.strip()
         if len(header) < 2 or header[0] != "(" or header[-1] != ")":
-            raise self.error("expected 'for ($x in array)', 'for ($k,$v in struct)' "
-                             "or 'for ($x in range(a, b))'", at)
+            raise self.error(
+                "expected 'for ($x in array)', 'for ($k,$v in struct)' "
+                "or 'for ($x in range(a, b))'",
+                at,
+            )
         inner = header[1:-1]
         parts = inner.split(" in ")
         if len(parts) != 2:

@@ -7,20 +7,21 @@ scripts rely on them (``var()`` creating an empty source variable,
 Actions that need a call or media go through ``session.call`` /
 ``session.media``; in a system DSM they throw a ``core`` exception.
 """
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import maybeDeferred
 from twisted.logger import LogLevel
 
 from donkey.dsm import events as ev
 from donkey.dsm.errors import DSMException
 from donkey.dsm.events import Event
+from donkey.dsm.module import BREAK, REPOST, RETURN, Module, call, jump, unquote
 from donkey.dsm.session import SELECTS
-from donkey.dsm.module import BREAK, REPOST, RETURN, Module, call, jump, split_two, unquote
 from donkey.dsm.values import to_int, to_uint_prefix
 
 core = Module("core")
@@ -42,6 +43,7 @@ def log_level(text: str) -> LogLevel | None:
 
 # ---------------------------------------------------------------------------
 # flow
+
 
 @core.action("repost")
 def _repost(session, event, args):
@@ -95,6 +97,7 @@ def _throw_on_error(session, event, args):
 
 # ---------------------------------------------------------------------------
 # variables
+
 
 def _assign(session, event, target: str, value: str) -> None:
     """``$var`` (the ``$`` optional) or, with a leading ``#``, an event parameter."""
@@ -152,16 +155,15 @@ def _substr(session, event, args):
         pos, length = to_uint_prefix(session.resolve(spec, event)), 0
     else:
         pos = to_uint_prefix(session.resolve(spec[:comma], event))
-        length = to_uint_prefix(session.resolve(spec[comma + 1:].strip(" \t"), event))
+        length = to_uint_prefix(session.resolve(spec[comma + 1 :].strip(" \t"), event))
     if pos is None or length is None:
-        session.log.error("substr({args}): position or length is not a number",
-                          args=",".join(args))
+        session.log.error("substr({args}): position or length is not a number", args=",".join(args))
         return
     value = session.vars.get(name, "")
     if pos > len(value):
         session.log.error("substr: position {pos} beyond '{value}'", pos=pos, value=value)
         return
-    session.vars[name] = value[pos:pos + length] if length else value[pos:]
+    session.vars[name] = value[pos : pos + length] if length else value[pos:]
 
 
 @core.action("inc")
@@ -229,6 +231,7 @@ def _array_index(session, event, args):
 # ---------------------------------------------------------------------------
 # logging
 
+
 @core.action("log", split=",")
 def _log(session, event, args):
     level = log_level(session.resolve(args[0], event))
@@ -236,8 +239,13 @@ def _log(session, event, args):
         session.log.error("unknown log level '{lvl}'", lvl=args[0])
         return
     text = session.resolve(args[1], event)
-    session.log.emit(level, "FSM: {expr} '{text}'", dsm_log=True, expr=args[1] if args[1] != text else "",
-                     text=text)
+    session.log.emit(
+        level,
+        "FSM: {expr} '{text}'",
+        dsm_log=True,
+        expr=args[1] if args[1] != text else "",
+        text=text,
+    )
 
 
 @core.action("logs", split=",")
@@ -251,20 +259,32 @@ def _logs(session, event, args):
 
 def _fixed_level_log(level: LogLevel):
     def action(session, event, args):
-        session.log.emit(level, "FSM: '{text}'", dsm_log=True, text=session.interpolate(args[0], event))
+        session.log.emit(
+            level, "FSM: '{text}'", dsm_log=True, text=session.interpolate(args[0], event)
+        )
+
     return action
 
 
-for _n, _lvl in (("dbg", LogLevel.debug), ("info", LogLevel.info),
-                 ("warn", LogLevel.warn), ("error", LogLevel.error)):
+for _n, _lvl in (
+    ("dbg", LogLevel.debug),
+    ("info", LogLevel.info),
+    ("warn", LogLevel.warn),
+    ("error", LogLevel.error),
+):
     core.action(_n)(_fixed_level_log(_lvl))
 
 
 def _log_vars(session, event, level: LogLevel) -> None:
     snapshot = dict(sorted(session.vars.items()))
     lines = "\n".join(f"FSM:  ${k}='{v}'" for k, v in snapshot.items())
-    session.log.emit(level, "FSM: variables set ---\n{lines}\nFSM: variables end ---", dsm_log=True,
-                     lines=lines, dsm_vars=snapshot)
+    session.log.emit(
+        level,
+        "FSM: variables set ---\n{lines}\nFSM: variables end ---",
+        dsm_log=True,
+        lines=lines,
+        dsm_vars=snapshot,
+    )
 
 
 def _log_params(session, event, level: LogLevel) -> None:
@@ -272,13 +292,20 @@ def _log_params(session, event, level: LogLevel) -> None:
         session.log.emit(level, "FSM: no event params ---", dsm_log=True)
         return
     lines = "\n".join(f"FSM:  #{k}='{v}'" for k, v in sorted(event.params.items()))
-    session.log.emit(level, "FSM: params set ---\n{lines}\nFSM: params end ---", dsm_log=True,
-                     lines=lines, dsm_params=dict(event.params))
+    session.log.emit(
+        level,
+        "FSM: params set ---\n{lines}\nFSM: params end ---",
+        dsm_log=True,
+        lines=lines,
+        dsm_params=dict(event.params),
+    )
 
 
 def _log_selects(session, event, level: LogLevel) -> None:
     lines = "\n".join(f"FSM:  @{s}='{session.select(s)}'" for s in SELECTS)
-    session.log.emit(level, "FSM: selects set ---\n{lines}\nFSM: selects end ---", dsm_log=True, lines=lines)
+    session.log.emit(
+        level, "FSM: selects set ---\n{lines}\nFSM: selects end ---", dsm_log=True, lines=lines
+    )
 
 
 def _level_action(*writers):
@@ -289,6 +316,7 @@ def _level_action(*writers):
             return
         for write in writers:
             write(session, event, level)
+
     return action
 
 
@@ -301,6 +329,7 @@ core.action("logAll")(_level_action(_log_vars, _log_params, _log_selects))
 # ---------------------------------------------------------------------------
 # timers
 
+
 @core.action("setTimer", split=",")
 def _set_timer(session, event, args):
     timer_id = to_uint_prefix(session.resolve(args[0], event))
@@ -309,8 +338,9 @@ def _set_timer(session, event, args):
         session.set_errno("arg", f"timer id '{session.resolve(args[0], event)}' not decipherable\n")
         return
     if timeout is None:
-        session.set_errno("arg", f"timeout value '{session.resolve(args[1], event)}' "
-                                 "not decipherable\n")
+        session.set_errno(
+            "arg", f"timeout value '{session.resolve(args[1], event)}' not decipherable\n"
+        )
         return
     session.set_timer(timer_id, timeout)
     session.clear_errno()
@@ -334,6 +364,7 @@ def _remove_timers(session, event, args):
 
 # ---------------------------------------------------------------------------
 # events between sessions
+
 
 def event_params_from_vars(variables: dict[str, str], spec: str) -> dict[str, str]:
     """``postEvent``'s variable list: ``a;b;st.`` (struct prefix) or ``var`` (all)."""
@@ -377,8 +408,10 @@ def _create_system_dsm(session, event, args):
     conf = session.resolve(args[0], event)
     script = session.resolve(args[1], event)
     if not conf or not script:
-        raise DSMException("core", cause="parameters missing - need both conf_name and "
-                                         "script_name for createSystemDSM")
+        raise DSMException(
+            "core",
+            cause="parameters missing - need both conf_name and script_name for createSystemDSM",
+        )
     ok, status = session.runtime.create_system_dsm(conf, script)
     if not ok:
         raise DSMException("core", cause=status)
@@ -386,6 +419,7 @@ def _create_system_dsm(session, event, args):
 
 # ---------------------------------------------------------------------------
 # DI
+
 
 def _di_arg(session, event, text: str) -> Any:
     if text.startswith('"'):
@@ -402,7 +436,7 @@ def _di_arg(session, event, text: str) -> Any:
         for key, value in sorted(session.vars.items()):
             if key.startswith(prefix):
                 node = result
-                parts = key[len(prefix):].split(".")
+                parts = key[len(prefix) :].split(".")
                 for part in parts[:-1]:
                     node = node.setdefault(part, {})
                     if not isinstance(node, dict):
@@ -479,10 +513,14 @@ def _di_action(mode: str):
 
         def failed(failure):
             kind = getattr(failure.value, "kind", "")
-            session.set_errno("config" if kind == "config" else "arg",
-                              f"DI call {iface}.{func} failed: {failure.getErrorMessage()}\n")
+            session.set_errno(
+                "config" if kind == "config" else "arg",
+                f"DI call {iface}.{func} failed: {failure.getErrorMessage()}\n",
+            )
+
         d.addCallbacks(done, failed)
         return d
+
     return action
 
 
@@ -492,6 +530,7 @@ for _mode in ("DI", "DIgetResult", "DIgetResultArray"):
 
 # ---------------------------------------------------------------------------
 # objects (garbage collection of rich per-session values)
+
 
 @core.action("freeObject")
 def _free_object(session, event, args):
@@ -518,8 +557,10 @@ def _release_object(session, event, args):
 # ---------------------------------------------------------------------------
 # media (implemented by session.media; see donkey/media)
 
+
 def _file_errors(func):
     """Turn a media file error into the ``file`` exception with ``#path``."""
+
     def wrapper(session, event, args):
         try:
             return func(session, event, args)
@@ -530,6 +571,7 @@ def _file_errors(func):
             if path is None:
                 raise
             raise DSMException("file", path=str(path), text=str(e)) from None
+
     return wrapper
 
 
@@ -541,14 +583,16 @@ def _truthy(session, event, text: str) -> bool:
 @_file_errors
 def _play_file(session, event, args):
     session.require_media("playFile").play_file(
-        session.resolve(args[0], event), loop=_truthy(session, event, args[1]))
+        session.resolve(args[0], event), loop=_truthy(session, event, args[1])
+    )
 
 
 @core.action("playFileFront", split=",", optional=True)
 @_file_errors
 def _play_file_front(session, event, args):
     session.require_media("playFileFront").play_file(
-        session.resolve(args[0], event), loop=_truthy(session, event, args[1]), front=True)
+        session.resolve(args[0], event), loop=_truthy(session, event, args[1]), front=True
+    )
 
 
 def _prompt_action(front: bool, loop: bool, what: str):
@@ -558,6 +602,7 @@ def _prompt_action(front: bool, loop: bool, what: str):
             session.require_media(what).play_prompt(name, front=front, loop=loop)
         except LookupError:
             raise DSMException("prompt", name=name) from None
+
     return action
 
 
@@ -579,9 +624,11 @@ def _silence(front: bool, what: str):
     def action(session, event, args):
         ms = to_uint_prefix(session.resolve(args[0], event))
         if ms is None:
-            raise DSMException("core", cause=f"cannot parse silence length "
-                                             f"'{session.resolve(args[0], event)}'")
+            raise DSMException(
+                "core", cause=f"cannot parse silence length '{session.resolve(args[0], event)}'"
+            )
         session.require_media(what).play_silence(ms, front=front)
+
     return action
 
 
@@ -597,9 +644,15 @@ def _play_ringtone(session, event, args):
     def num(key: str, default: int) -> int:
         n = to_int(values.get(f"{name}.{key}", ""))
         return default if n is None else n
+
     session.require_media("playRingtone").play_ringtone(
-        length_ms=num("length", 0), on_ms=num("on", 1000), off_ms=num("off", 0),
-        f=num("f", 440), f2=num("f2", 0), front=_truthy(session, event, args[1]))
+        length_ms=num("length", 0),
+        on_ms=num("on", 1000),
+        off_ms=num("off", 0),
+        f=num("f", 440),
+        f2=num("f2", 0),
+        front=_truthy(session, event, args[1]),
+    )
 
 
 @core.action("recordFile")
@@ -628,34 +681,41 @@ def _record_size(session, event, args):
 @core.action("addSeparator", split=",", optional=True)
 def _add_separator(session, event, args):
     session.require_media("addSeparator").add_separator(
-        session.resolve(args[0], event), front=_truthy(session, event, args[1]))
+        session.resolve(args[0], event), front=_truthy(session, event, args[1])
+    )
 
 
 @core.action("monitorRTPTimeout")
 def _monitor_rtp_timeout(session, event, args):
-    session.require_media("monitorRTPTimeout").monitor_rtp_timeout(
-        _truthy(session, event, args[0]))
+    session.require_media("monitorRTPTimeout").monitor_rtp_timeout(_truthy(session, event, args[0]))
 
 
 def _media_method(method: str, what: str):
     def action(session, event, args):
         getattr(session.require_media(what), method)()
+
     return action
 
 
 for _action_name, _method in (
-        ("flushPlaylist", "flush_playlist"), ("closePlaylist", "flush_playlist"),
-        # SEMS's "input" receives the caller's audio and its "output" is what the
-        # caller hears; donkey's media names them the other way round.
-        ("setInOutPlaylist", "set_in_out_playlist"), ("setInputPlaylist", "set_output_playlist"),
-        ("setOutputPlaylist", "set_input_playlist"), ("connectMedia", "connect"),
-        ("disconnectMedia", "disconnect"), ("enableReceiving", "enable_receiving"),
-        ("disableReceiving", "disable_receiving"),
-        ("enableForceDTMFReceiving", "enable_force_dtmf_receiving"),
-        ("disableForceDTMFReceiving", "disable_force_dtmf_receiving"),
-        ("mute", "mute"), ("unmute", "unmute"),
-        ("enableDTMFDetection", "enable_dtmf_detection"),
-        ("disableDTMFDetection", "disable_dtmf_detection")):
+    ("flushPlaylist", "flush_playlist"),
+    ("closePlaylist", "flush_playlist"),
+    # SEMS's "input" receives the caller's audio and its "output" is what the
+    # caller hears; donkey's media names them the other way round.
+    ("setInOutPlaylist", "set_in_out_playlist"),
+    ("setInputPlaylist", "set_output_playlist"),
+    ("setOutputPlaylist", "set_input_playlist"),
+    ("connectMedia", "connect"),
+    ("disconnectMedia", "disconnect"),
+    ("enableReceiving", "enable_receiving"),
+    ("disableReceiving", "disable_receiving"),
+    ("enableForceDTMFReceiving", "enable_force_dtmf_receiving"),
+    ("disableForceDTMFReceiving", "disable_force_dtmf_receiving"),
+    ("mute", "mute"),
+    ("unmute", "unmute"),
+    ("enableDTMFDetection", "enable_dtmf_detection"),
+    ("disableDTMFDetection", "disable_dtmf_detection"),
+):
     core.action(_action_name)(_media_method(_method, _action_name))
 
 
@@ -684,6 +744,7 @@ def _send_dtmf_sequence(session, event, args):
 
 # ---------------------------------------------------------------------------
 # conditions
+
 
 @dataclass(frozen=True, slots=True)
 class TestExpr:
@@ -726,11 +787,18 @@ def compile_test(args: tuple) -> tuple:
         p = expr.find(op)
         if p >= 0:
             lhs = expr[:p].strip(" ")
-            rhs = expr[p + len(op):].strip(" ")
+            rhs = expr[p + len(op) :].strip(" ")
             lhs_len = lhs.startswith("len(") and lhs.endswith(")") and len(lhs) > 5
             rhs_len = rhs.startswith("len(") and rhs.endswith(")") and len(rhs) > 5
-            return (TestExpr(op, lhs[4:-1] if lhs_len else lhs, rhs[4:-1] if rhs_len else rhs,
-                             lhs_len, rhs_len),)
+            return (
+                TestExpr(
+                    op,
+                    lhs[4:-1] if lhs_len else lhs,
+                    rhs[4:-1] if rhs_len else rhs,
+                    lhs_len,
+                    rhs_len,
+                ),
+            )
     raise ValueError(f"expression '{expr}' not understood: expected ==, !=, < or >")
 
 
@@ -742,6 +810,7 @@ def _test(session, event, args):
 def _event_condition(event_type: str):
     def condition(session, event, args):
         return event.type == event_type and args[0].evaluate(session, event)
+
     return condition
 
 

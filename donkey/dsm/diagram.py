@@ -3,6 +3,7 @@
 Compiled once per load; a session keeps the diagrams it started with, so a
 reload only affects new sessions.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -46,10 +47,10 @@ class IfBlock:
 class ForLoop:
     """``for ($k in range(a, b))``, ``for ($v in arr)`` or ``for ($k,$v in st)``."""
 
-    kind: str          # "range", "array" or "struct"
-    key: str           # loop variable (the key for structs), without '$'
-    value: str         # struct value variable / range start expression
-    source: str        # array or struct name / range end expression
+    kind: str  # "range", "array" or "struct"
+    key: str  # loop variable (the key for structs), without '$'
+    value: str  # struct value variable / range start expression
+    source: str  # array or struct name / range end expression
     body: tuple
     location: Location
 

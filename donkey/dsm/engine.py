@@ -11,9 +11,11 @@ The run is a generator: an action (or condition) that returns a Deferred
 makes it yield that Deferred, and the session (:mod:`donkey.dsm.session`) resumes it with the result.
 Only this session waits; its later events stay queued.
 """
+
 from __future__ import annotations
 
-from typing import Any, Generator, Mapping
+from collections.abc import Generator, Mapping
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -50,8 +52,9 @@ class Engine:
 
     __slots__ = ("session", "diagrams", "observer", "diagram", "state", "stack", "consumed")
 
-    def __init__(self, session: Any, diagrams: Mapping[str, Diagram],
-                 observer: StateObserver | None = None):
+    def __init__(
+        self, session: Any, diagrams: Mapping[str, Diagram], observer: StateObserver | None = None
+    ):
         self.session = session
         self.diagrams = diagrams
         self.observer = observer or StateObserver()
@@ -88,7 +91,8 @@ class Engine:
             if rounds > MAX_ROUNDS:
                 raise SessionAborted(
                     f"event '{event.type}' re-evaluated {MAX_ROUNDS} times in state "
-                    f"'{self.state_name}' (repost or exception loop)")
+                    f"'{self.state_name}' (repost or exception loop)"
+                )
             self.consumed = True
             try:
                 for tr in self.state.transitions:
@@ -96,7 +100,7 @@ class Engine:
                         continue
                     for cond in tr.conditions:
                         matched = cond.spec.func(session, active, cond.args)
-                        if matched.__class__ is Deferred:   # a condition may wait, too
+                        if matched.__class__ is Deferred:  # a condition may wait, too
                             matched = yield matched
                         if bool(matched) is cond.invert:
                             break
@@ -119,8 +123,12 @@ class Engine:
             return
         target = self.diagram.states.get(tr.target)
         if target is None:
-            log.error("{loc}: transition '{name}' leads to unknown state '{target}'",
-                      loc=str(tr.location), name=tr.name, target=tr.target)
+            log.error(
+                "{loc}: transition '{name}' leads to unknown state '{target}'",
+                loc=str(tr.location),
+                name=tr.name,
+                target=tr.target,
+            )
             return
         self.state = target
         self.observer.transitioned(tr.name, self.diagram.name, target.name)
@@ -142,12 +150,13 @@ class Engine:
                 except SessionAborted:
                     raise
                 except Exception as exc:
-                    log.failure("{loc}: action {text} failed", loc=str(element.location),
-                                text=element.text)
+                    log.failure(
+                        "{loc}: action {text} failed", loc=str(element.location), text=element.text
+                    )
                     raise DSMException("internal", text=f"{element.text}: {exc}") from exc
                 if result is None or result.__class__ is not FlowSignal:
                     continue
-                outcome = yield from self._flow(result, actions[index + 1:], event)
+                outcome = yield from self._flow(result, actions[index + 1 :], event)
                 if outcome:
                     return outcome
             elif cls is IfBlock:
@@ -189,8 +198,10 @@ class Engine:
             return _DONE
         if kind == "return":
             if not self.stack:
-                log.error("returnFSM() with an empty call stack in diagram '{diag}'",
-                          diag=self.diagram.name if self.diagram else "")
+                log.error(
+                    "returnFSM() with an empty call stack in diagram '{diag}'",
+                    diag=self.diagram.name if self.diagram else "",
+                )
                 return _DONE
             diagram, state, rest_of_caller = self.stack.pop()
             self.diagram, self.state = diagram, state
@@ -235,8 +246,9 @@ class Engine:
         else:
             name = loop.source[1:] if loop.source.startswith("$") else loop.source
             prefix = name + "."
-            items = [(k[len(prefix):], v) for k, v in sorted(variables.items())
-                     if k.startswith(prefix)]
+            items = [
+                (k[len(prefix) :], v) for k, v in sorted(variables.items()) if k.startswith(prefix)
+            ]
         saved_key = variables.get(key)
         value_name = loop.value
         saved_value = variables.get(value_name) if loop.kind == "struct" else None

@@ -1,4 +1,5 @@
 """Errors of the DSM language: compile errors carry a location, DSM exceptions carry params."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ class DSMException(Exception):
             self.params[key] = str(value)
 
     @classmethod
-    def from_params(cls, params: dict[str, str]) -> "DSMException":
+    def from_params(cls, params: dict[str, str]) -> DSMException:
         exc = cls(params.get("type", ""))
         exc.params = dict(params)
         return exc

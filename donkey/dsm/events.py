@@ -3,6 +3,7 @@
 The names are the ones scripts use as conditions (``key``, ``timer``, ...), so
 an event type is just that string.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -32,10 +33,29 @@ SYSTEM = "system"
 BEFORE_DESTROY = "beforeDestroy"
 
 ALL = (
-    START, INVITE, SESSION_START, RINGING, EARLY, FAILED, HANGUP, KEY, TIMER,
-    NO_AUDIO, SEPARATOR, EVENT, B2B_EVENT, EXCEPTION, REMOTE_DISAPPEARED,
-    SESSION_TIMEOUT, RTP_TIMEOUT, SIP_REQUEST, SIP_REPLY, STARTUP, RELOAD,
-    SYSTEM, BEFORE_DESTROY,
+    START,
+    INVITE,
+    SESSION_START,
+    RINGING,
+    EARLY,
+    FAILED,
+    HANGUP,
+    KEY,
+    TIMER,
+    NO_AUDIO,
+    SEPARATOR,
+    EVENT,
+    B2B_EVENT,
+    EXCEPTION,
+    REMOTE_DISAPPEARED,
+    SESSION_TIMEOUT,
+    RTP_TIMEOUT,
+    SIP_REQUEST,
+    SIP_REPLY,
+    STARTUP,
+    RELOAD,
+    SYSTEM,
+    BEFORE_DESTROY,
 )
 
 # DTMF key numbers as SEMS reports them in #key.

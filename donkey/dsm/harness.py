@@ -14,11 +14,13 @@ Time is a :class:`twisted.internet.task.Clock`: ``advance()`` fires timers.
 Calls get a :class:`RecordingCall` (SIP side) and a :class:`RecordingMedia`
 (audio side) that remember every request made of them.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from twisted.internet import task
 from twisted.logger import LogLevel, formatEvent
@@ -35,8 +37,8 @@ from donkey.dsm.runtime import Runtime
 class Record:
     """What one session did, in order."""
 
-    path: list[str] = field(default_factory=list)          # states entered ("STATE")
-    graph: list[str] = field(default_factory=list)         # "diag/STATE" and "> name >"
+    path: list[str] = field(default_factory=list)  # states entered ("STATE")
+    graph: list[str] = field(default_factory=list)  # "diag/STATE" and "> name >"
     replies: list[tuple[int, str]] = field(default_factory=list)
     byes: int = 0
     played: list[str] = field(default_factory=list)
@@ -69,9 +71,17 @@ class RecordingCall:
 
     direction = "in"
 
-    def __init__(self, record: Record, *, user: str = "", domain: str = "127.0.0.1",
-                 remote_party: str = "", local_party: str = "", callid: str = "",
-                 remote_tag: str = "remote-tag"):
+    def __init__(
+        self,
+        record: Record,
+        *,
+        user: str = "",
+        domain: str = "127.0.0.1",
+        remote_party: str = "",
+        local_party: str = "",
+        callid: str = "",
+        remote_tag: str = "remote-tag",
+    ):
         self.record = record
         self.user = user
         self.domain = domain
@@ -83,8 +93,8 @@ class RecordingCall:
         self.remote_party = remote_party or f"<{self.remote_uri}>"
         self.ruri = self.local_uri
         self.connected = False
-        self.replied = False       # any reply sent to the INVITE
-        self.accepted = False      # answered, or early media sent
+        self.replied = False  # any reply sent to the INVITE
+        self.accepted = False  # answered, or early media sent
 
     def accept_invite(self, code: int = 200, reason: str = "OK", headers: str = "") -> None:
         self.record.replies.append((code, reason))
@@ -123,13 +133,14 @@ class RecordingMedia:
 
         def recorded(*args: Any, **kwargs: Any) -> None:
             self.record.media_calls.append((name, *args, *kwargs.values()))
+
         return recorded
 
 
 class HarnessSession:
     """A running session plus helpers to feed it events."""
 
-    def __init__(self, harness: "Harness", session: Any, record: Record):
+    def __init__(self, harness: Harness, session: Any, record: Record):
         self.harness = harness
         self.session = session
         self.record = record
@@ -174,7 +185,7 @@ class _HarnessRuntime(Runtime):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.records: dict[int, Record] = {}
-        self.next_record: Record | None = None   # for the session being made
+        self.next_record: Record | None = None  # for the session being made
 
     def state_observer(self, session):
         record = self.next_record or Record()
@@ -186,13 +197,24 @@ class _HarnessRuntime(Runtime):
 class Harness:
     """A runtime on a fake clock with recording SIP and media handles."""
 
-    def __init__(self, *, monitoring: Any = None, main_config: Mapping[str, str] | None = None,
-                 di: Any = None, conference: Any = None):
+    def __init__(
+        self,
+        *,
+        monitoring: Any = None,
+        main_config: Mapping[str, str] | None = None,
+        di: Any = None,
+        conference: Any = None,
+    ):
         self.clock = task.Clock()
         self.log_events: list[dict] = []
-        self.runtime = _HarnessRuntime(self.clock, monitoring=monitoring, di=di,
-                                       conference=conference,
-                                       log_observer=self._observe, main_config=main_config)
+        self.runtime = _HarnessRuntime(
+            self.clock,
+            monitoring=monitoring,
+            di=di,
+            conference=conference,
+            log_observer=self._observe,
+            main_config=main_config,
+        )
         self.runtime.dialer = self._dialout
         self.dialed: list[HarnessSession] = []
         self.answer_dialouts = True
@@ -203,23 +225,34 @@ class Harness:
         if bundle is None:
             raise LookupError(f"application '{request.app}' not loaded")
         record = Record()
-        call = RecordingCall(record, user=request.caller, domain=request.domain,
-                             local_party=request.from_hdr, remote_party=request.to_hdr)
+        call = RecordingCall(
+            record,
+            user=request.caller,
+            domain=request.domain,
+            local_party=request.from_hdr,
+            remote_party=request.to_hdr,
+        )
         call.direction = "out"
         call.ruri = request.r_uri
         self.runtime.next_record = record
-        session = self.runtime.new_session(bundle, ltag=request.ltag or None, call=call,
-                                           media=RecordingMedia(record),
-                                           variables=request.variables)
+        session = self.runtime.new_session(
+            bundle,
+            ltag=request.ltag or None,
+            call=call,
+            media=RecordingMedia(record),
+            variables=request.variables,
+        )
         leg = HarnessSession(self, session, record)
-        record.dialouts.append({"r_uri": request.r_uri, "from": request.from_hdr,
-                                "to": request.to_hdr})
+        record.dialouts.append(
+            {"r_uri": request.r_uri, "from": request.from_hdr, "to": request.to_hdr}
+        )
         self.dialed.append(leg)
 
         def begin() -> None:
             callflow.start_outbound(session, request.app)
             if self.answer_dialouts:
                 self.clock.callLater(0, leg.answer)
+
         self.clock.callLater(0, begin)
         return session.ltag
 
@@ -248,9 +281,16 @@ class Harness:
         session = new[0] if new else self.runtime.system_sessions[-1]
         return HarnessSession(self, session, self._record_for(session))
 
-    def call(self, diagram: str, bundle: str = "main", *, user: str = "",
-             run_invite: bool | None = None, variables: Mapping[str, str] | None = None,
-             **call_kwargs: Any) -> HarnessSession:
+    def call(
+        self,
+        diagram: str,
+        bundle: str = "main",
+        *,
+        user: str = "",
+        run_invite: bool | None = None,
+        variables: Mapping[str, str] | None = None,
+        **call_kwargs: Any,
+    ) -> HarnessSession:
         """An inbound call to ``diagram``: ``invite`` (if enabled), then ``sessionStart``.
 
         Like a real call, the session is answered after the ``invite`` event
@@ -261,8 +301,9 @@ class Harness:
         call = RecordingCall(record, user=user, **call_kwargs)
         media = RecordingMedia(record)
         self.runtime.next_record = record
-        session = self.runtime.new_session(app, call=call, media=media,
-                                           variables=dict(variables or {}))
+        session = self.runtime.new_session(
+            app, call=call, media=media, variables=dict(variables or {})
+        )
         invite = app.run_invite_event if run_invite is None else run_invite
         callflow.start_inbound(session, diagram, invite)
         return HarnessSession(self, session, record)
@@ -272,6 +313,8 @@ class Harness:
 
     def errors(self) -> list[str]:
         """Errors the engine or runtime logged (not the script's own log() output)."""
-        return [formatEvent(e) for e in self.log_events
-                if e.get("log_level") in (LogLevel.error, LogLevel.critical)
-                and not e.get("dsm_log")]
+        return [
+            formatEvent(e)
+            for e in self.log_events
+            if e.get("log_level") in (LogLevel.error, LogLevel.critical) and not e.get("dsm_log")
+        ]

@@ -14,14 +14,15 @@ An *app bundle* is what SEMS's dsm.conf or a ``conf_dir/*.conf`` file
 describes: ``diag_path``, ``load_diags``, ``register_apps``, ``mod_path``,
 ``preload_mods``, behaviour switches, and every other key as ``$config.key``.
 """
+
 from __future__ import annotations
 
 import importlib
 import importlib.util
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Iterable, Mapping
 
 from donkey.dsm.compiler import Compiler
 from donkey.dsm.core import core
@@ -32,13 +33,28 @@ from donkey.dsm.module import Module
 ENTRY_POINT_GROUP = "donkey.dsm_modules"
 
 # Keys of a bundle file that configure DSM itself rather than the script.
-BUNDLE_KEYS = frozenset({
-    "diag_path", "load_diags", "register_apps", "mod_path", "preload_mods",
-    "run_invite_event", "set_param_variables", "run_system_dsms", "conf_dir",
-    "inbound_start_diag", "outbound_start_diag", "monitoring_full_stategraph",
-    "monitoring_full_transitions", "enable_session_timer", "session_expires",
-    "minimum_timer", "session_refresh_method", "accept_501_reply",
-})
+BUNDLE_KEYS = frozenset(
+    {
+        "diag_path",
+        "load_diags",
+        "register_apps",
+        "mod_path",
+        "preload_mods",
+        "run_invite_event",
+        "set_param_variables",
+        "run_system_dsms",
+        "conf_dir",
+        "inbound_start_diag",
+        "outbound_start_diag",
+        "monitoring_full_stategraph",
+        "monitoring_full_transitions",
+        "enable_session_timer",
+        "session_expires",
+        "minimum_timer",
+        "session_refresh_method",
+        "accept_501_reply",
+    }
+)
 
 
 def _truthy(value: str | None) -> bool:
@@ -59,9 +75,12 @@ class ModuleLoader:
             return cached
         module = self._find(name, mod_path)
         if module is None:
-            raise CompileError(f"module '{name}' not found (looked in entry points "
-                               f"'{ENTRY_POINT_GROUP}', donkey.mods and mod_path "
-                               f"'{mod_path}')", location)
+            raise CompileError(
+                f"module '{name}' not found (looked in entry points "
+                f"'{ENTRY_POINT_GROUP}', donkey.mods and mod_path "
+                f"'{mod_path}')",
+                location,
+            )
         self._cache[key] = module
         return module
 
@@ -137,8 +156,9 @@ def split_list(value: str | None) -> list[str]:
     return [item.strip() for item in value.replace(";", ",").split(",") if item.strip()]
 
 
-def load_bundle(name: str, conf: Mapping[str, str], loader: ModuleLoader,
-                base_dir: str = ".") -> AppBundle:
+def load_bundle(
+    name: str, conf: Mapping[str, str], loader: ModuleLoader, base_dir: str = "."
+) -> AppBundle:
     """Compile every diagram a bundle lists; raise CompileErrors with all problems."""
     diag_path = _path(conf.get("diag_path", ""), base_dir)
     mod_path = ";".join(_path(p, base_dir) for p in conf.get("mod_path", "").split(";") if p)
@@ -159,10 +179,14 @@ def load_bundle(name: str, conf: Mapping[str, str], loader: ModuleLoader,
     config = dict(conf)
     settings = {k: v for k, v in conf.items() if k in BUNDLE_KEYS}
     return AppBundle(
-        name=name, config=config, diagrams=diagrams,
+        name=name,
+        config=config,
+        diagrams=diagrams,
         register_apps=tuple(split_list(conf.get("register_apps"))),
         system_dsms=tuple(split_list(conf.get("run_system_dsms"))),
-        preloaded=preloaded, settings=settings)
+        preloaded=preloaded,
+        settings=settings,
+    )
 
 
 def _path(path: str, base_dir: str) -> str:

@@ -30,10 +30,12 @@ Modules may also implement ``preload(config, runtime)`` (called when a bundle
 lists the module in ``preload_mods``; may return a Deferred),
 ``on_session_start(session)`` and ``on_session_end(session)``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 ActionFunc = Callable[..., Any]
 ConditionFunc = Callable[..., bool]
@@ -60,20 +62,36 @@ class Module:
         self.actions: dict[str, Spec] = {}
         self.conditions: dict[str, Spec] = {}
 
-    def action(self, name: str, *, split: str | None = None, optional: bool = False,
-               prepare: Prepare | None = None) -> Callable[[ActionFunc], ActionFunc]:
+    def action(
+        self,
+        name: str,
+        *,
+        split: str | None = None,
+        optional: bool = False,
+        prepare: Prepare | None = None,
+    ) -> Callable[[ActionFunc], ActionFunc]:
         """Register ``func`` as the action ``name``."""
+
         def register(func: ActionFunc) -> ActionFunc:
             self.actions[name] = Spec(name, func, split, optional, prepare, self.name)
             return func
+
         return register
 
-    def condition(self, name: str, *, split: str | None = None, optional: bool = False,
-                  prepare: Prepare | None = None) -> Callable[[ConditionFunc], ConditionFunc]:
+    def condition(
+        self,
+        name: str,
+        *,
+        split: str | None = None,
+        optional: bool = False,
+        prepare: Prepare | None = None,
+    ) -> Callable[[ConditionFunc], ConditionFunc]:
         """Register ``func`` as the condition ``name``."""
+
         def register(func: ConditionFunc) -> ConditionFunc:
             self.conditions[name] = Spec(name, func, split, optional, prepare, self.name)
             return func
+
         return register
 
     # Hooks; modules override what they need.
@@ -88,11 +106,14 @@ class Module:
         """Called when such a session ends: free per-session resources here."""
 
     def __repr__(self) -> str:
-        return f"<Module {self.name}: {len(self.actions)} actions, {len(self.conditions)} conditions>"
+        return (
+            f"<Module {self.name}: {len(self.actions)} actions, {len(self.conditions)} conditions>"
+        )
 
 
 # ---------------------------------------------------------------------------
 # Flow signals: what engine-level actions (repost, callFSM, ...) return.
+
 
 class FlowSignal:
     """Returned by an action to steer the engine instead of acting itself."""
@@ -123,6 +144,7 @@ def call(diagram: str) -> FlowSignal:
 # ---------------------------------------------------------------------------
 # Argument splitting, done once at compile time.
 
+
 def unquote(text: str) -> str:
     """Strip one layer of surrounding quotes and the backslash before inner ones."""
     if len(text) >= 1 and text[0] in "\"'":
@@ -143,7 +165,7 @@ def split_two(arg: str, sep: str) -> tuple[str, str, bool]:
         elif ch in "\"'" and prev != "\\":
             quote = ch
         elif ch == sep:
-            return unquote(arg[:i].strip(" \t")), unquote(arg[i + 1:].strip(" \t")), True
+            return unquote(arg[:i].strip(" \t")), unquote(arg[i + 1 :].strip(" \t")), True
         prev = ch
     return unquote(arg.strip(" \t")), "", False
 
@@ -190,7 +212,8 @@ def parse_args(spec: Spec, raw: str) -> tuple:
         par1, par2, found = split_two(raw, spec.split)
         if not spec.optional and (not found or not par1 or not par2):
             raise ValueError(
-                f"{spec.name}() expects two parameters separated with '{spec.split}', got '{raw}'")
+                f"{spec.name}() expects two parameters separated with '{spec.split}', got '{raw}'"
+            )
         args = (par1, par2)
     if spec.prepare is not None:
         args = spec.prepare(args)

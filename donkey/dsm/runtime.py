@@ -9,10 +9,12 @@ knows their protocols (:mod:`donkey.dsm.protocols`).  Nothing here is a
 module-level global, so a test can run several runtimes side by side with
 fake clocks.
 """
+
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from twisted.logger import ILogObserver, Logger, globalLogPublisher
 
@@ -33,19 +35,19 @@ class SessionContainer:
     """Running sessions by local tag, and named event queues (``registerEventQueue``)."""
 
     def __init__(self) -> None:
-        self.by_tag: dict[str, "Session"] = {}
-        self.queues: dict[str, "Session"] = {}
+        self.by_tag: dict[str, Session] = {}
+        self.queues: dict[str, Session] = {}
 
-    def add(self, session: "Session") -> None:
+    def add(self, session: Session) -> None:
         self.by_tag[session.ltag] = session
 
-    def remove(self, session: "Session") -> None:
+    def remove(self, session: Session) -> None:
         if self.by_tag.get(session.ltag) is session:
             del self.by_tag[session.ltag]
         for name in [n for n, s in self.queues.items() if s is session]:
             del self.queues[name]
 
-    def get(self, tag: str) -> "Session | None":
+    def get(self, tag: str) -> Session | None:
         return self.by_tag.get(tag) or self.queues.get(tag)
 
     def post_event(self, target: str, event: Event) -> bool:
@@ -56,10 +58,10 @@ class SessionContainer:
         session.post(event)
         return True
 
-    def register_queue(self, name: str, session: "Session") -> None:
+    def register_queue(self, name: str, session: Session) -> None:
         self.queues[name] = session
 
-    def unregister_queue(self, name: str, session: "Session") -> None:
+    def unregister_queue(self, name: str, session: Session) -> None:
         if self.queues.get(name) is session:
             del self.queues[name]
 
@@ -95,10 +97,17 @@ class MonitoringObserver(StateObserver):
 class Runtime:
     """Services shared by all sessions of one donkey instance."""
 
-    def __init__(self, reactor: Any, *, di: Any = None, monitoring: Any = None,
-                 log_observer: ILogObserver | None = None,
-                 main_config: Mapping[str, str] | None = None, base_dir: str = ".",
-                 conference: Any = None):
+    def __init__(
+        self,
+        reactor: Any,
+        *,
+        di: Any = None,
+        monitoring: Any = None,
+        log_observer: ILogObserver | None = None,
+        main_config: Mapping[str, str] | None = None,
+        base_dir: str = ".",
+        conference: Any = None,
+    ):
         self.reactor = reactor
         #: the DI registry the ``DI(...)`` actions call (None: no DI here)
         self.di = di
@@ -114,9 +123,9 @@ class Runtime:
         self.base_dir = base_dir
         self.bundles: dict[str, AppBundle] = {}
         self.apps: dict[str, tuple[AppBundle, str]] = {}
-        self.system_sessions: list["Session"] = []
+        self.system_sessions: list[Session] = []
         self._module_state: dict[str, Any] = {}
-        self.on_session_end: list[Callable[["Session"], None]] = []
+        self.on_session_end: list[Callable[[Session], None]] = []
 
     # -- per-runtime state of modules (pools, tables) -------------------------
     def module_state(self, key: str, factory: Callable[[], Any]) -> Any:
@@ -133,33 +142,41 @@ class Runtime:
         """Forget (and return) a module's state, e.g. to close it early."""
         return self._module_state.pop(key, None)
 
-    def shutdown(self) -> "Deferred":
+    def shutdown(self) -> Deferred:
         """Close every module state that can be closed (pools, HTTP connections)."""
         from twisted.internet.defer import DeferredList, maybeDeferred
-        closing = [maybeDeferred(state.close) for state in self._module_state.values()
-                   if hasattr(state, "close")]
+
+        closing = [
+            maybeDeferred(state.close)
+            for state in self._module_state.values()
+            if hasattr(state, "close")
+        ]
         self._module_state.clear()
         return DeferredList(closing, consumeErrors=True)
 
     # -- hooks used by Session ----------------------------------------------
-    def state_observer(self, session: "Session") -> StateObserver | None:
+    def state_observer(self, session: Session) -> StateObserver | None:
         if self.monitoring is None or session.system:
             return None
         bundle = session.app
-        return MonitoringObserver(self.monitoring, session.ltag,
-                                  bundle.flag("monitoring_full_stategraph")
-                                  or self.main_flag("monitoring_full_stategraph"),
-                                  bundle.flag("monitoring_full_transitions")
-                                  or self.main_flag("monitoring_full_transitions"))
+        return MonitoringObserver(
+            self.monitoring,
+            session.ltag,
+            bundle.flag("monitoring_full_stategraph")
+            or self.main_flag("monitoring_full_stategraph"),
+            bundle.flag("monitoring_full_transitions")
+            or self.main_flag("monitoring_full_transitions"),
+        )
 
     def main_flag(self, key: str) -> bool:
         return self.main_config.get(key, "").strip().lower() in ("yes", "true", "1")
 
-    def dsm_logger(self, session: "Session") -> Logger:
-        return Logger(namespace=f"donkey.dsm.{session.app.name}", source=session,
-                      observer=self.log_observer)
+    def dsm_logger(self, session: Session) -> Logger:
+        return Logger(
+            namespace=f"donkey.dsm.{session.app.name}", source=session, observer=self.log_observer
+        )
 
-    def session_ended(self, session: "Session") -> None:
+    def session_ended(self, session: Session) -> None:
         self.sessions.remove(session)
         if session in self.system_sessions:
             self.system_sessions.remove(session)
@@ -169,8 +186,9 @@ class Runtime:
             callback(session)
 
     # -- bundles and apps -------------------------------------------------------
-    def load_bundle(self, name: str, conf: Mapping[str, str], base_dir: str | None = None,
-                    register: bool = True) -> AppBundle:
+    def load_bundle(
+        self, name: str, conf: Mapping[str, str], base_dir: str | None = None, register: bool = True
+    ) -> AppBundle:
         """Compile and install a bundle; on any error the old one stays (raises)."""
         bundle = load_bundle(name, conf, self.modules, base_dir or self.base_dir)
         for module in bundle.preloaded:
@@ -202,8 +220,10 @@ class Runtime:
     def compile_into_main(self, name: str, path: str, mod_path: str = "") -> AppBundle:
         """``loadDSM``: add one diagram to the main bundle (new calls only)."""
         from dataclasses import replace
+
         from donkey.dsm.compiler import Compiler
         from donkey.dsm.core import core
+
         resolved = ";".join(self.main_path(p) for p in mod_path.split(";") if p)
         compiler = Compiler(core, lambda mod, at: self.modules.load(mod, resolved, at))
         diagram = compiler.compile_file(path, name)
@@ -226,13 +246,14 @@ class Runtime:
         return True
 
     # -- sessions ---------------------------------------------------------------
-    def new_session(self, bundle: AppBundle, **kwargs: Any) -> "Session":
+    def new_session(self, bundle: AppBundle, **kwargs: Any) -> Session:
         session = Session(self, bundle, **kwargs)
         self.sessions.add(session)
         return session
 
-    def create_system_dsm(self, conf_name: str, diagram: str,
-                          event_type: str = ev.STARTUP) -> tuple[bool, str]:
+    def create_system_dsm(
+        self, conf_name: str, diagram: str, event_type: str = ev.STARTUP
+    ) -> tuple[bool, str]:
         """Start a system DSM (no call) from bundle ``conf_name`` ('main' allowed)."""
         bundle = self.bundles.get(conf_name)
         if bundle is None:
@@ -260,4 +281,3 @@ class Runtime:
         """``system`` event (ServerShutdown, User1, User2) to every session."""
         for session in list(self.sessions.by_tag.values()):
             session.post(Event(ev.SYSTEM, dict(params)))
-

@@ -7,14 +7,15 @@ when the previous one is finished, including any action that returned a
 Deferred; other sessions run on meanwhile.  This is the only way into the
 engine.
 """
+
 from __future__ import annotations
 
 import itertools
 import os
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -34,8 +35,17 @@ _RUN, _INIT, _CALL = 0, 1, 2
 _tag_counter = itertools.count(1)
 _tag_prefix = os.urandom(4).hex().upper()
 
-SELECTS = ("local_tag", "user", "domain", "remote_tag", "callid",
-           "local_uri", "local_party", "remote_uri", "remote_party")
+SELECTS = (
+    "local_tag",
+    "user",
+    "domain",
+    "remote_tag",
+    "callid",
+    "local_uri",
+    "local_party",
+    "remote_uri",
+    "remote_party",
+)
 
 
 def new_tag() -> str:
@@ -46,9 +56,17 @@ def new_tag() -> str:
 class Session:
     """One running DSM: a call leg, or a system DSM when ``call`` is None."""
 
-    def __init__(self, runtime: "Runtime", app: "AppBundle", *, ltag: str | None = None,
-                 call: Any = None, media: Any = None, system: bool = False,
-                 variables: dict[str, str] | None = None):
+    def __init__(
+        self,
+        runtime: Runtime,
+        app: AppBundle,
+        *,
+        ltag: str | None = None,
+        call: Any = None,
+        media: Any = None,
+        system: bool = False,
+        variables: dict[str, str] | None = None,
+    ):
         self.runtime = runtime
         self.app = app
         self.ltag = ltag or new_tag()
@@ -60,17 +78,17 @@ class Session:
             self.vars["config." + key] = value
         if variables:
             self.vars.update(variables)
-        self.objects: dict[str, Any] = {}      # rich per-session objects (DB results, regexes)
+        self.objects: dict[str, Any] = {}  # rich per-session objects (DB results, regexes)
         self.engine = Engine(self, app.diagrams, runtime.state_observer(self))
         self.modules = app.modules
         self._queue: deque[tuple[int, Any]] = deque()
-        self._suspended = False            # waiting on an action's Deferred
+        self._suspended = False  # waiting on an action's Deferred
         self.start_diagram = ""
         self._busy = False
         self._timers: dict[int, Any] = {}
         self.stopped = False
         self.ended = False
-        self.ending: list[Callable[["Session"], None]] = []   # called once when the session ends
+        self.ending: list[Callable[[Session], None]] = []  # called once when the session ends
         self.log = runtime.dsm_logger(self)
 
     # -- values ------------------------------------------------------------
@@ -109,7 +127,9 @@ class Session:
         return self.media
 
     # -- the event queue ------------------------------------------------------
-    def start(self, start_diagram: str, event_type: str, params: dict[str, str] | None = None) -> None:
+    def start(
+        self, start_diagram: str, event_type: str, params: dict[str, str] | None = None
+    ) -> None:
         """Enter ``start_diagram``'s initial state and run the first event."""
         self.start_diagram = start_diagram
         for module in self.modules:
@@ -183,7 +203,7 @@ class Session:
                 self.log.error("session {ltag} aborted: {why}", ltag=self.ltag, why=str(e))
                 self.stopped = True
                 return True
-            except Exception:   # a bug below the script: end this session, not the daemon
+            except Exception:  # a bug below the script: end this session, not the daemon
                 self.log.failure("session {ltag} failed", ltag=self.ltag)
                 self.stopped = True
                 return True
@@ -271,4 +291,3 @@ def _split(result: Any) -> tuple[Any, BaseException | None]:
     if isinstance(result, Failure):
         return None, result.value
     return result, None
-

@@ -12,9 +12,11 @@ Two readings exist, as in SEMS:
 Variables are one flat ``dict[str, str]``: arrays and structs are just names
 such as ``arr[0]`` and ``st.x``.
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from donkey.dsm.events import Event
@@ -53,7 +55,7 @@ def to_uint_prefix(text: str) -> int | None:
     return int(digits)
 
 
-def resolve(session, text: str, event: "Event | None", eval_ops: bool = False) -> str:
+def resolve(session, text: str, event: Event | None, eval_ops: bool = False) -> str:
     """The value of one argument; see the module docstring."""
     if not text:
         return text
@@ -62,14 +64,14 @@ def resolve(session, text: str, event: "Event | None", eval_ops: bool = False) -
         p = s.find("-")
         if p >= 0:
             a = resolve(session, s[:p], event, True)
-            b = resolve(session, s[p + 1:], event, True)
+            b = resolve(session, s[p + 1 :], event, True)
             if is_number(a) and is_number(b):
                 return str(int(a) - int(b))
         else:
             p = s.find("+")
             if p >= 0:
                 a = resolve(session, s[:p], event, True)
-                b = resolve(session, s[p + 1:], event, True)
+                b = resolve(session, s[p + 1 :], event, True)
                 if is_number(a) and is_number(b):
                     return str(int(a) + int(b))
         text = s
@@ -94,7 +96,7 @@ def resolve(session, text: str, event: "Event | None", eval_ops: bool = False) -
     return text.strip('"')
 
 
-def interpolate(session, text: str, event: "Event | None") -> str:
+def interpolate(session, text: str, event: Event | None) -> str:
     """Replace every reference inside ``text`` (``sets``/``logs`` semantics)."""
     if "$" not in text and "#" not in text and "@" not in text:
         return text
@@ -132,7 +134,7 @@ def interpolate(session, text: str, event: "Event | None") -> str:
             if end < n and text[end] == closer:
                 end += 1
             else:  # not a bracketed name after all
-                name = text[i + 1:end]
+                name = text[i + 1 : end]
         i = end
         if ch == "$":
             out.append(variables.get(name, ""))

@@ -4,11 +4,26 @@ One :class:`MediaClock` ticks every 20 ms for all calls; each call has a
 :class:`MediaSession` (RTP endpoint, codec, playlist, DTMF, recorder).
 Conferences are rooms in a :class:`ConferenceBridge` mixed on the same tick.
 """
+
 from donkey.media.clock import MediaClock
 from donkey.media.conference import (
-    LISTEN_ONLY, SPEAK_LISTEN, SPEAK_ONLY, ConferenceBridge, ConferenceChannel, ConferenceError, Tee,
+    LISTEN_ONLY,
+    SPEAK_LISTEN,
+    SPEAK_ONLY,
+    ConferenceBridge,
+    ConferenceChannel,
+    ConferenceError,
+    Tee,
 )
-from donkey.media.frame import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, SAMPLES_PER_FRAME, SILENCE, Sink, Source
+from donkey.media.frame import (
+    FRAME_BYTES,
+    FRAME_MS,
+    SAMPLE_RATE,
+    SAMPLES_PER_FRAME,
+    SILENCE,
+    Sink,
+    Source,
+)
 from donkey.media.mixin import MixIn
 from donkey.media.playlist import Playlist
 from donkey.media.prompts import PromptCollection, PromptNotFound, PromptSets
@@ -19,10 +34,37 @@ from donkey.media.session import MediaSession
 from donkey.media.wav import MediaFileError, load_wav, load_wav_async
 
 __all__ = [
-    "MediaClock", "MediaSession", "ConferenceBridge", "ConferenceChannel", "ConferenceError", "Tee",
-    "SPEAK_LISTEN", "SPEAK_ONLY", "LISTEN_ONLY", "MixIn", "Playlist", "PromptCollection",
-    "PromptNotFound", "PromptSets", "Recorder", "NoMediaPortAvailable", "PortAllocator",
-    "RtpEndpoint", "RtpPacket", "Negotiated", "SdpError", "SdpNegotiator", "UnsupportedOffer",
-    "MediaFileError", "load_wav", "load_wav_async", "FRAME_BYTES", "FRAME_MS", "SAMPLE_RATE",
-    "SAMPLES_PER_FRAME", "SILENCE", "Source", "Sink",
+    "MediaClock",
+    "MediaSession",
+    "ConferenceBridge",
+    "ConferenceChannel",
+    "ConferenceError",
+    "Tee",
+    "SPEAK_LISTEN",
+    "SPEAK_ONLY",
+    "LISTEN_ONLY",
+    "MixIn",
+    "Playlist",
+    "PromptCollection",
+    "PromptNotFound",
+    "PromptSets",
+    "Recorder",
+    "NoMediaPortAvailable",
+    "PortAllocator",
+    "RtpEndpoint",
+    "RtpPacket",
+    "Negotiated",
+    "SdpError",
+    "SdpNegotiator",
+    "UnsupportedOffer",
+    "MediaFileError",
+    "load_wav",
+    "load_wav_async",
+    "FRAME_BYTES",
+    "FRAME_MS",
+    "SAMPLE_RATE",
+    "SAMPLES_PER_FRAME",
+    "SILENCE",
+    "Source",
+    "Sink",
 ]

@@ -3,6 +3,7 @@
 ``audioop`` is stdlib on 3.11/3.12 (deprecated, hence the silenced warning)
 and comes from the ``audioop-lts`` package on 3.13+, under the same name.
 """
+
 import warnings
 
 with warnings.catch_warnings():

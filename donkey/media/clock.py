@@ -13,6 +13,7 @@ Ticks are scheduled on absolute time (``start + n * 20 ms`` from
 when the reactor was late, missed ticks are run back to back (up to
 ``max_catchup``) and beyond that skipped (counted in ``skipped``).
 """
+
 from __future__ import annotations
 
 from array import array
@@ -135,7 +136,9 @@ class MediaClock:
             self.ticks += 1
         if self._call is me:
             nxt = self._start + self.ticks * TICK
-            self._call = self.reactor.callLater(max(0.0, nxt - _SLACK - self.reactor.seconds()), self._run)
+            self._call = self.reactor.callLater(
+                max(0.0, nxt - _SLACK - self.reactor.seconds()), self._run
+            )
 
     def tick(self) -> None:
         """One 20 ms media cycle for all sessions and mixers."""

@@ -11,9 +11,10 @@ Mixing is exact: frames are widened to 32-bit with 8 bits of headroom, summed
 once per room, the member's own contribution is subtracted, and the result is
 clipped back to 16 bits -- O(members) per room, all in C (audioop).
 """
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from donkey.media._audioop import audioop
 from donkey.media.frame import SILENCE
@@ -21,7 +22,12 @@ from donkey.media.frame import SILENCE
 SPEAK_LISTEN = "speaklisten"
 SPEAK_ONLY = "speakonly"
 LISTEN_ONLY = "listenonly"
-_MODES = {"": SPEAK_LISTEN, SPEAK_LISTEN: SPEAK_LISTEN, SPEAK_ONLY: SPEAK_ONLY, LISTEN_ONLY: LISTEN_ONLY}
+_MODES = {
+    "": SPEAK_LISTEN,
+    SPEAK_LISTEN: SPEAK_LISTEN,
+    SPEAK_ONLY: SPEAK_ONLY,
+    LISTEN_ONLY: LISTEN_ONLY,
+}
 
 _lin2lin = audioop.lin2lin
 _mul = audioop.mul

@@ -3,6 +3,7 @@
 Keys are ints as the DSM layer sees them: 0-9, ``*`` = 10, ``#`` = 11,
 A-D = 12-15.
 """
+
 from __future__ import annotations
 
 import math
@@ -171,11 +172,21 @@ def _references(amplitude: float = 16000.0) -> tuple[tuple[bytes, bytes, float, 
     out = []
     for f in _LOW + _HIGH:
         w = 2.0 * math.pi * f / SAMPLE_RATE
-        cos = array("h", [int(round(amplitude * math.cos(w * i))) for i in range(SAMPLES_PER_FRAME)])
-        sin = array("h", [int(round(amplitude * math.sin(w * i))) for i in range(SAMPLES_PER_FRAME)])
+        cos = array(
+            "h", [int(round(amplitude * math.cos(w * i))) for i in range(SAMPLES_PER_FRAME)]
+        )
+        sin = array(
+            "h", [int(round(amplitude * math.sin(w * i))) for i in range(SAMPLES_PER_FRAME)]
+        )
         # findfactor = sum(x*r)/sum(r*r); sum(x*r)/amplitude approximates sum(x*cos(wn)).
-        out.append((cos.tobytes(), sin.tobytes(), sum(v * v for v in cos) / amplitude,
-                    sum(v * v for v in sin) / amplitude))
+        out.append(
+            (
+                cos.tobytes(),
+                sin.tobytes(),
+                sum(v * v for v in cos) / amplitude,
+                sum(v * v for v in sin) / amplitude,
+            )
+        )
     return tuple(out)
 
 

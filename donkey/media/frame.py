@@ -4,6 +4,7 @@ A frame is 20 ms of 16-bit signed little-endian linear PCM at 8 kHz: 160
 samples, 320 bytes, as an immutable ``bytes``.  Sources hand out frames one at
 a time on each clock tick; sinks take them.
 """
+
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
@@ -40,7 +41,7 @@ def split_frames(pcm: bytes) -> tuple[bytes, ...]:
     if n % 2:
         pcm = pcm[:-1]
         n -= 1
-    frames = [pcm[i:i + FRAME_BYTES] for i in range(0, n, FRAME_BYTES)]
+    frames = [pcm[i : i + FRAME_BYTES] for i in range(0, n, FRAME_BYTES)]
     if frames and len(frames[-1]) < FRAME_BYTES:
         frames[-1] = frames[-1] + bytes(FRAME_BYTES - len(frames[-1]))
     return tuple(frames)

@@ -7,6 +7,7 @@ the last file given is mixed in again every ``seconds`` seconds (a periodic
 beep/announcement over a conference).  :attr:`MixIn.list` is a playlist for
 queued mix-in files (``conference.playMixInList``).
 """
+
 from __future__ import annotations
 
 from donkey.media._audioop import audioop
@@ -21,8 +22,9 @@ _mul = audioop.mul
 class MixIn:
     """Source: ``base`` + ``level`` x mix-in audio."""
 
-    def __init__(self, base: Source | None, level: float, seconds: int = 0,
-                 wav_cache: WavCache | None = None) -> None:
+    def __init__(
+        self, base: Source | None, level: float, seconds: int = 0, wav_cache: WavCache | None = None
+    ) -> None:
         self.base = base
         self.level = float(level)
         self.interval_ticks = int(seconds) * 1000 // FRAME_MS

@@ -7,15 +7,17 @@ Separators fire ``on_separator(id)`` when reached; ``on_empty()`` fires once
 when the list runs dry after having played something (the DSM ``noAudio``
 event).  :meth:`flush` drops everything silently.
 """
+
 from __future__ import annotations
 
 import os
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from donkey.media.frame import Source
 from donkey.media.sources import FilePlayer, RingtoneSource, SilenceSource
-from donkey.media.wav import MediaFileError, WavCache, cache as _default_cache, load_wav_async
+from donkey.media.wav import MediaFileError, WavCache, load_wav_async
+from donkey.media.wav import cache as _default_cache
 
 #: Files bigger than this are decoded in a thread instead of on the reactor.
 ASYNC_LOAD_BYTES = 1024 * 1024
@@ -76,8 +78,15 @@ class Playlist:
     def add_silence(self, ms: int, front: bool = False) -> SilenceSource:
         return self.add(SilenceSource(ms), front)  # type: ignore[return-value]
 
-    def add_ringtone(self, length_ms: int, on_ms: int, off_ms: int, f: float, f2: float = 0.0,
-                     front: bool = False) -> RingtoneSource:
+    def add_ringtone(
+        self,
+        length_ms: int,
+        on_ms: int,
+        off_ms: int,
+        f: float,
+        f2: float = 0.0,
+        front: bool = False,
+    ) -> RingtoneSource:
         return self.add(RingtoneSource(length_ms, on_ms, off_ms, f, f2), front)  # type: ignore[return-value]
 
     def add_separator(self, id: int, front: bool = False) -> Separator:

@@ -5,13 +5,15 @@ ignored).  All prompts are decoded into memory when loaded -- at startup,
 before calls arrive -- so playing one never touches the disk.  Several
 collections can be kept as named prompt sets.
 """
+
 from __future__ import annotations
 
 import os
 
 from donkey.media.frame import Source
 from donkey.media.sources import FilePlayer
-from donkey.media.wav import MediaFileError, WavCache, cache as _default_cache
+from donkey.media.wav import MediaFileError, WavCache
+from donkey.media.wav import cache as _default_cache
 
 
 class PromptNotFound(KeyError):
@@ -101,7 +103,9 @@ class PromptSets:
     def add_set(self, name: str, collection: PromptCollection) -> None:
         self._sets[name] = collection
 
-    def load_set(self, name: str, prompts_file: str, wav_cache: WavCache | None = None) -> list[str]:
+    def load_set(
+        self, name: str, prompts_file: str, wav_cache: WavCache | None = None
+    ) -> list[str]:
         pc = PromptCollection(wav_cache)
         failed = pc.load_file(prompts_file)
         self._sets[name] = pc
@@ -116,7 +120,9 @@ class PromptSets:
     def names(self) -> list[str]:
         return list(self._sets)
 
-    def lookup(self, name: str, prompt_set: str | None = None, default_fallback: bool = False) -> PromptCollection:
+    def lookup(
+        self, name: str, prompt_set: str | None = None, default_fallback: bool = False
+    ) -> PromptCollection:
         """Collection holding *name*: the chosen set, else (optionally) the default."""
         pc = self.get_set(prompt_set) if prompt_set else self.default
         if name in pc:

@@ -4,6 +4,7 @@ The file is valid at every moment that matters: sizes are fixed up on
 :meth:`Recorder.stop` (called by ``MediaSession.close()`` however the call
 ends) and once a second while recording, so even a crash loses < 1 s.
 """
+
 from __future__ import annotations
 
 from donkey.media.frame import FRAME_MS

@@ -4,12 +4,13 @@ Parsing never raises: anything that is not a well-formed RTP version 2
 packet is counted and dropped, because the far end (or anybody on the
 network) controls those bytes.
 """
+
 from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from twisted.internet import udp
 from twisted.internet.error import CannotListenError

@@ -4,6 +4,7 @@ Audio only: PCMU, PCMA and telephone-event/8000 for RFC 4733 DTMF, 20 ms
 ptime.  Hold is expressed with direction attributes; the old style
 ``c=0.0.0.0`` is understood on input and can be produced on request.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,13 @@ DIRECTIONS = (SENDRECV, SENDONLY, RECVONLY, INACTIVE)
 TELEPHONE_EVENT = "telephone-event"
 DEFAULT_DTMF_PT = 101
 PTIME = 20
-_STATIC = {0: ("PCMU", 8000), 8: ("PCMA", 8000), 3: ("GSM", 8000), 18: ("G729", 8000), 9: ("G722", 8000)}
+_STATIC = {
+    0: ("PCMU", 8000),
+    8: ("PCMA", 8000),
+    3: ("GSM", 8000),
+    18: ("G729", 8000),
+    9: ("G722", 8000),
+}
 
 
 class SdpError(ValueError):
@@ -252,7 +259,9 @@ class Negotiated:
         return self.direction != SENDRECV
 
 
-def _codec_for(m: MediaDescription, pt: int, rtpmap: dict[int, tuple[str, int, int]]) -> Codec | None:
+def _codec_for(
+    m: MediaDescription, pt: int, rtpmap: dict[int, tuple[str, int, int]]
+) -> Codec | None:
     if pt in rtpmap:
         name, rate, _ = rtpmap[pt]
     elif pt in _STATIC:
@@ -303,7 +312,9 @@ class SdpNegotiator:
         self.negotiated: Negotiated | None = None
 
     # -- building
-    def _media(self, pts: list[int], rtpmap: dict[int, str], direction: str, te_pt: int | None) -> MediaDescription:
+    def _media(
+        self, pts: list[int], rtpmap: dict[int, str], direction: str, te_pt: int | None
+    ) -> MediaDescription:
         m = MediaDescription("audio", self.port, "RTP/AVP", [str(p) for p in pts])
         for pt in pts:
             if pt == te_pt:
@@ -318,13 +329,21 @@ class SdpNegotiator:
     def _render(self, sd: SessionDescription) -> str:
         """Fill the o= line, bumping the version only when the body changed."""
         sd.origin = "donkey %d %d IN %s %s" % (
-            self._sess_id, self._version, _addrtype(self.local_ip), self.local_ip)
+            self._sess_id,
+            self._version,
+            _addrtype(self.local_ip),
+            self.local_ip,
+        )
         body = sd.to_text()
         tail = body.split("\r\n", 2)[2]
         if self._last_body is not None and tail != self._last_body:
             self._version += 1
             sd.origin = "donkey %d %d IN %s %s" % (
-                self._sess_id, self._version, _addrtype(self.local_ip), self.local_ip)
+                self._sess_id,
+                self._version,
+                _addrtype(self.local_ip),
+                self.local_ip,
+            )
             body = sd.to_text()
         self._last_body = tail
         return body
@@ -343,12 +362,15 @@ class SdpNegotiator:
         if te is not None:
             pts.append(te)
         conn = "0.0.0.0" if zero_connection_hold and direction != SENDRECV else self.local_ip
-        sd = SessionDescription(name="donkey", connection=conn,
-                                media=[self._media(pts, names, direction, te)])
+        sd = SessionDescription(
+            name="donkey", connection=conn, media=[self._media(pts, names, direction, te)]
+        )
         self._offered_direction = direction
         return self._render(sd)
 
-    def make_answer(self, offer: str | SessionDescription, direction: str = SENDRECV) -> tuple[str, Negotiated]:
+    def make_answer(
+        self, offer: str | SessionDescription, direction: str = SENDRECV
+    ) -> tuple[str, Negotiated]:
         """Answer a peer's offer; raises :class:`UnsupportedOffer` (→ 488)."""
         sd = offer if isinstance(offer, SessionDescription) else SessionDescription.parse(offer)
         if direction not in DIRECTIONS:
@@ -357,8 +379,12 @@ class SdpNegotiator:
         answer_media: list[MediaDescription] = []
         negotiated: Negotiated | None = None
         for m in sd.media:
-            ok = (chosen is None and m.media == "audio" and m.port != 0
-                  and m.proto.upper() in ("RTP/AVP", "RTP/AVPF"))
+            ok = (
+                chosen is None
+                and m.media == "audio"
+                and m.port != 0
+                and m.proto.upper() in ("RTP/AVP", "RTP/AVPF")
+            )
             codec = pt = None
             if ok:
                 rtpmap = m.rtpmap()
@@ -385,7 +411,9 @@ class SdpNegotiator:
             negotiated = Negotiated(codec, pt, te, remote, ours, PTIME)
         if negotiated is None:
             offered = ", ".join(" ".join(m.formats) for m in sd.media if m.media == "audio")
-            raise UnsupportedOffer("no supported audio codec in offer (formats: %s)" % (offered or "none"))
+            raise UnsupportedOffer(
+                "no supported audio codec in offer (formats: %s)" % (offered or "none")
+            )
         answer = SessionDescription(name="donkey", connection=self.local_ip, media=answer_media)
         self.negotiated = negotiated
         return self._render(answer), negotiated
@@ -415,6 +443,15 @@ class SdpNegotiator:
 
 
 __all__ = [
-    "SdpError", "UnsupportedOffer", "MediaDescription", "SessionDescription", "Negotiated",
-    "SdpNegotiator", "parse", "SENDRECV", "SENDONLY", "RECVONLY", "INACTIVE",
+    "SdpError",
+    "UnsupportedOffer",
+    "MediaDescription",
+    "SessionDescription",
+    "Negotiated",
+    "SdpNegotiator",
+    "parse",
+    "SENDRECV",
+    "SENDONLY",
+    "RECVONLY",
+    "INACTIVE",
 ]

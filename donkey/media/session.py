@@ -15,11 +15,12 @@ Callbacks (``on_dtmf(key, ms)``, ``on_no_audio()``, ``on_separator(id)``,
 the media tick, so DSM handlers may freely change the playlist or close the
 session -- as SEMS posts events to the session's queue.
 """
+
 from __future__ import annotations
 
 import os
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from donkey.media.clock import MediaClock
 from donkey.media.codecs import Codec
@@ -37,8 +38,24 @@ JITTER_FRAMES = 6
 
 _DTMF_ROWS = (697, 770, 852, 941)
 _DTMF_COLS = (1209, 1336, 1477, 1633)
-_KEY_POS = {1: (0, 0), 2: (0, 1), 3: (0, 2), 12: (0, 3), 4: (1, 0), 5: (1, 1), 6: (1, 2), 13: (1, 3),
-            7: (2, 0), 8: (2, 1), 9: (2, 2), 14: (2, 3), 10: (3, 0), 0: (3, 1), 11: (3, 2), 15: (3, 3)}
+_KEY_POS = {
+    1: (0, 0),
+    2: (0, 1),
+    3: (0, 2),
+    12: (0, 3),
+    4: (1, 0),
+    5: (1, 1),
+    6: (1, 2),
+    13: (1, 3),
+    7: (2, 0),
+    8: (2, 1),
+    9: (2, 2),
+    14: (2, 3),
+    10: (3, 0),
+    0: (3, 1),
+    11: (3, 2),
+    15: (3, 3),
+}
 
 
 class MediaSession:
@@ -172,8 +189,15 @@ class MediaSession:
     def play_silence(self, ms: int, front: bool = False) -> None:
         self.playlist.add_silence(ms, front)
 
-    def play_ringtone(self, length_ms: int, on_ms: int, off_ms: int, f: float, f2: float = 0.0,
-                      front: bool = False) -> None:
+    def play_ringtone(
+        self,
+        length_ms: int,
+        on_ms: int,
+        off_ms: int,
+        f: float,
+        f2: float = 0.0,
+        front: bool = False,
+    ) -> None:
         self.playlist.add_ringtone(length_ms, on_ms, off_ms, f, f2, front)
 
     def add_separator(self, id: int, front: bool = False) -> None:
@@ -207,8 +231,9 @@ class MediaSession:
         self._update_rx()
 
     def _update_rx(self) -> None:
-        self._rx_on = self.receiving and (self._write is not None or self._recorder is not None
-                                          or self._inband is not None)
+        self._rx_on = self.receiving and (
+            self._write is not None or self._recorder is not None or self._inband is not None
+        )
         if not self._rx_on:
             self._rxq.clear()
             self._rx_playing = False
@@ -453,8 +478,12 @@ class MediaSession:
             self._timeout_fired = False
         elif self._timeout_ticks:
             self._idle_ticks += 1
-            if (self._idle_ticks >= self._timeout_ticks and not self._timeout_fired
-                    and self.negotiated is not None and self.negotiated.direction in ("sendrecv", "recvonly")):
+            if (
+                self._idle_ticks >= self._timeout_ticks
+                and not self._timeout_fired
+                and self.negotiated is not None
+                and self.negotiated.direction in ("sendrecv", "recvonly")
+            ):
                 self._timeout_fired = True
                 self._post("on_rtp_timeout")
 

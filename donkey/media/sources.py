@@ -4,6 +4,7 @@ All of them hand out pre-built ``bytes`` frames (shared silence, cached file
 frames, a precomputed ringtone cadence), so reading a frame allocates nothing
 in the common case.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,7 +22,9 @@ class FilePlayer:
 
     __slots__ = ("path", "frames", "loop", "pos", "failed")
 
-    def __init__(self, frames: tuple[bytes, ...] | None, loop: bool = False, path: str = "") -> None:
+    def __init__(
+        self, frames: tuple[bytes, ...] | None, loop: bool = False, path: str = ""
+    ) -> None:
         self.path = path
         self.frames = frames
         self.loop = loop
@@ -70,8 +73,15 @@ class RingtoneSource:
 
     __slots__ = ("_frames", "_idx", "remaining")
 
-    def __init__(self, length_ms: int, on_ms: int, off_ms: int, f: float, f2: float = 0.0,
-                 level: float = 0.25) -> None:
+    def __init__(
+        self,
+        length_ms: int,
+        on_ms: int,
+        off_ms: int,
+        f: float,
+        f2: float = 0.0,
+        level: float = 0.25,
+    ) -> None:
         on_ms = max(0, int(on_ms))
         off_ms = max(0, int(off_ms))
         period = on_ms + off_ms

@@ -11,6 +11,7 @@ the process-wide :data:`cache` (each file is decoded once, re-read only when
 its mtime/size changes).  For big files use :func:`load_wav_async`, which
 decodes in a worker thread and fills the same cache.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,9 +49,9 @@ def decode_wav_bytes(data: bytes, path: str = "<memory>") -> bytes:
     pos = 12
     n = len(data)
     while pos + 8 <= n:
-        cid = data[pos:pos + 4]
+        cid = data[pos : pos + 4]
         size = struct.unpack_from("<I", data, pos + 4)[0]
-        body = data[pos + 8:pos + 8 + size]  # truncated data chunks are tolerated
+        body = data[pos + 8 : pos + 8 + size]  # truncated data chunks are tolerated
         if cid == b"fmt ":
             if len(body) < 16:
                 raise MediaFileError(path, "short fmt chunk")
@@ -73,15 +74,15 @@ def decode_wav_bytes(data: bytes, path: str = "<memory>") -> bytes:
         if bits not in (8, 16, 24, 32):
             raise MediaFileError(path, "unsupported PCM sample size %d" % bits)
         width = bits // 8
-        pcm = pcm[:len(pcm) - len(pcm) % (width * channels)]
+        pcm = pcm[: len(pcm) - len(pcm) % (width * channels)]
         if width == 1:  # 8-bit WAV is unsigned
             pcm = audioop.lin2lin(audioop.bias(pcm, 1, -128), 1, 2)
         elif width != 2:
             pcm = audioop.lin2lin(pcm, width, 2)
     elif tag == WAVE_FORMAT_MULAW:
-        pcm = audioop.ulaw2lin(pcm[:len(pcm) - len(pcm) % channels], 2)
+        pcm = audioop.ulaw2lin(pcm[: len(pcm) - len(pcm) % channels], 2)
     elif tag == WAVE_FORMAT_ALAW:
-        pcm = audioop.alaw2lin(pcm[:len(pcm) - len(pcm) % channels], 2)
+        pcm = audioop.alaw2lin(pcm[: len(pcm) - len(pcm) % channels], 2)
     else:
         raise MediaFileError(path, "unsupported WAV format tag %#x" % tag)
     if channels == 2:
@@ -191,8 +192,19 @@ class WavWriter:
     def _header(data_size: int) -> bytes:
         return struct.pack(
             "<4sI4s4sIHHIIHH4sI",
-            b"RIFF", 36 + data_size, b"WAVE", b"fmt ", 16, WAVE_FORMAT_PCM, 1,
-            SAMPLE_RATE, SAMPLE_RATE * 2, 2, 16, b"data", data_size,
+            b"RIFF",
+            36 + data_size,
+            b"WAVE",
+            b"fmt ",
+            16,
+            WAVE_FORMAT_PCM,
+            1,
+            SAMPLE_RATE,
+            SAMPLE_RATE * 2,
+            2,
+            16,
+            b"data",
+            data_size,
         )
 
     def write(self, pcm: bytes) -> None:

@@ -12,6 +12,7 @@ Rooms live in the runtime's :class:`~donkey.media.conference.ConferenceBridge`;
 a member's channel becomes the session's media input and output, so it hears
 the others and never itself.  The channel is freed when the session ends.
 """
+
 from __future__ import annotations
 
 from donkey.dsm import events as ev
@@ -90,6 +91,7 @@ def leave(session, event, args):
 @module.action("conference.teejoin", split=",", optional=True)
 def teejoin(session, event, args):
     from donkey.media.conference import Tee
+
     media = session.require_media("conference.teejoin")
     room = session.resolve(args[0], event)
     key = TEE + ("." + session.resolve(args[1], event) if len(args) > 1 and args[1] else "")
@@ -141,6 +143,7 @@ def set_playout_type(session, event, args):
 @module.action("conference.setupMixIn", split=",", optional=True)
 def setup_mixin(session, event, args):
     from donkey.media.mixin import MixIn
+
     media = session.require_media("conference.setupMixIn")
     try:
         level = float(session.resolve(args[0], event) or "0.5")

@@ -26,10 +26,12 @@ Redirects are not followed (libcurl's default).  No condition.
 The session waits for the response; the reactor and other sessions do not.
 Connections are kept alive in one pool per runtime (``runtime.module_state("mod_curl.client", ...)``).
 """
+
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 import treq
@@ -64,12 +66,15 @@ class _Client:
 
 def client(runtime: Any) -> _Client:
     """The runtime's client, created on first use."""
+
     def make() -> _Client:
         reactor = runtime.reactor
-        if not IReactorTCP.providedBy(reactor):     # a test clock: the network needs the real one
+        if not IReactorTCP.providedBy(reactor):  # a test clock: the network needs the real one
             from twisted.internet import reactor as global_reactor
+
             reactor = global_reactor
         return _Client(reactor)
+
     return runtime.module_state("mod_curl.client", make)
 
 
@@ -105,8 +110,14 @@ def _describe(failure: Failure, url: str, timeout: float, timed_out: bool) -> st
     return failure.getErrorMessage() or failure.type.__name__
 
 
-def _perform(session, url: str, method: str, consume: Callable[[Any], Deferred],
-             body: bytes | None = None, content_type: str | None = None) -> Deferred:
+def _perform(
+    session,
+    url: str,
+    method: str,
+    consume: Callable[[Any], Deferred],
+    body: bytes | None = None,
+    content_type: str | None = None,
+) -> Deferred:
     """Send the request, let ``consume(response)`` read the body; set errno/curl.err."""
     c = client(session.runtime)
     timeout = _timeout(session)
@@ -131,15 +142,18 @@ def _perform(session, url: str, method: str, consume: Callable[[Any], Deferred],
         return defer.succeed(None)
     d.addCallback(consume)
     if timeout > 0:
+
         def expire() -> None:
             timed_out.append(True)
             d.cancel()
+
         timer = c.reactor.callLater(timeout, expire)
 
         def stop_timer(result: Any) -> Any:
             if timer.active():
                 timer.cancel()
             return result
+
         d.addBoth(stop_timer)
     d.addCallbacks(lambda _: session.clear_errno(), failed)
     return d
@@ -147,22 +161,31 @@ def _perform(session, url: str, method: str, consume: Callable[[Any], Deferred],
 
 def _into_var(session) -> Callable[[Any], Deferred]:
     """Append the body to ``$curl.out`` as it arrives (as SEMS's write callback)."""
+
     def consume(response) -> Deferred:
         session.vars.setdefault("curl.out", "")
         chunks: list[bytes] = []
 
         def done(_: Any) -> None:
             session.vars["curl.out"] += b"".join(chunks).decode("utf-8", "replace")
+
         return treq.collect(response, chunks.append).addCallback(done)
+
     return consume
 
 
 def _into_log(session, url: str) -> Callable[[Any], Deferred]:
     def consume(response) -> Deferred:
         def show(data: bytes) -> None:
-            session.log.debug("curl: {url} answered {code}: {body}", url=url,
-                              code=response.code, body=data[:1024].decode("utf-8", "replace"))
+            session.log.debug(
+                "curl: {url} answered {code}: {body}",
+                url=url,
+                code=response.code,
+                body=data[:1024].decode("utf-8", "replace"),
+            )
+
         return treq.content(response).addCallback(show)
+
     return consume
 
 
@@ -183,8 +206,11 @@ def _multipart(fields: list[tuple[str, str]]) -> tuple[bytes, str]:
     parts = []
     for name, value in fields:
         safe_name = name.replace('"', "%22").replace("\r", "").replace("\n", "")
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{safe_name}"'
-                     f"\r\n\r\n".encode() + value.encode("utf-8") + b"\r\n")
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{safe_name}"\r\n\r\n'.encode()
+            + value.encode("utf-8")
+            + b"\r\n"
+        )
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
     return body, f"multipart/form-data; boundary={boundary}"
 
@@ -241,6 +267,7 @@ def _post(get_result: bool):
             consume = _into_log(session, url)
         body, content_type = _multipart(_form_vars(session, args[1]))
         return _perform(session, url, "POST", consume, body, content_type)
+
     return action
 
 

@@ -12,6 +12,7 @@ Conditions: ``dlg.requestHasContentType(ct)``, ``dlg.replyHasContentType(ct)``.
 turned into line ends).  Failures set ``$errno`` (``arg``, ``general``) as in
 SEMS; in a system DSM every action throws a ``core`` exception.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ class DialoutRequest:
     ltag: str = ""
     headers: str = ""
     variables: dict[str, str] = field(default_factory=dict)
-    parent: str = ""          # local tag of the session that dialled
+    parent: str = ""  # local tag of the session that dialled
 
 
 def line_ends(text: str) -> str:
@@ -64,7 +65,7 @@ def _attempt(session, what: str, errno: str, func, *args) -> bool:
     """Run a dialog operation; its failure sets ``$errno`` (SEMS does not throw here)."""
     try:
         func(*args)
-    except Exception as e:   # the dialog refused (already answered, gone, bad state)
+    except Exception as e:  # the dialog refused (already answered, gone, bad state)
         session.set_errno(errno, f"{what}: {e}\n")
         return False
     session.clear_errno()
@@ -108,7 +109,7 @@ def accept_invite(session, event, args):
     except Exception as e:
         session.set_errno("dlg", f"dlg.acceptInvite: {e}\n")
         return
-    if accepted is False:   # the offer could not be answered: the call got 488
+    if accepted is False:  # the offer could not be answered: the call got 488
         session.set_errno("dlg", "Error accepting call: 488 Not Acceptable Here\n")
         return
     session.clear_errno()
@@ -127,24 +128,32 @@ def dialout(session, event, args):
 
     def get(suffix: str) -> str:
         return v.get(name + suffix, "")
+
     missing = [s for s in ("_caller", "_callee", "_domain", "_app") if (name + s) not in v]
     if missing:
-        session.set_errno("arg", f"need {', '.join(name + m for m in missing)} "
-                                 f"set for dlg.dialout({name})\n")
+        session.set_errno(
+            "arg", f"need {', '.join(name + m for m in missing)} set for dlg.dialout({name})\n"
+        )
         session.vars[name + "_ltag"] = ""
         return
     caller, callee, domain = get("_caller"), get("_callee"), get("_domain")
     prefix = name + "_var."
     request = DialoutRequest(
-        app=get("_app"), caller=caller, callee=callee, domain=domain,
+        app=get("_app"),
+        caller=caller,
+        callee=callee,
+        domain=domain,
         r_uri=get("_r_uri") or f"sip:{callee}@{domain}",
         from_hdr=get("_from") or f"<sip:{caller}@{domain}>",
         to_hdr=get("_to") or f"<sip:{callee}@{domain}>",
         from_uri=get("_from_uri") or f"sip:{caller}@{domain}",
-        auth_user=get("_auth_user"), auth_pwd=get("_auth_pwd"), ltag=get("_ltag"),
+        auth_user=get("_auth_user"),
+        auth_pwd=get("_auth_pwd"),
+        ltag=get("_ltag"),
         headers=line_ends(get("_hdrs")),
-        variables={k[len(prefix):]: val for k, val in v.items() if k.startswith(prefix)},
-        parent=session.ltag)
+        variables={k[len(prefix) :]: val for k, val in v.items() if k.startswith(prefix)},
+        parent=session.ltag,
+    )
     try:
         ltag = session.runtime.dialout(request)
     except Exception as e:
@@ -175,8 +184,12 @@ def info(session, event, args):
     call = session.require_call("dlg.info")
     content_type = session.resolve(args[0], event)
     body = line_ends(session.resolve(args[1], event))
-    _attempt(session, "dlg.info", "general",
-             lambda: call.send_request("INFO", body=body, content_type=content_type))
+    _attempt(
+        session,
+        "dlg.info",
+        "general",
+        lambda: call.send_request("INFO", body=body, content_type=content_type),
+    )
 
 
 @module.action("dlg.relayReply", split=",")

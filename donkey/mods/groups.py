@@ -18,6 +18,7 @@ instance (SEMS: the process).  A session that ends leaves all its groups; an
 emptied group disappears.  As in SEMS, naming a variable in ``postEvent``
 creates it (empty) in the sender if it did not exist.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -123,7 +124,7 @@ def _post_event(session, event, args):
     sessions = session.runtime.sessions
     for ltag in groups_of(session.runtime).get(group):
         if ltag == session.ltag:
-            continue            # not to ourselves
+            continue  # not to ourselves
         if sessions.post_event(ltag, Event(ev.EVENT, dict(params))):
             posted = True
         else:

@@ -21,6 +21,7 @@ monitoring these actions do nothing and leave ``$errno`` alone: SEMS's
 monitoring macros are no-ops when the monitoring module is not loaded, and a
 script written for SEMS must not start failing its ``throwOnError()`` here.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -52,8 +53,7 @@ def _global_args(session: Any, event: Any, args: tuple) -> tuple[str, str, str]:
     """``id, name[, value]``: SEMS splits the rest at its first comma."""
     ident = session.resolve(args[0], event)
     name, value, found = split_two(args[1], ",")
-    return (ident, session.resolve(name, event),
-            session.resolve(value, event) if found else "")
+    return (ident, session.resolve(name, event), session.resolve(value, event) if found else "")
 
 
 def _this_call(session: Any, event: Any, args: tuple) -> tuple[str, str, str]:
@@ -63,19 +63,22 @@ def _this_call(session: Any, event: Any, args: tuple) -> tuple[str, str, str]:
 
 def _store_action(method: str, arguments):
     """An action that calls ``store.<method>(*arguments(...))`` when monitoring is loaded."""
+
     def action(session, event, args):
         store = _store(session)
         if store is not None:
             getattr(store, method)(*arguments(session, event, args))
+
     return action
 
 
 for _names, _method, _arguments in (
-        (("monitoring.set", "monitoring.log"), "set", _this_call),
-        (("monitoring.add", "monitoring.logAdd"), "add", _this_call),
-        (("monitoring.setGlobal",), "set", _global_args),
-        (("monitoring.addGlobal",), "add", _global_args),
-        (("monitoring.inc",), "inc", _name_value),
-        (("monitoring.dec",), "dec", _name_value)):
+    (("monitoring.set", "monitoring.log"), "set", _this_call),
+    (("monitoring.add", "monitoring.logAdd"), "add", _this_call),
+    (("monitoring.setGlobal",), "set", _global_args),
+    (("monitoring.addGlobal",), "add", _global_args),
+    (("monitoring.inc",), "inc", _name_value),
+    (("monitoring.dec",), "dec", _name_value),
+):
     for _name in _names:
         module.action(_name, split=",", optional=True)(_store_action(_method, _arguments))

@@ -60,6 +60,7 @@ next use.  Configuration: ``$config.mysql_pool_size`` (threads and
 connections per MySQL URL, default 4; SQLite always uses one),
 ``$config.mysql_ca_cert`` (connect over TLS checking this CA).
 """
+
 from __future__ import annotations
 
 import os
@@ -67,8 +68,9 @@ import re
 import sqlite3
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote as url_unquote
 
 import pymysql
@@ -85,25 +87,39 @@ from donkey.dsm.values import to_uint_prefix
 
 log = Logger()
 
-CONNECTION = "db.con"        # session.objects key of the session's connection handle
-RESULT = "db.res"            # session.objects key of the current result
+CONNECTION = "db.con"  # session.objects key of the session's connection handle
+RESULT = "db.res"  # session.objects key of the current result
 TMPFILES = "mysql.tmpfiles"  # audio files written for playDBAudio, removed at session end
 
 E_CONNECTION, E_QUERY, E_RESULT = "connection", "query", "result"
 
 # PyMySQL / MariaDB error codes that mean "the connection is gone", not "bad SQL".
-_LOST_CODES = frozenset({
-    1053,   # server shutdown in progress
-    1927,   # connection was killed
-    2002, 2003,  # can't connect
-    2006,   # server has gone away
-    2013,   # lost connection during query
-    2014,   # commands out of sync
-    2055,   # lost connection (system error)
-})
+_LOST_CODES = frozenset(
+    {
+        1053,  # server shutdown in progress
+        1927,  # connection was killed
+        2002,
+        2003,  # can't connect
+        2006,  # server has gone away
+        2013,  # lost connection during query
+        2014,  # commands out of sync
+        2055,  # lost connection (system error)
+    }
+)
 
-_SELECTS = frozenset({"local_tag", "user", "domain", "remote_tag", "callid",
-                      "local_uri", "local_party", "remote_uri", "remote_party"})
+_SELECTS = frozenset(
+    {
+        "local_tag",
+        "user",
+        "domain",
+        "remote_tag",
+        "callid",
+        "local_uri",
+        "local_party",
+        "remote_uri",
+        "remote_party",
+    }
+)
 
 # PyMySQL is pure Python: its threads share the GIL with the reactor, so more
 # threads add reactor latency, not throughput (see bench/mysql_bench.py).
@@ -113,29 +129,29 @@ DEFAULT_POOL_SIZE = 4
 # ---------------------------------------------------------------------------
 # URLs
 
+
 @dataclass(frozen=True)
 class Target:
     """Where a ``db_url`` points."""
 
-    kind: str               # "mysql" or "sqlite"
+    kind: str  # "mysql" or "sqlite"
     host: str = ""
     port: int = 3306
     user: str = ""
     password: str = ""
     database: str = ""
-    path: str = ""          # sqlite file
+    path: str = ""  # sqlite file
 
     @property
     def key(self) -> tuple:
-        return (self.kind, self.host, self.port, self.user, self.password,
-                self.database, self.path)
+        return (self.kind, self.host, self.port, self.user, self.password, self.database, self.path)
 
 
 def parse_url(url: str) -> Target:
     """``mysql://user:pwd@host[:port]/db`` or ``sqlite:///path``; ValueError otherwise."""
     url = url.strip()
     if url.startswith("sqlite://"):
-        path = url[len("sqlite://"):]
+        path = url[len("sqlite://") :]
         if path in (":memory:", "/:memory:"):
             path = ":memory:"
         if not path:
@@ -143,7 +159,7 @@ def parse_url(url: str) -> Target:
         return Target("sqlite", path=path)
     if not url.startswith("mysql://") or len(url) < 11:
         raise ValueError("missing correct db_url config or connect parameter")
-    rest = url[len("mysql://"):]
+    rest = url[len("mysql://") :]
     creds, at, hostpart = rest.rpartition("@")
     if not at:
         creds, hostpart = "", rest
@@ -154,12 +170,19 @@ def parse_url(url: str) -> Target:
         host, port_text = hostport, "3306"
     if not host:
         raise ValueError(f"db_url '{url}' has no host")
-    return Target("mysql", host=host, port=int(port_text), user=url_unquote(user),
-                  password=url_unquote(password), database=url_unquote(database))
+    return Target(
+        "mysql",
+        host=host,
+        port=int(port_text),
+        user=url_unquote(user),
+        password=url_unquote(password),
+        database=url_unquote(database),
+    )
 
 
 # ---------------------------------------------------------------------------
 # Statement templates: parsed once at load time, bound per call.
+
 
 @dataclass(frozen=True, slots=True)
 class Ref:
@@ -216,8 +239,16 @@ _NAME_END = frozenset(" \t\r\n,()$#@;'\"`=<>!+-*/%|&^~\\")
 _WORD_END = frozenset(" \t\r\n,();=<>!+-*/%|&^~'\"`")
 # Raw SQL ending like this puts the next bare value in a LIMIT/OFFSET position.
 _COUNT_CONTEXT = re.compile(r"(?is)(?:\blimit\s+(?:\S+\s*,\s*)?|\boffset\s+)\Z")
-_MYSQL_ESCAPES = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a",
-                  "%": "\\%", "_": "\\_"}
+_MYSQL_ESCAPES = {
+    "0": "\0",
+    "b": "\b",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "Z": "\x1a",
+    "%": "\\%",
+    "_": "\\_",
+}
 _FILE = "__FILE__"
 
 
@@ -229,7 +260,7 @@ def parse_query(text: str) -> Template:
     back-quoted identifier.
     """
     segs: list = []
-    raw: list[str] = []            # pending raw SQL
+    raw: list[str] = []  # pending raw SQL
     i, n = 0, len(text)
     has_file = False
 
@@ -242,7 +273,7 @@ def parse_query(text: str) -> Template:
         """A reference at ``pos`` (a sigil), or the literal text it stands for."""
         sigil = text[pos]
         if pos + 1 < n and text[pos + 1] == sigil:
-            if sigil == "@":   # @@system_variable: keep as written
+            if sigil == "@":  # @@system_variable: keep as written
                 end = pos + 2
                 while end < n and text[end] not in _NAME_END:
                     end += 1
@@ -251,11 +282,11 @@ def parse_query(text: str) -> Template:
         end = pos + 1
         while end < n and text[end] not in _NAME_END:
             end += 1
-        name = text[pos + 1:end]
+        name = text[pos + 1 : end]
         if not name:
             return sigil, end
         if sigil == "@" and name not in _SELECTS:
-            return text[pos:end], end   # a MySQL user variable
+            return text[pos:end], end  # a MySQL user variable
         return Ref(sigil, name), end
 
     while i < n:
@@ -271,11 +302,11 @@ def parse_query(text: str) -> Template:
             segs.append(lit)
         elif ch == "`":
             end = text.find("`", i + 1)
-            while end >= 0 and text[end + 1:end + 2] == "`":
+            while end >= 0 and text[end + 1 : end + 2] == "`":
                 end = text.find("`", end + 2)
             if end < 0:
                 raise ValueError(f"unterminated ` in query '{text}'")
-            ident = text[i:end + 1]
+            ident = text[i : end + 1]
             if any(s in ident for s in "$#"):
                 raise ValueError(f"a reference inside the identifier {ident} cannot be bound")
             raw.append(ident)
@@ -311,10 +342,13 @@ def parse_query(text: str) -> Template:
                     parts.append(text[j])
                     j += 1
             if found:
-                before = "".join(getattr(s, "text", None) or s.raw for s in segs[-3:]) + "".join(raw)
+                before = "".join(getattr(s, "text", None) or s.raw for s in segs[-3:]) + "".join(
+                    raw
+                )
                 flush_raw()
-                segs.append(Word(text[word_start:j], _merge(parts),
-                                 bool(_COUNT_CONTEXT.search(before))))
+                segs.append(
+                    Word(text[word_start:j], _merge(parts), bool(_COUNT_CONTEXT.search(before)))
+                )
             else:
                 raw.append("".join(p for p in parts))
             i = j
@@ -336,11 +370,11 @@ def _read_literal(text: str, pos: int, read_ref) -> tuple[Lit, int]:
             parts.append(_MYSQL_ESCAPES.get(nxt, nxt))
             i += 2
         elif ch == quote:
-            if text[i + 1:i + 2] == quote:   # doubled quote
+            if text[i + 1 : i + 2] == quote:  # doubled quote
                 parts.append(quote)
                 i += 2
                 continue
-            return Lit(quote, text[pos:i + 1], _merge(parts)), i + 1
+            return Lit(quote, text[pos : i + 1], _merge(parts)), i + 1
         elif ch in "$#@":
             item, i = read_ref(i)
             parts.append(item)
@@ -379,8 +413,9 @@ class FileValue:
         return b"".join(data if isinstance(p, Ref) else p.encode("utf-8") for p in self.parts)
 
 
-def render(template: Template, session: Any, event: Any, dialect: str,
-           with_file: bool = False) -> tuple[str, list]:
+def render(
+    template: Template, session: Any, event: Any, dialect: str, with_file: bool = False
+) -> tuple[str, list]:
     """``(sql, params)`` for ``dialect`` (``mysql``: ``%s``, ``sqlite``: ``?``)."""
     mark = "%s" if dialect == "mysql" else "?"
     out: list[str] = []
@@ -423,8 +458,11 @@ def render(template: Template, session: Any, event: Any, dialect: str,
             params.append(v)
         else:
             files = with_file and any(isinstance(p, Ref) and p.kind == "F" for p in seg.parts)
-            bind = seg.has_vars or files or (
-                dialect == "sqlite" and (seg.quote == '"' or "\\" in seg.raw))
+            bind = (
+                seg.has_vars
+                or files
+                or (dialect == "sqlite" and (seg.quote == '"' or "\\" in seg.raw))
+            )
             if bind:
                 out.append(mark)
                 params.append(value(seg.parts))
@@ -435,12 +473,14 @@ def render(template: Template, session: Any, event: Any, dialect: str,
 
 def inline(sql: str, params: list) -> str:
     """A ``mysql``-dialect statement with its values written in (debugging only)."""
+
     def lit(v: Any) -> str:
         if isinstance(v, int):
             return str(v)
         if isinstance(v, FileValue):
             v = "".join("__FILE__" if isinstance(p, Ref) else p for p in v.parts)
         return "'" + escape_string(str(v)) + "'"
+
     return sql % tuple(lit(v) for v in params)
 
 
@@ -475,6 +515,7 @@ def _strip_outer_quotes(text: str) -> str:
 # ---------------------------------------------------------------------------
 # Results
 
+
 class DBResult:
     """A fetched result: column labels and rows of Python values."""
 
@@ -508,6 +549,7 @@ def as_bytes(value: Any) -> bytes:
 # ---------------------------------------------------------------------------
 # Pools (one per URL and runtime)
 
+
 class DBError(Exception):
     """What a DB thread reports: ``kind`` is the DSM errno."""
 
@@ -528,8 +570,9 @@ class Database:
     tracebacks, and so other threads re-check their connection afterwards.
     """
 
-    def __init__(self, target: Target, reactor: Any, pool_size: int = DEFAULT_POOL_SIZE,
-                 ssl_ca: str = ""):
+    def __init__(
+        self, target: Target, reactor: Any, pool_size: int = DEFAULT_POOL_SIZE, ssl_ca: str = ""
+    ):
         self.target = target
         self.dialect = target.kind
         self.reactor = reactor
@@ -538,19 +581,39 @@ class Database:
         self._lock = threading.Lock()
         if target.kind == "mysql":
             kwargs: dict[str, Any] = dict(
-                host=target.host, port=target.port, user=target.user,
-                password=target.password, database=target.database or None,
-                charset="utf8mb4", autocommit=True, connect_timeout=5)
+                host=target.host,
+                port=target.port,
+                user=target.user,
+                password=target.password,
+                database=target.database or None,
+                charset="utf8mb4",
+                autocommit=True,
+                connect_timeout=5,
+            )
             if ssl_ca:
                 kwargs["ssl"] = {"ca": ssl_ca}
             self.pool = adbapi.ConnectionPool(
-                "pymysql", cp_min=max(1, pool_size), cp_max=max(1, pool_size), cp_reconnect=True,
-                cp_noisy=False, cp_reactor=reactor, **kwargs)
+                "pymysql",
+                cp_min=max(1, pool_size),
+                cp_max=max(1, pool_size),
+                cp_reconnect=True,
+                cp_noisy=False,
+                cp_reactor=reactor,
+                **kwargs,
+            )
         else:
             # One thread: SQLite serialises writers anyway, and ':memory:' stays one database.
             self.pool = adbapi.ConnectionPool(
-                "sqlite3", target.path, check_same_thread=False, isolation_level=None,
-                cp_min=1, cp_max=1, cp_reconnect=True, cp_noisy=False, cp_reactor=reactor)
+                "sqlite3",
+                target.path,
+                check_same_thread=False,
+                isolation_level=None,
+                cp_min=1,
+                cp_max=1,
+                cp_reconnect=True,
+                cp_noisy=False,
+                cp_reactor=reactor,
+            )
 
     @property
     def client_version(self) -> str:
@@ -565,8 +628,9 @@ class Database:
 
     def run(self, work: Callable[..., Any], *args: Any) -> Deferred:
         """Run ``work(cursor, *args)`` in a pool thread; failures are :class:`DBError`."""
-        return threads.deferToThreadPool(self.reactor, self.pool.threadpool,
-                                         self._in_thread, work, args)
+        return threads.deferToThreadPool(
+            self.reactor, self.pool.threadpool, self._in_thread, work, args
+        )
 
     # -- in a pool thread ----------------------------------------------------
     def _in_thread(self, work: Callable[..., Any], args: tuple) -> Any:
@@ -575,7 +639,7 @@ class Database:
         try:
             conn = pool.connect()
             if self.dialect == "mysql" and self._checked.get(tid) != self.generation:
-                conn.ping(reconnect=True)   # another thread lost its connection: check ours
+                conn.ping(reconnect=True)  # another thread lost its connection: check ours
             self._checked[tid] = self.generation
         except DBError:
             raise
@@ -622,7 +686,7 @@ class Database:
         pool = self.pool
         if pool.running:
             pool.close()
-        elif pool.startID:       # never started: only drop the startup trigger
+        elif pool.startID:  # never started: only drop the startup trigger
             self.reactor.removeSystemEventTrigger(pool.startID)
             pool.startID = None
 
@@ -668,12 +732,15 @@ class Databases:
 
 def databases(runtime: Any) -> Databases:
     """The runtime's pool registry, created on first use."""
+
     def make() -> Databases:
         reactor = runtime.reactor
-        if not IReactorThreads.providedBy(reactor):   # a test clock: threads need the real one
+        if not IReactorThreads.providedBy(reactor):  # a test clock: threads need the real one
             from twisted.internet import reactor as global_reactor
+
             reactor = global_reactor
         return Databases(reactor)
+
     return runtime.module_state("mod_mysql.pools", make)
 
 
@@ -700,6 +767,7 @@ class Handle:
 # ---------------------------------------------------------------------------
 # Work done in pool threads
 
+
 def _w_ping(cur) -> None:
     cur.execute("SELECT 1")
     cur.fetchall()
@@ -714,7 +782,7 @@ def _w_query(cur, sql: str, params: list) -> DBResult | None:
 
 def _w_execute(cur, sql: str, params: list) -> tuple[int, int]:
     cur.execute(sql, params)
-    if cur.description is not None:      # a SELECT: SEMS reports 0 rows
+    if cur.description is not None:  # a SELECT: SEMS reports 0 rows
         cur.fetchall()
         return 0, 0
     return max(cur.rowcount, 0), cur.lastrowid or 0
@@ -769,6 +837,7 @@ def _w_put_file(cur, sql: str, params: list, path: str) -> tuple[int, int]:
 # ---------------------------------------------------------------------------
 # The module
 
+
 class MysqlModule(Module):
     def on_session_end(self, session) -> None:
         """Remove audio files written for ``playDBAudio``."""
@@ -805,8 +874,9 @@ def _failed(session, handle: Handle | None, failure: Failure) -> None:
         session.log.warn("mysql: {kind} error: {msg}", kind=err.kind, msg=err.message)
 
 
-def _run(session, handle: Handle, work: Callable[..., Any], *args: Any,
-         done: Callable[[Any], None]) -> Deferred:
+def _run(
+    session, handle: Handle, work: Callable[..., Any], *args: Any, done: Callable[[Any], None]
+) -> Deferred:
     def ok(result: Any) -> None:
         handle.alive = True
         done(result)
@@ -1018,15 +1088,19 @@ def _play_db_audio(loop: bool, front: bool, what: str):
             session.clear_errno()
 
         return _run(session, handle, _w_to_tempfile, sql, params, suffix, done=done)
+
     return action
 
 
 module.action("mysql.playDBAudio", split=",", optional=True, prepare=_prepare_query)(
-    _play_db_audio(False, False, "mysql.playDBAudio"))
+    _play_db_audio(False, False, "mysql.playDBAudio")
+)
 module.action("mysql.playDBAudioFront", split=",", optional=True, prepare=_prepare_query)(
-    _play_db_audio(False, True, "mysql.playDBAudioFront"))
+    _play_db_audio(False, True, "mysql.playDBAudioFront")
+)
 module.action("mysql.playDBAudioLooped", split=",", optional=True, prepare=_prepare_query)(
-    _play_db_audio(True, False, "mysql.playDBAudioLooped"))
+    _play_db_audio(True, False, "mysql.playDBAudioLooped")
+)
 
 
 @module.action("mysql.getFileFromDB", split=",", optional=True, prepare=_prepare_query)
@@ -1037,8 +1111,9 @@ def _get_file_from_db(session, event, args) -> Deferred | None:
     template, name = args
     path = session.resolve(name, event)
     sql, params = render(template, session, event, handle.db.dialect)
-    return _run(session, handle, _w_to_file, sql, params, path,
-                done=lambda _: session.clear_errno())
+    return _run(
+        session, handle, _w_to_file, sql, params, path, done=lambda _: session.clear_errno()
+    )
 
 
 @module.action("mysql.putFileToDB", split=",", optional=True, prepare=_prepare_query)

@@ -45,6 +45,7 @@ The DSM reader sees the snippet first: a line that starts with ``#`` or
 and parentheses must balance, so an apostrophe in an end-of-line comment
 (``x = 1  # don't``) breaks the script.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -64,22 +65,65 @@ _NAMESPACE = "mod_py.namespace"
 
 # SEMS's DSMCondition::EventType numbers, by donkey event type.
 EVENT_NUMBERS: dict[str, int] = {
-    ev.START: 1, ev.INVITE: 2, ev.SESSION_START: 3, ev.RINGING: 4, ev.EARLY: 5,
-    ev.FAILED: 6, ev.SIP_REQUEST: 7, ev.SIP_REPLY: 8, ev.BEFORE_DESTROY: 9,
-    ev.HANGUP: 10, ev.SESSION_TIMEOUT: 16, ev.RTP_TIMEOUT: 17, ev.REMOTE_DISAPPEARED: 18,
-    ev.KEY: 19, ev.TIMER: 20, ev.NO_AUDIO: 21, ev.SEPARATOR: 22, ev.EVENT: 23,
-    ev.B2B_EVENT: 24, ev.EXCEPTION: 25, ev.STARTUP: 29, ev.RELOAD: 30, ev.SYSTEM: 31,
+    ev.START: 1,
+    ev.INVITE: 2,
+    ev.SESSION_START: 3,
+    ev.RINGING: 4,
+    ev.EARLY: 5,
+    ev.FAILED: 6,
+    ev.SIP_REQUEST: 7,
+    ev.SIP_REPLY: 8,
+    ev.BEFORE_DESTROY: 9,
+    ev.HANGUP: 10,
+    ev.SESSION_TIMEOUT: 16,
+    ev.RTP_TIMEOUT: 17,
+    ev.REMOTE_DISAPPEARED: 18,
+    ev.KEY: 19,
+    ev.TIMER: 20,
+    ev.NO_AUDIO: 21,
+    ev.SEPARATOR: 22,
+    ev.EVENT: 23,
+    ev.B2B_EVENT: 24,
+    ev.EXCEPTION: 25,
+    ev.STARTUP: 29,
+    ev.RELOAD: 30,
+    ev.SYSTEM: 31,
 }
 
 # The names PyDSM offers, with SEMS's numbers.
 DSM_CONSTANTS: dict[str, int] = {
-    "Any": 0, "Start": 1, "Invite": 2, "SessionStart": 3, "Ringing": 4, "EarlySession": 5,
-    "FailedCall": 6, "SipRequest": 7, "SipReply": 8, "BeforeDestroy": 9, "Hangup": 10,
-    "Hold": 11, "UnHold": 12, "B2BOtherRequest": 13, "B2BOtherReply": 14, "B2BOtherBye": 15,
-    "SessionTimeout": 16, "RtpTimeout": 17, "RemoteDisappeared": 18, "Key": 19, "Timer": 20,
-    "NoAudio": 21, "PlaylistSeparator": 22, "DSMEvent": 23, "B2BEvent": 24,
-    "DSMException": 25, "XmlrpcResponse": 26, "JsonRpcResponse": 27, "JsonRpcRequest": 28,
-    "Startup": 29, "Reload": 30, "System": 31,
+    "Any": 0,
+    "Start": 1,
+    "Invite": 2,
+    "SessionStart": 3,
+    "Ringing": 4,
+    "EarlySession": 5,
+    "FailedCall": 6,
+    "SipRequest": 7,
+    "SipReply": 8,
+    "BeforeDestroy": 9,
+    "Hangup": 10,
+    "Hold": 11,
+    "UnHold": 12,
+    "B2BOtherRequest": 13,
+    "B2BOtherReply": 14,
+    "B2BOtherBye": 15,
+    "SessionTimeout": 16,
+    "RtpTimeout": 17,
+    "RemoteDisappeared": 18,
+    "Key": 19,
+    "Timer": 20,
+    "NoAudio": 21,
+    "PlaylistSeparator": 22,
+    "DSMEvent": 23,
+    "B2BEvent": 24,
+    "DSMException": 25,
+    "XmlrpcResponse": 26,
+    "JsonRpcResponse": 27,
+    "JsonRpcRequest": 28,
+    "Startup": 29,
+    "Reload": 30,
+    "System": 31,
 }
 
 # SEMS log levels (0 error .. 3 debug).
@@ -88,6 +132,7 @@ _LEVELS = {0: LogLevel.error, 1: LogLevel.warn, 2: LogLevel.info, 3: LogLevel.de
 
 # ---------------------------------------------------------------------------
 # compiling, once per script load
+
 
 def _compile(source: str, mode: str, what: str):
     """Compile ``source``; retry dedented (DSM scripts indent their code)."""
@@ -103,8 +148,9 @@ def _compile(source: str, mode: str, what: str):
                 return compile(dedented, label, mode)
             except SyntaxError:
                 pass
-        raise ValueError(f"compiling python code '{source.strip()}': {first.msg} "
-                         f"(line {first.lineno})") from None
+        raise ValueError(
+            f"compiling python code '{source.strip()}': {first.msg} (line {first.lineno})"
+        ) from None
 
 
 def _prepare_action(args: tuple) -> tuple:
@@ -117,6 +163,7 @@ def _prepare_condition(args: tuple) -> tuple:
 
 # ---------------------------------------------------------------------------
 # what the code sees
+
 
 class PySession:
     """The ``session`` object of a snippet: this DSM session's variables and media."""
@@ -156,8 +203,9 @@ class PySession:
         self._run("playPrompt", "prompt", lambda m: m.play_prompt(name, loop=bool(loop)))
 
     def playFile(self, name: str, loop: bool = False, front: bool = False) -> None:
-        self._run("playFile", "file",
-                  lambda m: m.play_file(name, loop=bool(loop), front=bool(front)))
+        self._run(
+            "playFile", "file", lambda m: m.play_file(name, loop=bool(loop), front=bool(front))
+        )
 
     def recordFile(self, name: str) -> None:
         self._run("recordFile", "file", lambda m: m.record_file(name))
@@ -192,8 +240,9 @@ class PySession:
     def unmute(self) -> None:
         self._media("unmute").unmute()
 
-    def B2BconnectCallee(self, remote_party: str, remote_uri: str,
-                         relayed_invite: bool = False) -> None:
+    def B2BconnectCallee(
+        self, remote_party: str, remote_uri: str, relayed_invite: bool = False
+    ) -> None:
         raise RuntimeError("B2B calls are not supported by donkey")
 
     def B2BterminateOtherLeg(self) -> None:
@@ -211,6 +260,7 @@ def _dsm_module(session: Any) -> types.ModuleType:
     def named(level: LogLevel):
         def emit(msg: str) -> None:
             logger.emit(level, "{msg}", msg=str(msg).rstrip("\n"))
+
         return emit
 
     dsm.log = log
@@ -227,8 +277,12 @@ def namespace(session: Any) -> dict[str, Any]:
     """The session's snippet namespace, made on first use and dropped at its end."""
     ns = session.objects.get(_NAMESPACE)
     if ns is None:
-        ns = {"__builtins__": builtins, "__name__": "__dsm__",
-              "session": PySession(session), "dsm": _dsm_module(session)}
+        ns = {
+            "__builtins__": builtins,
+            "__name__": "__dsm__",
+            "session": PySession(session),
+            "dsm": _dsm_module(session),
+        }
         session.objects[_NAMESPACE] = ns
     return ns
 
@@ -241,8 +295,11 @@ def _run(session: Any, event: Any, code: Any, source: str) -> tuple[bool, Any]:
     try:
         return True, eval(code, ns)
     except Exception as e:  # noqa: BLE001 - any error in user code is reported, not raised
-        session.log.error("mod_py: error in '{source}': {error}",
-                          source=source.strip(), error=f"{type(e).__name__}: {e}")
+        session.log.error(
+            "mod_py: error in '{source}': {error}",
+            source=source.strip(),
+            error=f"{type(e).__name__}: {e}",
+        )
         return False, None
     finally:
         ns.pop("type", None)
@@ -263,6 +320,9 @@ def _py_condition(session, event, args) -> bool:
         return result
     if isinstance(result, int):
         return result != 0
-    session.log.error("mod_py: condition '{source}' gave {kind}, not True/False",
-                      source=args[1].strip(), kind=type(result).__name__)
+    session.log.error(
+        "mod_py: condition '{source}' gave {kind}, not True/False",
+        source=args[1].strip(),
+        kind=type(result).__name__,
+    )
     return False

@@ -40,11 +40,13 @@ differences: the condition sets every ``$regex.match[n]`` (SEMS's condition
 never filled the last one), and ``not regex.match(unknown, x)`` is true here
 (SEMS answered false for an unknown regex whether negated or not).
 """
+
 from __future__ import annotations
 
 import os
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from donkey.dsm.module import Module
 
@@ -105,15 +107,31 @@ def read_conf(path: str) -> dict[str, str]:
 # POSIX ERE -> Python re
 
 _CLASSES = {
-    "alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "upper": "A-Z",
-    "lower": "a-z", "space": " \\t\\n\\r\\f\\v", "blank": " \\t",
+    "alpha": "a-zA-Z",
+    "digit": "0-9",
+    "alnum": "a-zA-Z0-9",
+    "upper": "A-Z",
+    "lower": "a-z",
+    "space": " \\t\\n\\r\\f\\v",
+    "blank": " \\t",
     "punct": "".join("\\" + c for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"),
-    "print": "\\x20-\\x7e", "graph": "\\x21-\\x7e", "cntrl": "\\x00-\\x1f\\x7f",
-    "xdigit": "0-9A-Fa-f", "word": "a-zA-Z0-9_",
+    "print": "\\x20-\\x7e",
+    "graph": "\\x21-\\x7e",
+    "cntrl": "\\x00-\\x1f\\x7f",
+    "xdigit": "0-9A-Fa-f",
+    "word": "a-zA-Z0-9_",
 }
 _GNU_ESCAPES = {
-    "w": r"\w", "W": r"\W", "s": r"\s", "S": r"\S", "b": r"\b", "B": r"\B",
-    "<": r"\b(?=\w)", ">": r"\b(?<=\w)", "`": r"\A", "'": r"\Z",
+    "w": r"\w",
+    "W": r"\W",
+    "s": r"\s",
+    "S": r"\S",
+    "b": r"\b",
+    "B": r"\B",
+    "<": r"\b(?=\w)",
+    ">": r"\b(?<=\w)",
+    "`": r"\A",
+    "'": r"\Z",
 }
 _DUP_MAX = 0x7FFF
 
@@ -156,7 +174,7 @@ def _bracket(pattern: str, i: int) -> tuple[str, int]:
             close = pattern.find(kind + "]", i + 2)
             if close < 0:
                 raise ValueError(ERR_EBRACK)
-            name = pattern[i + 2:close]
+            name = pattern[i + 2 : close]
             i = close + 2
             if kind == ":":
                 if name not in _CLASSES:
@@ -177,14 +195,14 @@ def _bracket(pattern: str, i: int) -> tuple[str, int]:
                 close = pattern.find(kind + "]", i + 1)
                 if close < 0:
                     raise ValueError(ERR_EBRACK)
-                end = pattern[i + 1:close]
+                end = pattern[i + 1 : close]
                 i = close + 2
                 if len(end) != 1:
                     raise ValueError(ERR_ECOLLATE)
             if ord(end) < ord(ch):
                 raise ValueError(ERR_ERANGE)
             if i < n and pattern[i] == "-" and i + 1 < n and pattern[i + 1] != "]":
-                raise ValueError(ERR_ERANGE)          # a-c-e
+                raise ValueError(ERR_ERANGE)  # a-c-e
             parts.append(f"{_class_char(ch)}-{_class_char(end)}")
             continue
         parts.append(_class_char(ch))
@@ -196,7 +214,7 @@ def _interval(pattern: str, i: int) -> tuple[str, int]:
     close = pattern.find("}", i)
     if close < 0:
         raise ValueError(ERR_EBRACE)
-    body = pattern[i + 1:close]
+    body = pattern[i + 1 : close]
     low_text, comma, high_text = body.partition(",")
     if (low_text and not low_text.isdigit()) or (high_text and not high_text.isdigit()):
         raise ValueError(ERR_BADBR)
@@ -300,6 +318,7 @@ def compile_posix(pattern: str) -> re.Pattern:
 # ---------------------------------------------------------------------------
 # actions and conditions
 
+
 def _match(session: Any, event: Any, args: tuple) -> bool | None:
     """Match and set ``$regex.match[n]``; None when the regex does not exist."""
     name = session.resolve(args[0], event)
@@ -325,8 +344,9 @@ def _compile(session, event, args):
         patterns[name] = compile_posix(args[1])
     except ValueError as e:
         patterns.pop(name, None)
-        session.log.error("compiling '{regex}' for regex '{name}': {why}",
-                          regex=args[1], name=name, why=str(e))
+        session.log.error(
+            "compiling '{regex}' for regex '{name}': {why}", regex=args[1], name=name, why=str(e)
+        )
         session.set_errno("arg")
 
 

@@ -33,6 +33,7 @@ Conditions:
     codes: false, logged).  The command runs as a child process; only the
     session that tests the condition waits for it.
 """
+
 from __future__ import annotations
 
 import os
@@ -71,6 +72,7 @@ def _file_error(session, what: str, e: OSError) -> None:
 # ---------------------------------------------------------------------------
 # files
 
+
 @module.action("sys.mkdir")
 def _mkdir(session, event, args) -> None:
     path = session.resolve(args[0], event)
@@ -98,7 +100,7 @@ def _rename(session, event, args) -> None:
     src = session.resolve(args[0], event)
     dst = session.resolve(args[1], event)
     try:
-        shutil.move(src, dst)    # rename(2), or copy + unlink across file systems
+        shutil.move(src, dst)  # rename(2), or copy + unlink across file systems
     except OSError as e:
         _file_error(session, f"rename '{src}' to '{dst}'", e)
         return
@@ -137,8 +139,9 @@ def _unlink_array(session, event, args) -> None:
         try:
             os.unlink(directory + "/" + item)
         except OSError as e:
-            session.log.debug("sys.unlinkArray: {path}: {err}", path=directory + "/" + item,
-                              err=e.strerror)
+            session.log.debug(
+                "sys.unlinkArray: {path}: {err}", path=directory + "/" + item, err=e.strerror
+            )
             session.set_errno(E_FILE, f"unlink '{directory}/{item}': {e.strerror}")
 
 
@@ -168,6 +171,7 @@ def _file_not_exists(session, event, args) -> bool:
 # ---------------------------------------------------------------------------
 # processes
 
+
 class _Collector(protocol.ProcessProtocol):
     """Collects a child's standard output; fires with ``(output, wait_status)``."""
 
@@ -192,7 +196,8 @@ def _process_reactor(session) -> Any:
     reactor = session.runtime.reactor
     if IReactorProcess.providedBy(reactor):
         return reactor
-    from twisted.internet import reactor as global_reactor   # a test clock: use the real one
+    from twisted.internet import reactor as global_reactor  # a test clock: use the real one
+
     return global_reactor
 
 
@@ -203,8 +208,12 @@ def _popen(session, event, args) -> Deferred:
     done: Deferred = Deferred()
     try:
         _process_reactor(session).spawnProcess(
-            _Collector(done), "/bin/sh", ["/bin/sh", "-c", command], env=os.environ,
-            childFDs={0: "w", 1: "r", 2: 2})
+            _Collector(done),
+            "/bin/sh",
+            ["/bin/sh", "-c", command],
+            env=os.environ,
+            childFDs={0: "w", 1: "r", 2: 2},
+        )
     except OSError as e:
         raise DSMException("popen", cause=e.strerror or str(e)) from None
 
@@ -227,8 +236,12 @@ def _system(session, event, args) -> Deferred | bool:
     done: Deferred = Deferred()
     try:
         _process_reactor(session).spawnProcess(
-            _Collector(done), "/bin/sh", ["/bin/sh", "-c", command], env=os.environ,
-            childFDs={0: "w", 1: 1, 2: 2})
+            _Collector(done),
+            "/bin/sh",
+            ["/bin/sh", "-c", command],
+            env=os.environ,
+            childFDs={0: "w", 1: 1, 2: 2},
+        )
     except OSError as e:
         session.log.error("sys.system: cannot run '{cmd}': {err}", cmd=command, err=str(e))
         return False
@@ -240,11 +253,13 @@ def _system(session, event, args) -> Deferred | bool:
         if code != 1:
             session.log.error("sys.system: '{cmd}' returned {code}", cmd=command, code=code)
         return False
+
     return done.addCallback(finished)
 
 
 # ---------------------------------------------------------------------------
 # timestamps
+
 
 @module.action("sys.getTimestamp")
 def _get_timestamp(session, event, args) -> None:
@@ -278,7 +293,7 @@ def _sub_timestamp(session, event, args) -> None:
     usec1 = _atol(v.get(t1 + ".tv_sec", "")) * 1_000_000 + _atol(v.get(t1 + ".tv_usec", ""))
     usec2 = _atol(v.get(t2 + ".tv_sec", "")) * 1_000_000 + _atol(v.get(t2 + ".tv_usec", ""))
     diff = usec1 - usec2
-    sec, usec = divmod(diff, 1_000_000)     # usec in 0..999999, as timersub leaves it
+    sec, usec = divmod(diff, 1_000_000)  # usec in 0..999999, as timersub leaves it
     v[t1 + ".tv_sec"] = str(sec)
     v[t1 + ".tv_usec"] = str(usec)
     v[t1 + ".msec"] = str(sec * 1000 + usec // 1000)

@@ -25,6 +25,7 @@ as text.  donkey sets it when the session starts, from ``session.call``'s
 ``invite_hdrs`` (or ``request_headers.raw``), unless the script or the caller
 already set it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -58,6 +59,7 @@ def invite_headers(call: Any) -> str | None:
 
 # ---------------------------------------------------------------------------
 # URI parsing (AmUriParser's results)
+
 
 class ParsedUri:
     """The parts of a URI or name-addr, named as SEMS names them."""
@@ -120,8 +122,9 @@ def _uri_end(text: str, start: int) -> int | None:
 
 
 # parse_uri states
-_START, _SCHEME, _USER, _HOST, _HOST_WS, _PORT, _PORT_WS, _HDR, _HDR_WS, _PARAM, _PARAM_WS, \
-    _END = range(12)
+_START, _SCHEME, _USER, _HOST, _HOST_WS, _PORT, _PORT_WS, _HDR, _HDR_WS, _PARAM, _PARAM_WS, _END = (
+    range(12)
+)
 
 
 def parse_uri(uri: str, out: ParsedUri | None = None) -> ParsedUri | None:
@@ -134,13 +137,13 @@ def parse_uri(uri: str, out: ParsedUri | None = None) -> ParsedUri | None:
     if pos is None:
         return None
     state = _START
-    mark = 0                      # index of the separator before the current field
-    matched = 0                   # how much of "SIP:" was seen before a '<'
+    mark = 0  # index of the separator before the current field
+    matched = 0  # how much of "SIP:" was seen before a '<'
     n = len(uri)
     in_bracket = False
 
     def field() -> str:
-        return uri[mark + 1:i]
+        return uri[mark + 1 : i]
 
     i = pos
     while i < n:
@@ -152,11 +155,11 @@ def parse_uri(uri: str, out: ParsedUri | None = None) -> ParsedUri | None:
                 if matched < 4 and c.upper() == "SIP:"[matched]:
                     matched += 1
                 if matched == 4:
-                    state = _USER if "@" in uri[i + 1:] else _HOST
+                    state = _USER if "@" in uri[i + 1 :] else _HOST
                     mark = i
         elif state == _SCHEME:
             if c == ":":
-                state = _USER if "@" in uri[i + 1:] else _HOST
+                state = _USER if "@" in uri[i + 1 :] else _HOST
                 mark = i
         elif state == _USER:
             if c == "@":
@@ -204,7 +207,7 @@ def parse_uri(uri: str, out: ParsedUri | None = None) -> ParsedUri | None:
             if c == ">":
                 state, mark = _END, i
         i += 1
-    rest = uri[mark + 1:n]
+    rest = uri[mark + 1 : n]
     if state in (_USER, _HOST):
         out.host = rest
     elif state == _PORT:
@@ -239,7 +242,7 @@ def _header_params(text: str, start: int) -> dict[str, str]:
         if not item:
             continue
         eq = _last_unquoted(item, "=")
-        name, value = (item[:eq], item[eq + 1:]) if eq >= 0 else (item, "")
+        name, value = (item[:eq], item[eq + 1 :]) if eq >= 0 else (item, "")
         if name.lower() == "expires":
             name = "expires"
         params[name] = value
@@ -300,6 +303,7 @@ def parse_nameaddr(text: str) -> ParsedUri | None:
 # ---------------------------------------------------------------------------
 # headers and URL encoding
 
+
 def get_header(hdrs: str, name: str) -> str:
     """The value of the first header called ``name`` (any case) in ``hdrs``, or ''."""
     if not name:
@@ -317,8 +321,7 @@ _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 
 def url_encode(text: str) -> str:
     """Percent-encode every byte but the RFC 3986 unreserved characters."""
-    return "".join(chr(b) if chr(b) in _UNRESERVED else f"%{b:02X}"
-                   for b in text.encode("utf-8"))
+    return "".join(chr(b) if chr(b) in _UNRESERVED else f"%{b:02X}" for b in text.encode("utf-8"))
 
 
 _HEX = frozenset(b"0123456789abcdefABCDEF")
@@ -332,7 +335,7 @@ def url_decode(text: str) -> str:
     n = len(data)
     while i < n:
         b = data[i]
-        if b != 0x25:                     # '%'
+        if b != 0x25:  # '%'
             out.append(b)
             i += 1
             continue
@@ -340,7 +343,7 @@ def url_decode(text: str) -> str:
             out.append(0x25)
             i += 2
             continue
-        pair = data[i + 1:i + 3]
+        pair = data[i + 1 : i + 3]
         i += 3
         if len(pair) == 2 and all(c in _HEX for c in pair):
             out.append(int(pair.decode("ascii"), 16))

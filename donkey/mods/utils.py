@@ -36,6 +36,7 @@ trailing zero (``3`` + ``4`` gives ``7.0``, ``1.5`` + ``2.25`` gives
 on 2000 ms, off 4000 ms, 440 Hz and 480 Hz (the SEMS code; its README says
 1000/2000).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -58,6 +59,7 @@ _RAND_MAX = 2**31 - 1
 
 # ---------------------------------------------------------------------------
 # C-style number parsing, as the SEMS actions do it
+
 
 def str2i(text: str) -> int | None:
     """SEMS's ``str2i``: unsigned, leading blanks, stops at a blank or line end.
@@ -108,7 +110,8 @@ def str2int(text: str) -> int | None:
 
 
 _FLOAT_PREFIX = re.compile(
-    r"\s*([+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan))", re.IGNORECASE)
+    r"\s*([+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan))", re.IGNORECASE
+)
 _INT_PREFIX = re.compile(r"\s*([+-]?\d+)")
 
 
@@ -138,7 +141,7 @@ def double2str(value: float) -> str:
             i -= 1
             continue
         if text[i] == ".":
-            return text[:last_nonzero + 2]
+            return text[: last_nonzero + 2]
         return text
     return text
 
@@ -151,12 +154,14 @@ def _name(text: str) -> str:
 # ---------------------------------------------------------------------------
 # per-runtime random generator (SEMS: the process-wide rand())
 
+
 def _rng(session: Any) -> random.Random:
     return session.runtime.module_state("mod_utils.rng", random.Random)
 
 
 # ---------------------------------------------------------------------------
 # counting prompts
+
 
 def count_files(count: int, basedir: str, suffix: str, right: bool) -> list[str]:
     """The prompt files SEMS plays for ``count``.
@@ -169,9 +174,9 @@ def count_files(count: int, basedir: str, suffix: str, right: bool) -> list[str]
         return [f"{basedir}{count}{suffix}"]
     files: list[str] = []
     for exponent in range(9, 1, -1):
-        quot, count = divmod(count, 10 ** exponent)
+        quot, count = divmod(count, 10**exponent)
         if quot:
-            files.append(f"{basedir}{quot * 10 ** exponent}{suffix}")
+            files.append(f"{basedir}{quot * 10**exponent}{suffix}")
     if not count:
         return files
     if count <= 20 or count % 10 == 0:
@@ -210,6 +215,7 @@ def _play_count(right: bool, what: str):
         for path in count_files(count, basedir, ".wav", right):
             _play(session, path, what)
         session.clear_errno()
+
     return action
 
 
@@ -222,13 +228,16 @@ def _get_count(right: bool, suffix: str):
         for i, path in enumerate(count_files(count, basedir, suffix, right)):
             session.vars[f"count_file[{i}]"] = path
         session.clear_errno()
+
     return action
 
 
 module.action("utils.playCountRight", split=",", optional=True)(
-    _play_count(True, "utils.playCountRight"))
+    _play_count(True, "utils.playCountRight")
+)
 module.action("utils.playCountLeft", split=",", optional=True)(
-    _play_count(False, "utils.playCountLeft"))
+    _play_count(False, "utils.playCountLeft")
+)
 module.action("utils.getCountRight", split=",", optional=True)(_get_count(True, ".wav"))
 module.action("utils.getCountLeft", split=",", optional=True)(_get_count(False, ".wav"))
 module.action("utils.getCountRightNoSuffix", split=",", optional=True)(_get_count(True, ""))
@@ -245,6 +254,7 @@ def _spell(session, event, args):
 
 # ---------------------------------------------------------------------------
 # ids and random numbers
+
 
 def new_id() -> str:
     """A unique id shaped like the session ids SEMS makes (hex groups joined by dashes)."""
@@ -276,6 +286,7 @@ def _srand(session, event, args):
 
 # ---------------------------------------------------------------------------
 # arithmetic and strings
+
 
 @module.action("utils.add", split=",")
 def _add(session, event, args):
@@ -337,7 +348,7 @@ def _split_string_cr(session, event, args):
     target = _name(args[1] or args[0])
     lines = text.split("\n")
     if lines and lines[-1] == "":
-        lines.pop()         # a trailing newline makes no empty last item
+        lines.pop()  # a trailing newline makes no empty last item
     for i, line in enumerate(lines):
         session.vars[f"{target}[{i}]"] = line
 
@@ -404,7 +415,7 @@ def _unescape_crlf(session, event, args):
 # ---------------------------------------------------------------------------
 # ring tone
 
-_RINGTONE_DEFAULTS = (2000, 4000, 440, 480)      # on, off, f, f2 (SEMS code values)
+_RINGTONE_DEFAULTS = (2000, 4000, 440, 480)  # on, off, f, f2 (SEMS code values)
 
 
 @module.action("utils.playRingTone", split=",", optional=True)
@@ -422,17 +433,20 @@ def _play_ring_tone(session, event, args):
             continue
         n = str2int(text)
         if n is None:
-            session.log.warn("could not decipher ringtone parameter {i}: '{text}', using default",
-                             i=i, text=text)
+            session.log.warn(
+                "could not decipher ringtone parameter {i}: '{text}', using default", i=i, text=text
+            )
             continue
         values[i] = n
     on, off, f, f2 = values
     session.require_media("utils.playRingTone").play_ringtone(
-        length_ms=length, on_ms=on, off_ms=off, f=f, f2=f2, front=False)
+        length_ms=length, on_ms=on, off_ms=off, f=f, f2=f2, front=False
+    )
 
 
 # ---------------------------------------------------------------------------
 # conditions
+
 
 @module.condition("utils.isInList", split=",")
 def _is_in_list(session, event, args) -> bool:

@@ -191,18 +191,12 @@ class MonitoringStore:
     def getAttributeActive(self, key: str) -> list[tuple[str, Any]]:
         """L{getAttribute} restricted to active entries."""
         now = self.clock.seconds()
-        return [
-            (i, e.info.get(key))
-            for i, e in self._entries.items()
-            if not _isFinished(e, now)
-        ]
+        return [(i, e.info.get(key)) for i, e in self._entries.items() if not _isFinished(e, now)]
 
     def getAttributeFinished(self, key: str) -> list[tuple[str, Any]]:
         """L{getAttribute} restricted to finished entries."""
         now = self.clock.seconds()
-        return [
-            (i, e.info.get(key)) for i, e in self._entries.items() if _isFinished(e, now)
-        ]
+        return [(i, e.info.get(key)) for i, e in self._entries.items() if _isFinished(e, now)]
 
     # -- erasing -------------------------------------------------------
 
@@ -271,9 +265,7 @@ class MonitoringStore:
             samples.clear()
         samples.append((now, count))
 
-    def getCount(
-        self, kind: str, name: str, seconds: float = 1.0, now: float | None = None
-    ) -> int:
+    def getCount(self, kind: str, name: str, seconds: float = 1.0, now: float | None = None) -> int:
         """
         Events of C{name} sampled within the last C{seconds} (inclusive); for
         a name with no samples, the value of its counter (or 0).

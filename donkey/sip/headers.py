@@ -7,7 +7,7 @@ verbatim, so it is wrapped in :class:`RawHF` instead.
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from sippy.SipGenericHF import SipGenericHF
 from sippy.SipHeader import SipHeader
@@ -22,21 +22,21 @@ CORE_HEADERS = frozenset(
 class RawHF(SipGenericHF):
     """A header body sent exactly as given, name case preserved."""
 
-    def __init__(self, body: str, name: Optional[str] = None) -> None:
+    def __init__(self, body: str, name: str | None = None) -> None:
         super().__init__(body, name)
         self._canname = name
 
-    def getCopy(self) -> "RawHF":
+    def getCopy(self) -> RawHF:
         return RawHF(self.body, self._canname)
 
     def getCanName(self, name: str, compact: bool = False) -> str:
         return self._canname or name.capitalize()
 
 
-HeaderSpec = Union[None, str, Sequence[Tuple[str, str]]]
+HeaderSpec = None | str | Sequence[tuple[str, str]]
 
 
-def split_headers(headers: HeaderSpec) -> List[Tuple[str, str]]:
+def split_headers(headers: HeaderSpec) -> list[tuple[str, str]]:
     """``"A: 1\\r\\nB: 2"`` (or a list of pairs) -> ``[("A", "1"), ("B", "2")]``."""
     if not headers:
         return []
@@ -56,7 +56,7 @@ def split_headers(headers: HeaderSpec) -> List[Tuple[str, str]]:
     return out
 
 
-def make_headers(headers: HeaderSpec) -> List[SipHeader]:
+def make_headers(headers: HeaderSpec) -> list[SipHeader]:
     return [SipHeader(name=n, body=RawHF(v, n)) for n, v in split_headers(headers)]
 
 
@@ -68,14 +68,14 @@ class SipHeaders(Mapping[str, str]):
     ``hdrs``).
     """
 
-    def __init__(self, pairs: Iterable[Tuple[str, str]] = ()) -> None:
-        self._pairs: List[Tuple[str, str]] = list(pairs)
-        self._index: Dict[str, List[str]] = {}
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        self._pairs: list[tuple[str, str]] = list(pairs)
+        self._index: dict[str, list[str]] = {}
         for n, v in self._pairs:
             self._index.setdefault(n.lower(), []).append(v)
 
     @classmethod
-    def from_msg(cls, msg) -> "SipHeaders":
+    def from_msg(cls, msg) -> SipHeaders:
         pairs = []
         for h in msg.headers:
             try:
@@ -105,10 +105,10 @@ class SipHeaders(Mapping[str, str]):
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._index
 
-    def get_all(self, name: str) -> List[str]:
+    def get_all(self, name: str) -> list[str]:
         return list(self._index.get(name.lower(), ()))
 
-    def items_all(self) -> List[Tuple[str, str]]:
+    def items_all(self) -> list[tuple[str, str]]:
         return list(self._pairs)
 
     @property
@@ -121,10 +121,10 @@ class SipHeaders(Mapping[str, str]):
         return "SipHeaders(%r)" % (self._pairs,)
 
 
-def param_split(value: str) -> Tuple[str, Dict[str, Optional[str]]]:
+def param_split(value: str) -> tuple[str, dict[str, str | None]]:
     """``"90;refresher=uac"`` -> ``("90", {"refresher": "uac"})``."""
     parts = [p.strip() for p in value.split(";")]
-    params: Dict[str, Optional[str]] = {}
+    params: dict[str, str | None] = {}
     for p in parts[1:]:
         if not p:
             continue
@@ -133,7 +133,7 @@ def param_split(value: str) -> Tuple[str, Dict[str, Optional[str]]]:
     return parts[0], params
 
 
-def tokens(values: Iterable[str]) -> List[str]:
+def tokens(values: Iterable[str]) -> list[str]:
     """Comma-separated token headers (Supported, Require, Allow) -> lowercase list."""
     out = []
     for v in values:

@@ -18,9 +18,7 @@ Everything runs on the reactor thread; sippy calls back synchronously.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol
-
-from twisted.logger import Logger
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sippy.CCEvents import (
     CCEventConnect,
@@ -42,6 +40,7 @@ from sippy.SipTo import SipTo
 from sippy.SipURL import SipURL
 from sippy.Time.Timeout import Timeout
 from sippy.UA import UA
+from twisted.logger import Logger
 
 from donkey.sip.headers import SipHeaders, make_headers, split_headers, tokens
 from donkey.sip.session_timer import (
@@ -63,7 +62,7 @@ class CallListener(Protocol):
     All methods are optional in practice: a missing one is skipped.
     """
 
-    def on_invite(self, leg: "CallLeg") -> None:
+    def on_invite(self, leg: CallLeg) -> None:
         """New inbound call; reply with ring/accept/reply now or later."""
 
     def on_ringing(self, code: int, reason: str, has_body: bool) -> None:
@@ -72,7 +71,7 @@ class CallListener(Protocol):
     def on_early(self, sdp: str) -> None:
         """Outbound call got early media SDP in a 1xx."""
 
-    def on_connected(self, sdp: Optional[str]) -> None:
+    def on_connected(self, sdp: str | None) -> None:
         """UAC got 2xx (sdp = answer) / UAS got the ACK (sdp if any)."""
 
     def on_failed(self, code: int, reason: str) -> None:
@@ -87,13 +86,13 @@ class CallListener(Protocol):
     def on_session_timeout(self) -> None:
         """RFC 4028 session expired without refresh; the glue then sends BYE."""
 
-    def on_reinvite(self, sdp: Optional[str]) -> Optional[str]:
+    def on_reinvite(self, sdp: str | None) -> str | None:
         """Peer re-INVITE/UPDATE with SDP; return the answer (None: auto answer)."""
 
-    def on_request(self, method: str, info: Dict[str, Any]) -> bool:
+    def on_request(self, method: str, info: dict[str, Any]) -> bool:
         """In-dialog request; return True to answer it later with reply_request()."""
 
-    def on_reply(self, code: int, reason: str, info: Dict[str, Any]) -> None:
+    def on_reply(self, code: int, reason: str, info: dict[str, Any]) -> None:
         """Final reply to a request the app sent (send_request/refer/reinvite)."""
 
     def on_info_dtmf(self, key: int, duration_ms: int) -> None:
@@ -109,7 +108,7 @@ _DTMF_KEYS.update({"*": 10, "#": 11, "A": 12, "B": 13, "C": 14, "D": 15})
 _DEFAULT_REPLY = {"INFO": 200, "NOTIFY": 200, "MESSAGE": 200, "OPTIONS": 200, "UPDATE": 200}
 
 
-def _body(sdp: Optional[str], content_type: Optional[str] = None) -> Optional[MsgBody]:
+def _body(sdp: str | None, content_type: str | None = None) -> MsgBody | None:
     if sdp is None:
         return None
     if content_type and content_type.lower() != "application/sdp":
@@ -129,13 +128,13 @@ def _address(uri: str) -> SipAddress:
 def bump_sdp_version(sdp: str) -> str:
     """Increment the o= session version (a refresh must not look like a no-op)."""
 
-    def inc(m: "re.Match[str]") -> str:
+    def inc(m: re.Match[str]) -> str:
         return "%s%d%s" % (m.group(1), int(m.group(2)) + 1, m.group(3))
 
     return re.sub(r"(?m)^(o=\S+ \S+ )(\d+)( )", inc, sdp, count=1)
 
 
-def answer_hold(offer: Optional[str], local_sdp: Optional[str]) -> Optional[str]:
+def answer_hold(offer: str | None, local_sdp: str | None) -> str | None:
     """Default answer to a re-INVITE: our last SDP, direction mirrored.
 
     sendonly/inactive/0.0.0.0 offers (hold) get recvonly/inactive; anything
@@ -152,22 +151,19 @@ def answer_hold(offer: Optional[str], local_sdp: Optional[str]) -> Optional[str]
             direction = "recvonly"
         elif re.search(r"(?m)^a=recvonly", offer):
             direction = "sendonly"
-    lines = [
-        l
-        for l in local_sdp.replace("\r\n", "\n").split("\n")
-        if l and l not in ("a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive")
+    out = [
+        line
+        for line in local_sdp.replace("\r\n", "\n").split("\n")
+        if line and line not in ("a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive")
     ]
-    out = []
-    for l in lines:
-        out.append(l)
     # direction attribute goes at the end of every media section
     res, in_media = [], False
-    for l in out:
-        if l.startswith("m=") and in_media:
+    for line in out:
+        if line.startswith("m=") and in_media:
             res.append("a=" + direction)
-        if l.startswith("m="):
+        if line.startswith("m="):
             in_media = True
-        res.append(l)
+        res.append(line)
     if in_media:
         res.append("a=" + direction)
     return bump_sdp_version("\r\n".join(res) + "\r\n")
@@ -195,7 +191,7 @@ def _after_sippy(method):
 class _LegUA(UA):
     """sippy UA with hooks the leg needs; keeps sippy's own logic intact."""
 
-    leg: Optional["CallLeg"] = None
+    leg: CallLeg | None = None
 
     def recvRequest(self, req, sip_t):
         leg = self.leg
@@ -204,7 +200,11 @@ class _LegUA(UA):
             if method not in ("INVITE", "BYE", "ACK", "CANCEL") and self.isConnected():
                 cseq = req.getHFBody("cseq").getCSeqNum()
                 if self.rCSeq is not None and self.rCSeq >= cseq:
-                    return (req.genResponse(500, "Server Internal Error", server=self.local_ua), None, None)
+                    return (
+                        req.genResponse(500, "Server Internal Error", server=self.local_ua),
+                        None,
+                        None,
+                    )
                 self.rCSeq = cseq
                 self.update_ua(req)
                 return leg._in_dialog_request(req, sip_t)
@@ -234,7 +234,11 @@ class _LegUA(UA):
         if leg is None:
             return super().recvResponse(resp, tr)
         code = resp.getSCode()[0]
-        if code in (401, 407) and self.username is not None and resp.getHFBody("cseq").getCSeq()[1] == "INVITE":
+        if (
+            code in (401, 407)
+            and self.username is not None
+            and resp.getHFBody("cseq").getCSeq()[1] == "INVITE"
+        ):
             # let the transaction layer ACK the challenge before sippy
             # sends the authenticated INVITE (strict peers expect that order)
             leg.stack.reactor.callLater(0, self._recv_response_now, resp, tr)
@@ -261,7 +265,9 @@ class _LegUA(UA):
             self.rAddr = (self.rAddr[0], self.rAddr[1].lower())
         return super().genRequest(method, *args, **kwargs)
 
-    def sendUasResponse(self, scode, reason, body=None, contacts=None, extra_headers=None, ack_wait=False):
+    def sendUasResponse(
+        self, scode, reason, body=None, contacts=None, extra_headers=None, ack_wait=False
+    ):
         leg = self.leg
         if leg is not None and 200 <= scode < 300:
             extra = leg._st_response_headers()
@@ -273,7 +279,7 @@ class _LegUA(UA):
 class _DialTry(CCEventTry):
     """CCEventTry that puts the app's From/To/R-URI in place before sending."""
 
-    def __init__(self, data, leg: "CallLeg", from_uri: str, to_uri: str, ruri: str) -> None:
+    def __init__(self, data, leg: CallLeg, from_uri: str, to_uri: str, ruri: str) -> None:
         super().__init__(data)
         self._leg_info = (from_uri, to_uri, ruri)
 
@@ -291,13 +297,15 @@ class _DialTry(CCEventTry):
 class CallLeg:
     """One call, inbound (UAS) or outbound (UAC).  See module docstring."""
 
-    def __init__(self, stack: "SipStack", direction: str, listener: Optional[CallListener] = None) -> None:
+    def __init__(
+        self, stack: SipStack, direction: str, listener: CallListener | None = None
+    ) -> None:
         self._ended = False
         self.stack = stack
         self.direction = direction
         self.listener: Any = listener
-        self.ua: Optional[_LegUA] = None
-        self._request_headers: Optional[SipHeaders] = None
+        self.ua: _LegUA | None = None
+        self._request_headers: SipHeaders | None = None
         self._ruri = ""
         self._from_hdr = ""
         self._to_hdr = ""
@@ -311,17 +319,17 @@ class CallLeg:
         self.connected = False
         self.ended = False
         self.terminated = False
-        self.local_sdp: Optional[str] = None
+        self.local_sdp: str | None = None
         # sippy forgets the offer when a body-less ACK arrives; keep our own
-        self._remote_sdp: Optional[str] = None
-        self._pending_requests: Dict[int, Any] = {}
-        self._app_requests: Dict[int, str] = {}
-        self._reinvite_kind: Optional[str] = None  # 'app' | 'refresh'
+        self._remote_sdp: str | None = None
+        self._pending_requests: dict[int, Any] = {}
+        self._app_requests: dict[int, str] = {}
+        self._reinvite_kind: str | None = None  # 'app' | 'refresh'
         self._suppress_disconnect = False
         # session timer
-        self._st: Optional[SessionTimerState] = None
+        self._st: SessionTimerState | None = None
         self._st_timer = None
-        self._st_refresh_method: Optional[str] = None
+        self._st_refresh_method: str | None = None
         self._peer_allow: list = []
 
     @property
@@ -338,7 +346,7 @@ class CallLeg:
     # ------------------------------------------------------------------
     # construction
     @classmethod
-    def _inbound(cls, stack: "SipStack", req, sip_t):
+    def _inbound(cls, stack: SipStack, req, sip_t):
         """Create a UAS leg for a new INVITE and run it through sippy."""
         leg = cls(stack, "in")
         leg._invite = req
@@ -374,19 +382,19 @@ class CallLeg:
     @classmethod
     def dial(
         cls,
-        stack: "SipStack",
+        stack: SipStack,
         from_uri: str,
         to_uri: str,
         ruri: str,
-        sdp_offer: Optional[str],
-        local_tag: Optional[str] = None,
-        auth_user: Optional[str] = None,
-        auth_pwd: Optional[str] = None,
+        sdp_offer: str | None,
+        local_tag: str | None = None,
+        auth_user: str | None = None,
+        auth_pwd: str | None = None,
         headers: str = "",
-        listener: Optional[CallListener] = None,
-        callid: Optional[str] = None,
-        next_hop: Optional[tuple] = None,
-    ) -> "CallLeg":
+        listener: CallListener | None = None,
+        callid: str | None = None,
+        next_hop: tuple | None = None,
+    ) -> CallLeg:
         """Place an outbound call; progress is reported to *listener*.
 
         *next_hop* ``(host, port)`` defaults to the R-URI's host and port.
@@ -401,7 +409,13 @@ class CallLeg:
         leg._ruri = ruri
         leg.local_sdp = sdp_offer
         cid = SipCallId(callid) if callid else None
-        ev = _DialTry((cid, url.username, url.username, _body(sdp_offer), None, None), leg, from_uri, to_uri, ruri)
+        ev = _DialTry(
+            (cid, url.username, url.username, _body(sdp_offer), None, None),
+            leg,
+            from_uri,
+            to_uri,
+            ruri,
+        )
         extra = split_headers(headers) + split_headers(uac_request_headers(stack.session_timer))
         if extra:
             ev.extra_headers = tuple(make_headers(extra))
@@ -487,18 +501,20 @@ class CallLeg:
         return self._to_hdr
 
     @property
-    def remote_sdp(self) -> Optional[str]:
+    def remote_sdp(self) -> str | None:
         return self._remote_sdp
 
     @property
     def request_headers(self) -> SipHeaders:
         """Headers of the initial INVITE (inbound); parsed on first use."""
         if self._request_headers is None:
-            self._request_headers = SipHeaders.from_msg(self._invite) if self._invite is not None else SipHeaders()
+            self._request_headers = (
+                SipHeaders.from_msg(self._invite) if self._invite is not None else SipHeaders()
+            )
         return self._request_headers
 
     @property
-    def session_timer(self) -> Optional[SessionTimerState]:
+    def session_timer(self) -> SessionTimerState | None:
         return self._st
 
     # ------------------------------------------------------------------
@@ -512,13 +528,21 @@ class CallLeg:
         self.ua.recvEvent(ev)
 
     @_after_sippy
-    def ring(self, code: int = 183, reason: str = "Session Progress", sdp: Optional[str] = None, headers: str = "") -> None:
+    def ring(
+        self,
+        code: int = 183,
+        reason: str = "Session Progress",
+        sdp: str | None = None,
+        headers: str = "",
+    ) -> None:
         if sdp is not None:
             self.local_sdp = sdp
         self._send(CCEventRing((code, reason, _body(sdp))), headers)
 
     @_after_sippy
-    def accept(self, code: int = 200, reason: str = "OK", sdp: Optional[str] = None, headers: str = "") -> None:
+    def accept(
+        self, code: int = 200, reason: str = "OK", sdp: str | None = None, headers: str = ""
+    ) -> None:
         """Answer the INVITE; on_connected follows when the ACK arrives."""
         if sdp is not None:
             self.local_sdp = sdp
@@ -553,8 +577,12 @@ class CallLeg:
 
     @_after_sippy
     def send_request(
-        self, method: str, headers: str = "", body: Optional[str] = None, content_type: Optional[str] = None
-    ) -> Optional[int]:
+        self,
+        method: str,
+        headers: str = "",
+        body: str | None = None,
+        content_type: str | None = None,
+    ) -> int | None:
         """In-dialog request (INFO, REFER, NOTIFY…); final reply -> on_reply."""
         ua = self.ua
         if ua is None or not ua.isConnected():
@@ -564,14 +592,18 @@ class CallLeg:
         if method == "INVITE":
             self.reinvite(body or "", headers)
             return None
-        req = ua.genRequest(method, _body(body, content_type or "application/sdp"), extra_headers=make_headers(headers) or None)
+        req = ua.genRequest(
+            method,
+            _body(body, content_type or "application/sdp"),
+            extra_headers=make_headers(headers) or None,
+        )
         cseq = req.getHFBody("cseq").getCSeqNum()
         self._app_requests[cseq] = method
         ua.newTransaction(req, resp_cb=self._on_app_reply)
         return cseq
 
     @_after_sippy
-    def refer(self, target: str, expires: int = 0, headers: str = "") -> Optional[int]:
+    def refer(self, target: str, expires: int = 0, headers: str = "") -> int | None:
         hdrs = "Refer-To: %s\r\n" % (target if "<" in target else "<%s>" % target)
         if expires:
             hdrs += "Expires: %d\r\n" % expires
@@ -579,8 +611,13 @@ class CallLeg:
 
     @_after_sippy
     def reply_request(
-        self, cseq: int, code: int, reason: str, headers: str = "", body: Optional[str] = None,
-        content_type: Optional[str] = None,
+        self,
+        cseq: int,
+        code: int,
+        reason: str,
+        headers: str = "",
+        body: str | None = None,
+        content_type: str | None = None,
     ) -> bool:
         """Answer an in-dialog request the app took over (on_request returned True)."""
         pend = self._pending_requests.get(cseq)
@@ -589,7 +626,9 @@ class CallLeg:
         req, sip_t, guard = pend
         if code >= 200:
             del self._pending_requests[cseq]
-        resp = req.genResponse(code, reason, _body(body, content_type), server=self.stack.user_agent)
+        resp = req.genResponse(
+            code, reason, _body(body, content_type), server=self.stack.user_agent
+        )
         hs = make_headers(headers)
         if hs:
             resp.appendHeaders(hs)
@@ -687,7 +726,12 @@ class CallLeg:
         if self._last_resp is not None and self._st is not None:
             self._st_renegotiate_from_response(self._last_resp)
         if kind == "app":
-            self._notify("on_reply", code if isinstance(code, int) else 200, reason, self._reply_info(200, reason))
+            self._notify(
+                "on_reply",
+                code if isinstance(code, int) else 200,
+                reason,
+                self._reply_info(200, reason),
+            )
 
     def _on_reinvite(self, body) -> None:
         offer = str(body) if body is not None else None
@@ -728,7 +772,7 @@ class CallLeg:
 
     def _on_dead(self, ua) -> None:
         self._st_cancel()
-        for cseq, (req, sip_t, guard) in list(self._pending_requests.items()):
+        for _req, _sip_t, guard in list(self._pending_requests.values()):
             if guard is not None:
                 guard.cancel()
         self._pending_requests.clear()
@@ -741,7 +785,7 @@ class CallLeg:
 
     # ------------------------------------------------------------------
     # in-dialog requests sippy does not handle the way we want
-    def _request_info(self, req) -> Dict[str, Any]:
+    def _request_info(self, req) -> dict[str, Any]:
         h = SipHeaders.from_msg(req)
         body = req.getBody()
         return {
@@ -757,15 +801,24 @@ class CallLeg:
             "cseq": req.getHFBody("cseq").getCSeqNum(),
         }
 
-    def _reply_info(self, code: int, reason: str, resp=None) -> Dict[str, Any]:
+    def _reply_info(self, code: int, reason: str, resp=None) -> dict[str, Any]:
         resp = resp if resp is not None else self._last_resp
-        info: Dict[str, Any] = {"sip_code": code, "sip_reason": reason, "hdrs": "", "content_type": "", "body": ""}
+        info: dict[str, Any] = {
+            "sip_code": code,
+            "sip_reason": reason,
+            "hdrs": "",
+            "content_type": "",
+            "body": "",
+        }
         if resp is not None:
             h = SipHeaders.from_msg(resp)
             body = resp.getBody()
             cseq, method = resp.getHFBody("cseq").getCSeq()
             info.update(
-                hdrs=h.raw, headers=h, cseq=cseq, method=method,
+                hdrs=h.raw,
+                headers=h,
+                cseq=cseq,
+                method=method,
                 content_type=body.getType() if body is not None else "",
                 body=str(body) if body is not None else "",
             )
@@ -894,10 +947,13 @@ class CallLeg:
         if ua is None or self.ended or not ua.isConnected():
             return
         method = self.stack.session_timer.refresh_method.upper()
-        use_update = method == "UPDATE" or (method == "UPDATE_FALLBACK_INVITE" and "update" in self._peer_allow)
+        use_update = method == "UPDATE" or (
+            method == "UPDATE_FALLBACK_INVITE" and "update" in self._peer_allow
+        )
         st = self._st
         hdrs = "Session-Expires: %d;refresher=uac\r\nMin-SE: %d\r\nSupported: timer\r\n" % (
-            st.interval, self.stack.session_timer.min_se,
+            st.interval,
+            self.stack.session_timer.min_se,
         )
         if use_update:
             req = ua.genRequest("UPDATE", extra_headers=make_headers(hdrs))

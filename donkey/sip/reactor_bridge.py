@@ -31,18 +31,18 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from random import random
-from typing import Any, Callable, Optional
+from typing import Any
 
 # Must be set before anything imports sippy.SipLogger users.
 os.environ.setdefault("SIPLOG_BEND", "none")
 
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger, LogLevel
-
 from sippy.Core import EventDispatcher as _edmod
 from sippy.Core.Exceptions import dump_exception
 from sippy.Time.MonoTime import MonoTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger, LogLevel
 
 ED2 = _edmod.ED2
 
@@ -63,21 +63,21 @@ class ReactorTimer:
         clock: IReactorTime,
         cb: Callable[..., Any],
         ival: Any,
-        nticks: Optional[int],
+        nticks: int | None,
         abs_time: bool,
         params: tuple,
-        registry: Optional[set] = None,
+        registry: set | None = None,
     ) -> None:
         self._clock = clock
         self._registry = registry
-        self.cb_func: Optional[Callable[..., Any]] = cb
+        self.cb_func: Callable[..., Any] | None = cb
         self.cb_params = params
         self.ival = ival
         self.nticks = nticks
         self.abs_time = abs_time
-        self._due: Optional[float] = None  # reactor time of the next run
-        self.randomize_runs: Optional[Callable[[float], float]] = None
-        self._call: Optional[IDelayedCall] = None
+        self._due: float | None = None  # reactor time of the next run
+        self.randomize_runs: Callable[[float], float] | None = None
+        self._call: IDelayedCall | None = None
 
     # sippy API ---------------------------------------------------------
     def go(self) -> None:
@@ -92,7 +92,7 @@ class ReactorTimer:
         self._schedule(delay)
 
     @property
-    def etime(self) -> Optional[MonoTime]:
+    def etime(self) -> MonoTime | None:
         """When the timer fires next, as sippy's MonoTime (computed on demand:
         creating a MonoTime per timer is measurable at hundreds of cps)."""
         if self._due is None:
@@ -177,7 +177,9 @@ class TimerBridge:
             return None
         if abs_time and not isinstance(ival, MonoTime):
             raise TypeError("ival is not MonoTime")
-        return ReactorTimer(self.reactor, timeout_cb, ival, nticks, abs_time, cb_params, self.timers)
+        return ReactorTimer(
+            self.reactor, timeout_cb, ival, nticks, abs_time, cb_params, self.timers
+        )
 
     def callFromThread(self, thread_cb, *cb_params):
         self.reactor.callFromThread(self._guarded, thread_cb, cb_params)
@@ -192,7 +194,9 @@ class TimerBridge:
             self.reactor.stop()
 
     def loop(self, timeout=None, freq=None):
-        raise RuntimeError("sippy's ED2.loop() must not run under donkey; the Twisted reactor is the loop")
+        raise RuntimeError(
+            "sippy's ED2.loop() must not run under donkey; the Twisted reactor is the loop"
+        )
 
     @staticmethod
     def _guarded(thread_cb, cb_params):
@@ -202,7 +206,7 @@ class TimerBridge:
             dump_exception("donkey: unhandled exception in sippy callFromThread")
 
 
-_installed: Optional[TimerBridge] = None
+_installed: TimerBridge | None = None
 
 
 class _AttrProbe:
@@ -265,7 +269,7 @@ def install(reactor: Any = None) -> TimerBridge:
     return bridge
 
 
-def installed() -> Optional[TimerBridge]:
+def installed() -> TimerBridge | None:
     return _installed
 
 
@@ -276,7 +280,7 @@ class TwistedSipLogger:
     skipped unless ``enabled`` (set it from config to trace SIP).
     """
 
-    def __init__(self, enabled: bool = False, logger: Optional[Logger] = None) -> None:
+    def __init__(self, enabled: bool = False, logger: Logger | None = None) -> None:
         self.enabled = enabled
         self.log = logger or Logger(namespace="donkey.sip.trace")
 

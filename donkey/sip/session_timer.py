@@ -12,7 +12,6 @@ expiry when the other side is refresher.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
 
 from donkey.sip.headers import SipHeaders, param_split, tokens
 
@@ -39,7 +38,11 @@ class SessionTimerState:
     peer_supports: bool = True
 
     def header_value(self, we_are_uas: bool) -> str:
-        role = ("uas" if we_are_uas else "uac") if self.we_refresh else ("uac" if we_are_uas else "uas")
+        role = (
+            ("uas" if we_are_uas else "uac")
+            if self.we_refresh
+            else ("uac" if we_are_uas else "uas")
+        )
         return "%d;refresher=%s" % (self.interval, role)
 
     def expiry_delay(self) -> float:
@@ -50,7 +53,7 @@ class SessionTimerState:
         return self.interval / 2.0
 
 
-def _se_header(h: SipHeaders) -> Optional[Tuple[int, Optional[str]]]:
+def _se_header(h: SipHeaders) -> tuple[int, str | None] | None:
     for name in ("session-expires", "x"):
         if name in h:
             val, params = param_split(h[name])
@@ -70,14 +73,18 @@ def _min_se(h: SipHeaders) -> int:
     return 0
 
 
-def negotiate_uas(cfg: SessionTimerConfig, req: SipHeaders) -> Tuple[Optional[SessionTimerState], Optional[int]]:
+def negotiate_uas(
+    cfg: SessionTimerConfig, req: SipHeaders
+) -> tuple[SessionTimerState | None, int | None]:
     """For an incoming INVITE/UPDATE: ``(state, None)`` or ``(None, 422_min_se)``.
 
     ``state`` is None when timers are disabled.
     """
     if not cfg.enabled:
         return None, None
-    peer_supports = "timer" in tokens(req.get_all("supported")) or "timer" in tokens(req.get_all("k"))
+    peer_supports = "timer" in tokens(req.get_all("supported")) or "timer" in tokens(
+        req.get_all("k")
+    )
     se = _se_header(req)
     if se is not None and se[0] < cfg.min_se:
         return None, cfg.min_se
@@ -107,7 +114,7 @@ def uac_request_headers(cfg: SessionTimerConfig) -> str:
     return "Session-Expires: %s\r\nMin-SE: %d\r\nSupported: timer\r\n" % (se, cfg.min_se)
 
 
-def negotiate_uac(cfg: SessionTimerConfig, resp: SipHeaders) -> Optional[SessionTimerState]:
+def negotiate_uac(cfg: SessionTimerConfig, resp: SipHeaders) -> SessionTimerState | None:
     """From the 2xx to our INVITE/UPDATE."""
     if not cfg.enabled:
         return None

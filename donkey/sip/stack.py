@@ -8,13 +8,13 @@ INVITE with 503 without creating a leg.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional
-
-from twisted.application.service import Service
-from twisted.logger import Logger
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from sippy.SipConf import SipConf
+from twisted.application.service import Service
+from twisted.logger import Logger
 
 from donkey.sip import reactor_bridge
 from donkey.sip.headers import make_headers
@@ -24,7 +24,7 @@ from donkey.sip.session_timer import SessionTimerConfig
 log = Logger(namespace="donkey.sip.stack")
 
 #: ``call_factory(leg) -> listener``, called for every accepted new INVITE.
-CallFactory = Callable[[CallLeg], Optional[CallListener]]
+CallFactory = Callable[[CallLeg], CallListener | None]
 
 
 @dataclass
@@ -73,11 +73,11 @@ class SipStack(Service):
 
     def __init__(
         self,
-        call_factory: Optional[CallFactory],
+        call_factory: CallFactory | None,
         ip: str = "127.0.0.1",
         port: int = 5060,
-        limits: Optional[StackLimits] = None,
-        session_timer: Optional[SessionTimerConfig] = None,
+        limits: StackLimits | None = None,
+        session_timer: SessionTimerConfig | None = None,
         user_agent: str = "DonkeySM",
         reactor: Any = None,
         sip_trace: bool = False,
@@ -101,8 +101,8 @@ class SipStack(Service):
         self.linger = linger
         self.shutdown_mode = False
         self.tm: Any = None
-        self.global_config: Dict[str, Any] = {}
-        self.legs: Dict[int, CallLeg] = {}
+        self.global_config: dict[str, Any] = {}
+        self.legs: dict[int, CallLeg] = {}
         self._active = 0  # legs not yet ended
         self._total = 0
         self._connected = 0
@@ -154,7 +154,7 @@ class SipStack(Service):
     def set_shutdown_mode(self, on: bool = True) -> None:
         self.shutdown_mode = on
 
-    def _admit(self, req) -> Optional[str]:
+    def _admit(self, req) -> str | None:
         """None if a new call may start, else the reason it may not."""
         if self.shutdown_mode:
             return "shutdown mode"
@@ -170,27 +170,51 @@ class SipStack(Service):
         method = req.getMethod()
         if method == "INVITE":
             if req.getHFBody("to").getTag() is not None:
-                return (req.genResponse(481, "Call Leg/Transaction Does Not Exist", server=self.user_agent), None, None)
+                return (
+                    req.genResponse(
+                        481, "Call Leg/Transaction Does Not Exist", server=self.user_agent
+                    ),
+                    None,
+                    None,
+                )
             why = self._admit(req)
             if why is not None:
                 self._rejected += 1
                 log.info(
                     "rejecting INVITE {cid} with {code}: {why}",
-                    cid=str(req.getHFBody("call-id")), code=self.limits.reply_code, why=why,
+                    cid=str(req.getHFBody("call-id")),
+                    code=self.limits.reply_code,
+                    why=why,
                 )
-                return (req.genResponse(self.limits.reply_code, self.limits.reply_reason, server=self.user_agent), None, None)
+                return (
+                    req.genResponse(
+                        self.limits.reply_code, self.limits.reply_reason, server=self.user_agent
+                    ),
+                    None,
+                    None,
+                )
             leg, rval = CallLeg._inbound(self, req, sip_t)
             return rval
         if method == "OPTIONS":
             resp = req.genResponse(200, "OK", server=self.user_agent)
-            resp.appendHeaders(make_headers("Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY\r\n"))
+            resp.appendHeaders(
+                make_headers(
+                    "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY\r\n"
+                )
+            )
             return (resp, None, None)
         if method in ("BYE", "INFO", "UPDATE", "NOTIFY", "REFER", "PRACK", "MESSAGE"):
-            return (req.genResponse(481, "Call Leg/Transaction Does Not Exist", server=self.user_agent), None, None)
+            return (
+                req.genResponse(481, "Call Leg/Transaction Does Not Exist", server=self.user_agent),
+                None,
+                None,
+            )
         return (req.genResponse(501, "Not Implemented", server=self.user_agent), None, None)
 
     # outbound ---------------------------------------------------------
-    def dial(self, from_uri: str, to_uri: str, ruri: str, sdp_offer: Optional[str], **kw: Any) -> CallLeg:
+    def dial(
+        self, from_uri: str, to_uri: str, ruri: str, sdp_offer: str | None, **kw: Any
+    ) -> CallLeg:
         """Shortcut for :meth:`CallLeg.dial` on this stack."""
         return CallLeg.dial(self, from_uri, to_uri, ruri, sdp_offer, **kw)
 

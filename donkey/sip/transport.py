@@ -13,17 +13,16 @@ its "dry run" bind keep their meaning) and then adopted by the reactor.
 from __future__ import annotations
 
 import socket
-from typing import Any, Optional, Tuple
-
-from twisted.internet import abstract
-from twisted.internet.protocol import DatagramProtocol
-from twisted.logger import Logger
+from typing import Any
 
 from sippy.Network_server import Network_server, Remote_address
 from sippy.SipConf import MyPort
 from sippy.SipTransactionManager import SipTransactionManager
 from sippy.Time.MonoTime import MonoTime
 from sippy.Udp_server import Udp_server_opts
+from twisted.internet import abstract
+from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import Logger
 
 from donkey.sip import reactor_bridge
 
@@ -38,10 +37,10 @@ class _SipDatagramProtocol(DatagramProtocol):
 
     noisy = False
 
-    def __init__(self, server: "TwistedUdpServer") -> None:
+    def __init__(self, server: TwistedUdpServer) -> None:
         self.server = server
 
-    def datagramReceived(self, data: bytes, addr: Tuple[str, int]) -> None:
+    def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
         self.server.datagram_received(data, addr)
 
 
@@ -88,7 +87,11 @@ class TwistedUdpServer(Network_server):
         ai = socket.getaddrinfo(host, None, family)
         for so_val in self.uopts.getSockOpts():
             skt.setsockopt(*so_val)
-        addr = (ai[0][4][0], port) if family == socket.AF_INET else (ai[0][4][0], port, ai[0][4][2], ai[0][4][3])
+        addr = (
+            (ai[0][4][0], port)
+            if family == socket.AF_INET
+            else (ai[0][4][0], port, ai[0][4][2], ai[0][4][3])
+        )
         skt.bind(addr)
         if port == 0:
             self.uopts.laddress = (laddress[0], skt.getsockname()[1])
@@ -120,7 +123,7 @@ class TwistedUdpServer(Network_server):
             lambda f: log.warn("cannot resolve {host}: {err}", host=host, err=f.getErrorMessage()),
         )
 
-    def _write(self, data: bytes, addr: Tuple[str, int]) -> None:
+    def _write(self, data: bytes, addr: tuple[str, int]) -> None:
         if self.port is None:
             return
         try:
@@ -130,7 +133,7 @@ class TwistedUdpServer(Network_server):
             self.stats[1] += 1
             log.warn("UDP send to {addr} failed: {ex}", addr=addr, ex=ex)
 
-    def datagram_received(self, data: bytes, addr: Tuple[str, int]) -> None:
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         cb = self.uopts.data_callback
         if cb is None or not data:
             return
@@ -183,6 +186,6 @@ class TwistedSipTransactionManager(SipTransactionManager):
             log.warn("dropped datagram from {ra}: {ex!r}", ra=str(ra), ex=ex)
 
     @property
-    def server(self) -> Optional[TwistedUdpServer]:
+    def server(self) -> TwistedUdpServer | None:
         servers = list(self.l4r.cache_l2s.values()) if self.l4r else []
         return servers[0] if servers else None

@@ -3,6 +3,7 @@
 A tool is a docstring, an optional ``configure(parser)`` and a
 ``body(server, args) -> int``; :func:`run_tool` does the rest.
 """
+
 import argparse
 import sys
 from xmlrpc.client import Fault, ProtocolError, ServerProxy
@@ -32,8 +33,9 @@ def print_calls(server, ids, full):
 def run_tool(doc, body, configure=None, argv=None):
     """Parse arguments, call ``body(server, args)``; XML-RPC trouble -> message, 1."""
     parser = argparse.ArgumentParser(description=doc)
-    parser.add_argument("--url", default=DEFAULT_URL,
-                        help="XML-RPC URL of the server (default: %(default)s)")
+    parser.add_argument(
+        "--url", default=DEFAULT_URL, help="XML-RPC URL of the server (default: %(default)s)"
+    )
     if configure is not None:
         configure(parser)
     args = parser.parse_args(argv)
@@ -50,12 +52,15 @@ def run_tool(doc, body, configure=None, argv=None):
 
 def run_listing(doc, function, argv=None):
     """A tool that prints ``calls()`` and the call IDs from ``monitoring.<function>``."""
+
     def configure(parser):
-        parser.add_argument("--full", action="store_true",
-                            help="also print every attribute of each call")
+        parser.add_argument(
+            "--full", action="store_true", help="also print every attribute of each call"
+        )
 
     def body(server, args):
         print("calls: %d" % server.calls())
         print_calls(server, server.di("monitoring", function), args.full)
         return 0
+
     return run_tool(doc, body, configure, argv)

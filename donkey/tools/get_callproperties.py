@@ -1,5 +1,6 @@
 #!/usr/bin/python3
 """Print every monitoring attribute of one call, by its ID (local tag)."""
+
 import sys
 
 try:  # installed (donkey.tools.x) or run as a script from donkey/tools/

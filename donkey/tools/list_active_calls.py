@@ -1,5 +1,6 @@
 #!/usr/bin/python3
 """List the IDs of active (unfinished) calls known to monitoring."""
+
 import sys
 
 try:  # installed (donkey.tools.x) or run as a script from donkey/tools/

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
 """List the IDs of all calls known to monitoring (active and finished)."""
+
 import sys
 
 try:  # installed (donkey.tools.x) or run as a script from donkey/tools/

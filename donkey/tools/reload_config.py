@@ -3,6 +3,7 @@
 
 New calls use the new scripts; calls already running keep theirs.
 """
+
 import sys
 
 try:  # installed (donkey.tools.x) or run as a script from donkey/tools/

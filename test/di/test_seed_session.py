@@ -5,9 +5,9 @@ the tutorial's interactive session, and the tutorial's two tools as printed,
 run as child processes.  The tools hardcode http://127.0.0.1:8090, so the
 daemon's XML-RPC port is 8090 here (the test skips if that port is taken).
 """
+
 import ast
 import os
-import sys
 
 from twisted.trial import unittest
 
@@ -52,8 +52,12 @@ class SeedSessionTests(unittest.TestCase):
 
     async def test_seed_session_tools_and_post_event(self):
         await self.daemon.ready()
-        calls = [sipp_uac(self, "uac_hold_call.xml", self.daemon.sip_port,
-                          ["-s", "hello", "-d", "12000"]) for _ in range(2)]
+        calls = [
+            sipp_uac(
+                self, "uac_hold_call.xml", self.daemon.sip_port, ["-s", "hello", "-d", "12000"]
+            )
+            for _ in range(2)
+        ]
         await wait_for(lambda: self.daemon.call_xmlrpc("calls"), what="two calls up")
         await wait_for(lambda: _both_listening(self.daemon), what="both calls in LISTENING")
 
@@ -64,14 +68,27 @@ class SeedSessionTests(unittest.TestCase):
         self.assertEqual(reload, [200, "OK"])
         self.assertEqual(len(ids), 2)
         for (p,) in props:
-            self.assertEqual(set(p), {"from", "ruri", "app", "to", "dsm_state",
-                                      "dsm_stategraph", "dsm_diag", "dir"})
-            self.assertEqual((p["app"], p["dir"], p["dsm_diag"], p["dsm_state"]),
-                             ("hello", "in", "hello", "LISTENING"))
+            self.assertEqual(
+                set(p),
+                {"from", "ruri", "app", "to", "dsm_state", "dsm_stategraph", "dsm_diag", "dir"},
+            )
+            self.assertEqual(
+                (p["app"], p["dir"], p["dsm_diag"], p["dsm_state"]),
+                ("hello", "in", "hello", "LISTENING"),
+            )
             self.assertTrue(p["from"].startswith('"bee" <sip:5@127.0.0.1'), p["from"])
-            self.assertEqual(p["dsm_stategraph"], [
-                0, "hello/START", "> invite >", "hello/ANSWERING",
-                "hello/START", "> session start >", "hello/LISTENING"])
+            self.assertEqual(
+                p["dsm_stategraph"],
+                [
+                    0,
+                    "hello/START",
+                    "> invite >",
+                    "hello/ANSWERING",
+                    "hello/START",
+                    "> session start >",
+                    "hello/LISTENING",
+                ],
+            )
         self.assertEqual(sorted(states), sorted([[i, "LISTENING"] for i in ids]))
 
         tools = os.path.join(ROOT, "tools")
@@ -99,21 +116,26 @@ class SeedSessionTests(unittest.TestCase):
         self.assertIn("call_counter: started", log)
         self.assertIn("call_counter: 2 calls, 2 active", log)
         self.assertIn("call_counter: 2 calls, 0 active", log)
-        self.assertIn("quizconnect: created the callees table", log)   # startup of the bundle
+        self.assertIn("quizconnect: created the callees table", log)  # startup of the bundle
 
         # A live reload of a bundle with system DSMs gives them the "reload" event.
         counter_conf = os.path.join(self.daemon.workdir, "counter.conf")
         with open(counter_conf, "w") as f:
-            f.write(f"diag_path={ROOT}/conf/dsm\nload_diags=call_counter\n"
-                    "run_system_dsms=call_counter\n")
-        self.assertEqual(await self.daemon.call_xmlrpc("loadConfig", counter_conf, "counter"),
-                         [200, "OK"])
-        await wait_for(lambda: "call_counter: started by a reload" in self.daemon.output(),
-                       what="the reloaded counter")
+            f.write(
+                f"diag_path={ROOT}/conf/dsm\nload_diags=call_counter\n"
+                "run_system_dsms=call_counter\n"
+            )
+        self.assertEqual(
+            await self.daemon.call_xmlrpc("loadConfig", counter_conf, "counter"), [200, "OK"]
+        )
+        await wait_for(
+            lambda: "call_counter: started by a reload" in self.daemon.output(),
+            what="the reloaded counter",
+        )
         self.daemon.stop()
         log = self.daemon.output()
-        self.assertIn("call_counter: shutting down after 2 calls", log)   # the first counter
-        self.assertIn("call_counter: shutting down after 0 calls", log)   # the reloaded one
+        self.assertIn("call_counter: shutting down after 2 calls", log)  # the first counter
+        self.assertIn("call_counter: shutting down after 0 calls", log)  # the reloaded one
 
 
 async def _both_listening(daemon):

@@ -13,9 +13,9 @@ from twisted.internet import defer, error, reactor, task
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial import unittest
 
+from donkey.app.monitoring_di import registerMonitoring
 from donkey.di.registry import DIInterface, DIRegistry
 from donkey.di.xmlrpc import InMemoryCoreControl, makeXmlRpcService
-from donkey.app.monitoring_di import registerMonitoring
 from donkey.monitoring.store import MonitoringStore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -133,7 +133,7 @@ class ToolsTestCase(unittest.TestCase):
         try:
             self.service.startService()
         except error.CannotListenError as e:
-            raise unittest.SkipTest(
+            raise unittest.SkipTest(  # noqa: B904
                 "127.0.0.1:%s is in use (%s); the seed scripts hardcode that port" % (self.port, e)
             )
         self.addCleanup(self.service.stopService)
@@ -241,7 +241,9 @@ class UrlToolsTests(ToolsTestCase):
     @defer.inlineCallbacks
     def test_reloadConfig(self):
         conf = "/usr/local/etc/sems/dsm/quizconnect.conf"
-        out, err, code = yield self.runTool("reload_config.py", "--url", self.url, conf, "quizconnect")
+        out, err, code = yield self.runTool(
+            "reload_config.py", "--url", self.url, conf, "quizconnect"
+        )
         self.assertEqual((code, out), (0, "200 OK\n"))
         self.assertEqual(self.loaded, [[conf, "quizconnect"]])
 

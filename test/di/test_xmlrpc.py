@@ -12,6 +12,7 @@ from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, read
 from twisted.web.http_headers import Headers
 from twisted.web.xmlrpc import Fault, Proxy
 
+from donkey.app.monitoring_di import registerMonitoring
 from donkey.di.registry import DIInterface, DIRegistry
 from donkey.di.xmlrpc import (
     FAULT_ARGS,
@@ -25,7 +26,6 @@ from donkey.di.xmlrpc import (
     makeXmlRpcService,
     marshalResponse,
 )
-from donkey.app.monitoring_di import registerMonitoring
 from donkey.monitoring.store import MonitoringStore
 
 SEED_ID = "6ABC60BB-4C72F4BF0005C7FD-B6A45B70"
@@ -187,7 +187,9 @@ class DirectExportTests(ServerMixin, unittest.TestCase):
         self.assertEqual((yield self.call("help")), "dsm help")
 
     def test_notExportedInterface(self):
-        return self.assertFault(self.call("ping"), FAULT_UNKNOWN_METHOD, "ping: unknown method name")
+        return self.assertFault(
+            self.call("ping"), FAULT_UNKNOWN_METHOD, "ping: unknown method name"
+        )
 
     def test_notExportedQualified(self):
         return self.assertFault(self.call("other.ping"), FAULT_UNKNOWN_METHOD, "unknown method")
@@ -214,7 +216,15 @@ class DirectExportTests(ServerMixin, unittest.TestCase):
     @defer.inlineCallbacks
     def test_listMethods(self):
         names = yield self.call("system.listMethods")
-        for name in ("calls", "di", "loadConfig", "dsm.loadConfig", "get", "monitoring.get", "dsm.calls"):
+        for name in (
+            "calls",
+            "di",
+            "loadConfig",
+            "dsm.loadConfig",
+            "get",
+            "monitoring.get",
+            "dsm.calls",
+        ):
             self.assertIn(name, names)
         self.assertEqual(names.count("calls"), 1)
         self.assertNotIn("ping", names)
@@ -245,8 +255,12 @@ class DirectExportTests(ServerMixin, unittest.TestCase):
                 }
             ],
         )
-        self.assertEqual(list(got[0]), ["from", "app", "dsm_state", "dsm_stategraph", "dsm_diag", "dir"])
-        self.assertEqual((yield self.call("getAttributeActive", "dsm_state")), [[SEED_ID, "WAIT_CALLEE"]])
+        self.assertEqual(
+            list(got[0]), ["from", "app", "dsm_state", "dsm_stategraph", "dsm_diag", "dir"]
+        )
+        self.assertEqual(
+            (yield self.call("getAttributeActive", "dsm_state")), [[SEED_ID, "WAIT_CALLEE"]]
+        )
         self.assertEqual((yield self.call("get", "unknown")), [])
 
     @defer.inlineCallbacks
@@ -382,7 +396,9 @@ class HTTPTests(ServerMixin, unittest.TestCase):
         yield self.service.stopService()
         self.assertRaises(RuntimeError, self.service.getPort)
         self.service.startService()
-        self.assertEqual((yield Proxy(b"http://127.0.0.1:%d/" % self.service.getPort()).callRemote("calls")), 3)
+        self.assertEqual(
+            (yield Proxy(b"http://127.0.0.1:%d/" % self.service.getPort()).callRemote("calls")), 3
+        )
 
 
 class BasicAuthTests(ServerMixin, unittest.TestCase):

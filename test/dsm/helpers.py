@@ -1,4 +1,5 @@
 """Helpers for DSM tests: write scripts to a temp dir and run them on the harness."""
+
 from __future__ import annotations
 
 import os
@@ -20,16 +21,21 @@ def write_scripts(testcase, **scripts: str) -> str:
 
 def _rmtree(path: str) -> None:
     import shutil
+
     shutil.rmtree(path, ignore_errors=True)
 
 
-def harness_with(testcase, main: str | None = None, conf: dict | None = None,
-                 **scripts: str) -> Harness:
+def harness_with(
+    testcase, main: str | None = None, conf: dict | None = None, **scripts: str
+) -> Harness:
     """A harness with ``scripts`` loaded as the 'main' bundle."""
     directory = write_scripts(testcase, **scripts)
     h = Harness()
-    bundle_conf = {"diag_path": directory, "load_diags": ",".join(scripts),
-                   "run_invite_event": "yes"}
+    bundle_conf = {
+        "diag_path": directory,
+        "load_diags": ",".join(scripts),
+        "run_invite_event": "yes",
+    }
     bundle_conf.update(conf or {})
     h.load("main", bundle_conf)
     return h

@@ -1,4 +1,5 @@
 """donkeysm-check and donkeysm-run, as a user runs them."""
+
 import os
 import shutil
 import subprocess
@@ -16,8 +17,11 @@ def run(command, *args):
     exe = shutil.which(command)
     if exe is None:
         entry = {"donkeysm-check": "check_main", "donkeysm-run": "run_main"}[command]
-        argv = [sys.executable, "-c",
-                f"import sys; from donkey.dsm.cli import {entry}; sys.exit({entry}())"]
+        argv = [
+            sys.executable,
+            "-c",
+            f"import sys; from donkey.dsm.cli import {entry}; sys.exit({entry}())",
+        ]
     else:
         argv = [exe]
     return subprocess.run(argv + list(args), capture_output=True, text=True, timeout=60)
@@ -25,26 +29,40 @@ def run(command, *args):
 
 class CheckTests(unittest.TestCase):
     def test_good_scripts_are_silent(self):
-        result = run("donkeysm-check", os.path.join(QUIZ, "quizconnect_caller.dsm"),
-                     os.path.join(QUIZ, "quizconnect_callee.dsm"))
+        result = run(
+            "donkeysm-check",
+            os.path.join(QUIZ, "quizconnect_caller.dsm"),
+            os.path.join(QUIZ, "quizconnect_callee.dsm"),
+        )
         self.assertEqual((result.returncode, result.stdout, result.stderr), (0, "", ""))
 
     def test_problems_are_listed_with_locations(self):
-        d = write_scripts(self, bad='initial state A;\nstate B enter { nosuch(); };\n'
-                                    'transition "t" A - startup -> C;\n')
+        d = write_scripts(
+            self,
+            bad="initial state A;\nstate B enter { nosuch(); };\n"
+            'transition "t" A - startup -> C;\n',
+        )
         result = run("donkeysm-check", os.path.join(d, "bad.dsm"))
         self.assertEqual(result.returncode, 1)
-        self.assertEqual(result.stdout.splitlines(), [
-            f"{d}/bad.dsm:2:17: unknown action 'nosuch' (missing import?)",
-            f"{d}/bad.dsm:3:12: transition 't' leads to unknown state 'C'"])
+        self.assertEqual(
+            result.stdout.splitlines(),
+            [
+                f"{d}/bad.dsm:2:17: unknown action 'nosuch' (missing import?)",
+                f"{d}/bad.dsm:3:12: transition 't' leads to unknown state 'C'",
+            ],
+        )
 
     def test_mod_path_finds_user_modules(self):
-        d = write_scripts(self, uses='import(mod_mine);\ninitial state A enter { mine.hello(); };\n')
+        d = write_scripts(
+            self, uses="import(mod_mine);\ninitial state A enter { mine.hello(); };\n"
+        )
         mods = os.path.join(d, "mods")
         os.mkdir(mods)
         with open(os.path.join(mods, "mod_mine.py"), "w") as f:
-            f.write("from donkey.dsm.module import Module\nmodule = Module('mod_mine')\n"
-                    "@module.action('mine.hello')\ndef hello(s, e, a):\n    s.vars['hi'] = '1'\n")
+            f.write(
+                "from donkey.dsm.module import Module\nmodule = Module('mod_mine')\n"
+                "@module.action('mine.hello')\ndef hello(s, e, a):\n    s.vars['hi'] = '1'\n"
+            )
         self.assertEqual(run("donkeysm-check", os.path.join(d, "uses.dsm")).returncode, 1)
         result = run("donkeysm-check", "--mod-path", mods, os.path.join(d, "uses.dsm"))
         self.assertEqual((result.returncode, result.stdout), (0, ""))
@@ -52,7 +70,9 @@ class CheckTests(unittest.TestCase):
 
 class RunTests(unittest.TestCase):
     def test_runs_a_call_against_scripted_events(self):
-        d = write_scripts(self, menu="""
+        d = write_scripts(
+            self,
+            menu="""
             import(mod_dlg);
             initial state START;
             transition "invite" START - invite / dlg.acceptInvite(183, Ringing) -> MENU;
@@ -62,12 +82,20 @@ class RunTests(unittest.TestCase):
             state DONE;
             transition "timeout" DONE - timer(#id == 1) -> END;
             state END;
-            """)
+            """,
+        )
         events = os.path.join(d, "events.txt")
         with open(events, "w") as f:
             f.write("# press 1\nkey 1\nadvance 2\n")
-        result = run("donkeysm-run", "--call", "--user", "35", os.path.join(d, "menu.dsm"),
-                     "--events", events)
+        result = run(
+            "donkeysm-run",
+            "--call",
+            "--user",
+            "35",
+            os.path.join(d, "menu.dsm"),
+            "--events",
+            events,
+        )
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn("path:    START -> MENU -> START -> MENU -> DONE -> END", result.stdout)
         self.assertIn("reply:   183 Ringing", result.stdout)

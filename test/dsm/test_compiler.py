@@ -1,4 +1,5 @@
 """The compiler reads scripts as SEMS does and reports problems as file:line:col."""
+
 import os
 
 from twisted.trial import unittest
@@ -8,7 +9,6 @@ from donkey.dsm.core import core
 from donkey.dsm.diagram import ForLoop, IfBlock
 from donkey.dsm.errors import CompileError, CompileErrors
 from donkey.dsm.loader import ModuleLoader
-
 from test.dsm.helpers import write_scripts
 
 
@@ -28,39 +28,45 @@ class TokenizerTests(unittest.TestCase):
     def test_parentheses_and_quotes_group(self):
         self.assertEqual(
             self.tokens('dlg.acceptInvite(183, Session Progress); log(2, "a; b")'),
-            ["dlg.acceptInvite(183, Session Progress)", ";", 'log(2, "a; b")'])
+            ["dlg.acceptInvite(183, Session Progress)", ";", 'log(2, "a; b")'],
+        )
 
     def test_quoted_token_loses_quotes(self):
-        self.assertEqual(self.tokens('transition "got INVITE" A - invite -> B;'),
-                         ["transition", "got INVITE", "A", "-", "invite", "->", "B", ";"])
+        self.assertEqual(
+            self.tokens('transition "got INVITE" A - invite -> B;'),
+            ["transition", "got INVITE", "A", "-", "invite", "->", "B", ";"],
+        )
 
     def test_source_states_in_parentheses_are_one_token(self):
-        self.assertIn("(START, RUN_INVITE, ENTER_PIN)",
-                      self.tokens('transition "x" (START, RUN_INVITE, ENTER_PIN) - y -> Z;'))
+        self.assertIn(
+            "(START, RUN_INVITE, ENTER_PIN)",
+            self.tokens('transition "x" (START, RUN_INVITE, ENTER_PIN) - y -> Z;'),
+        )
 
     def test_whole_line_comments_are_dropped(self):
-        self.assertEqual(self.tokens("-- a comment ;\n  # another\nstate A;"),
-                         ["state", "A", ";"])
+        self.assertEqual(self.tokens("-- a comment ;\n  # another\nstate A;"), ["state", "A", ";"])
 
 
 class CompileTests(unittest.TestCase):
     def test_missing_semicolons_between_actions_on_separate_lines(self):
         diagram = compiler().compile_text(
-            "initial state A enter {\n  throwOnError()\n  sets($x=$(y)/z.wav)\n"
-            "  set($y=1);\n};\n")
+            "initial state A enter {\n  throwOnError()\n  sets($x=$(y)/z.wav)\n  set($y=1);\n};\n"
+        )
         names = [a.spec.name for a in diagram.states["A"].enter]
         self.assertEqual(names, ["throwOnError", "sets", "set"])
 
     def test_transition_forms(self):
         diagram = compiler().compile_text(
-            'initial state A; state B;\n'
+            "initial state A; state B;\n"
             'transition "no conds" A --> B;\n'
             'transition "bare action" A - startup / set($a=1) -> B;\n'
             'transition "braces" A - { startup; not test($x == 1) } / { set($a=1); } -> B;\n'
-            'transition "exc" (A, B) - exception; test(#type == file) / stop(false) -> B;\n')
+            'transition "exc" (A, B) - exception; test(#type == file) / stop(false) -> B;\n'
+        )
         a = diagram.states["A"]
-        self.assertEqual([t.name for t in a.transitions],
-                         ["no conds", "bare action", "braces", "exc"])
+        self.assertEqual(
+            [t.name for t in a.transitions], ["no conds", "bare action", "braces", "exc"]
+        )
         self.assertEqual(a.transitions[0].conditions, ())
         self.assertTrue(a.transitions[2].conditions[1].invert)
         self.assertTrue(a.transitions[3].is_exception)
@@ -73,13 +79,15 @@ class CompileTests(unittest.TestCase):
             "  if test($a == 1) { f(); } else { set($b=2); }\n"
             "  for ($i in range(0, 3)) { f(); }\n"
             "  for ($k,$v in st) { log(1, $k); }\n"
-            "};\n")
+            "};\n"
+        )
         enter = diagram.states["A"].enter
         self.assertIsInstance(enter[0], IfBlock)
-        self.assertEqual(enter[0].then[0].spec.name, "inc")   # function inlined
+        self.assertEqual(enter[0].then[0].spec.name, "inc")  # function inlined
         self.assertIsInstance(enter[1], ForLoop)
-        self.assertEqual((enter[1].kind, enter[1].key, enter[1].value, enter[1].source),
-                         ("range", "i", "0", "3"))
+        self.assertEqual(
+            (enter[1].kind, enter[1].key, enter[1].value, enter[1].source), ("range", "i", "0", "3")
+        )
         self.assertEqual((enter[2].kind, enter[2].key, enter[2].value), ("struct", "k", "v"))
 
     def test_include_file_directory_and_dsm_suffix(self):
@@ -98,33 +106,42 @@ class CompileTests(unittest.TestCase):
             f.write("state B\n  enter { nosuch(1); };\n")
         with self.assertRaises(CompileError) as cm:
             compiler().compile_file(os.path.join(d, "main.dsm"))
-        self.assertEqual(problems(cm.exception),
-                         [f"{d}/bad.dsm:2:11: unknown action 'nosuch' (missing import?)"])
+        self.assertEqual(
+            problems(cm.exception), [f"{d}/bad.dsm:2:11: unknown action 'nosuch' (missing import?)"]
+        )
 
     def test_syntax_error_has_line_and_column(self):
         with self.assertRaises(CompileError) as cm:
-            compiler().compile_text('initial state A;\ntransition "t" A - startup B;\n',
-                                    file="x.dsm")
-        self.assertEqual(str(cm.exception), "x.dsm:2:30: unexpected end of script: "
-                         "expected conditions, '/' or '->' in transition 't'")
+            compiler().compile_text(
+                'initial state A;\ntransition "t" A - startup B;\n', file="x.dsm"
+            )
+        self.assertEqual(
+            str(cm.exception),
+            "x.dsm:2:30: unexpected end of script: "
+            "expected conditions, '/' or '->' in transition 't'",
+        )
 
     def test_unterminated_quote(self):
         with self.assertRaises(CompileError) as cm:
-            compiler().compile_text('initial state A enter {\n  log(1, "oops);\n};\n',
-                                    file="q.dsm")
+            compiler().compile_text('initial state A enter {\n  log(1, "oops);\n};\n', file="q.dsm")
         self.assertEqual(str(cm.exception), 'q.dsm:2:10: unterminated " quote')
 
     def test_consistency_problems_are_all_reported(self):
         with self.assertRaises(CompileError) as cm:
             compiler().compile_text(
-                'state A;\ninitial state B;\ninitial state C;\n'
+                "state A;\ninitial state B;\ninitial state C;\n"
                 'transition "t" A - startup -> NOWHERE;\n'
-                'transition "u" MISSING - startup -> A;\n', file="c.dsm")
-        self.assertEqual(problems(cm.exception), [
-            "c.dsm:3:15: second initial state 'C' (initial state is 'B')",
-            "c.dsm:5:16: transition 'u': source state 'MISSING' is not defined (yet)",
-            "c.dsm:4:12: transition 't' leads to unknown state 'NOWHERE'",
-        ])
+                'transition "u" MISSING - startup -> A;\n',
+                file="c.dsm",
+            )
+        self.assertEqual(
+            problems(cm.exception),
+            [
+                "c.dsm:3:15: second initial state 'C' (initial state is 'B')",
+                "c.dsm:5:16: transition 'u': source state 'MISSING' is not defined (yet)",
+                "c.dsm:4:12: transition 't' leads to unknown state 'NOWHERE'",
+            ],
+        )
 
     def test_no_initial_state(self):
         with self.assertRaises(CompileError) as cm:
@@ -134,18 +151,23 @@ class CompileTests(unittest.TestCase):
     def test_unknown_module(self):
         with self.assertRaises(CompileError) as cm:
             compiler().compile_text("import(mod_nonexistent);\ninitial state A;\n", file="m.dsm")
-        self.assertTrue(str(cm.exception).startswith("m.dsm:1:1: module 'mod_nonexistent' not found"))
+        self.assertTrue(
+            str(cm.exception).startswith("m.dsm:1:1: module 'mod_nonexistent' not found")
+        )
 
     def test_module_actions_need_import(self):
         with self.assertRaises(CompileError) as cm:
             compiler().compile_text("initial state A enter { dlg.bye(); };\n", file="i.dsm")
-        self.assertEqual(str(cm.exception), "i.dsm:1:25: unknown action 'dlg.bye' (missing import?)")
+        self.assertEqual(
+            str(cm.exception), "i.dsm:1:25: unknown action 'dlg.bye' (missing import?)"
+        )
         compiler().compile_text("import(mod_dlg);\ninitial state A enter { dlg.bye(); };\n")
 
     def test_bad_test_expression_is_a_compile_error(self):
         with self.assertRaises(CompileError) as cm:
-            compiler().compile_text("initial state A;\ntransition t A - test($a) -> A;\n",
-                                    file="t.dsm")
+            compiler().compile_text(
+                "initial state A;\ntransition t A - test($a) -> A;\n", file="t.dsm"
+            )
         self.assertIn("t.dsm:2:18: expression '$a' not understood", str(cm.exception))
 
     def test_two_parameter_action_needs_both(self):
@@ -167,8 +189,18 @@ class QuizconnectCompileTests(unittest.TestCase):
             caller = c.compile_file(os.path.join(base, "quizconnect_caller.dsm"))
         except CompileError as e:
             if "mod_mysql" in str(e):
-                raise unittest.SkipTest("mod_mysql not available yet")
+                raise unittest.SkipTest("mod_mysql not available yet") from None
             raise
-        self.assertEqual(set(caller.states), {
-            "START", "RUN_INVITE", "CREATE_CALLEE_LEGS", "WAIT_CALLEE", "CANCEL_CALLEES",
-            "CANCEL_OTHER_CALLEES", "CONNECTED", "END"})
+        self.assertEqual(
+            set(caller.states),
+            {
+                "START",
+                "RUN_INVITE",
+                "CREATE_CALLEE_LEGS",
+                "WAIT_CALLEE",
+                "CANCEL_CALLEES",
+                "CANCEL_OTHER_CALLEES",
+                "CONNECTED",
+                "END",
+            },
+        )

@@ -1,4 +1,5 @@
 """The reference traces measured on SEMS 2.1 (../shared/conformance): same variables."""
+
 import os
 
 from twisted.trial import unittest
@@ -19,7 +20,7 @@ class ConformanceTests(unittest.TestCase):
 
     def run_trace(self, name):
         session = self.harness.system(name)
-        for _ in range(5):          # timers in c05 fire after 1 s each
+        for _ in range(5):  # timers in c05 fire after 1 s each
             self.harness.advance(1)
         self.assertTrue(session.record.vars_logged, f"{name} never called logVars(0)")
         last = session.record.vars_logged[-1]

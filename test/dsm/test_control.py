@@ -1,10 +1,10 @@
 """The ``dsm`` DI interface: events into calls, live reload that never breaks what runs."""
+
 import os
 
 from twisted.trial import unittest
 
 from donkey.app.control import make_dsm_interface
-
 from test.dsm.helpers import harness_with, write_scripts
 
 V1 = """
@@ -17,17 +17,23 @@ V2 = V1.replace("set($version=one)", "set($version=two)")
 
 class ControlTests(unittest.TestCase):
     def setUp(self):
-        self.h = harness_with(self, app=V1, sys="""
+        self.h = harness_with(
+            self,
+            app=V1,
+            sys="""
             initial state S;
             transition "boot" S - startup / set($how=startup) -> S;
             transition "reload" S - reload / set($how=reload) -> S;
-            """)
+            """,
+        )
         self.dsm = make_dsm_interface(self.h.runtime).functions
         self.dir = write_scripts(self, app=V2)
         self.conf = os.path.join(self.dir, "bundle.conf")
         with open(self.conf, "w") as f:
-            f.write(f"diag_path={self.dir}\nload_diags=app\nregister_apps=app\n"
-                    "run_system_dsms=\ngreeting=hello\n")
+            f.write(
+                f"diag_path={self.dir}\nload_diags=app\nregister_apps=app\n"
+                "run_system_dsms=\ngreeting=hello\n"
+            )
 
     def test_post_dsm_event_reaches_session_by_local_tag(self):
         s = self.h.system("app")
@@ -48,7 +54,7 @@ class ControlTests(unittest.TestCase):
     def test_broken_bundle_changes_nothing_and_names_the_problem(self):
         self.assertEqual(self.dsm["loadConfig"]([self.conf, "bundle"]), [200, "OK"])
         with open(os.path.join(self.dir, "app.dsm"), "w") as f:
-            f.write("initial state A;\ntransition \"t\" A - nosuch() -> A;\n")
+            f.write('initial state A;\ntransition "t" A - nosuch() -> A;\n')
         code, reason = self.dsm["loadConfig"]([self.conf, "bundle"])
         self.assertEqual(code, 500)
         self.assertIn(f"{self.dir}/app.dsm:2:20: unknown condition 'nosuch'", reason)
@@ -76,5 +82,7 @@ class ControlTests(unittest.TestCase):
         self.assertEqual(self.dsm["hasDSM"](["app"]), ["1"])
         self.assertEqual(self.dsm["hasDSM"](["nope"]), ["0"])
         self.assertEqual(self.dsm["listDSMs"]([]), ["app", "sys"])
-        self.assertEqual(self.dsm["registerApplication"](["sys"]), [200, "registered DSM application"])
+        self.assertEqual(
+            self.dsm["registerApplication"](["sys"]), [200, "registered DSM application"]
+        )
         self.assertEqual(self.dsm["registerApplication"](["nope"])[0], 400)

@@ -1,19 +1,22 @@
 """Core actions and conditions that the conformance traces do not pin down."""
+
 from twisted.internet.defer import Deferred
 from twisted.trial import unittest
 
 from donkey.di.registry import DIInterface, DIRegistry
-
 from test.dsm.helpers import harness_with
 
 
 class TestConditionTests(unittest.TestCase):
     def check(self, expr, **vars_):
-        h = harness_with(self, s=f"""
+        h = harness_with(
+            self,
+            s=f"""
             initial state A;
             state YES;
             transition "t" A - key; test({expr}) -> YES;
-            """)
+            """,
+        )
         s = h.system("s")
         s.vars.update(vars_)
         s.key(1)
@@ -32,12 +35,14 @@ class TestConditionTests(unittest.TestCase):
 
     def test_event_params_and_selects(self):
         self.assertTrue(self.check("#key == 1"))
-        self.assertTrue(self.check("#missing == \"\""))
+        self.assertTrue(self.check('#missing == ""'))
 
 
 class DITests(unittest.TestCase):
     def setUp(self):
-        self.h = harness_with(self, s="""
+        self.h = harness_with(
+            self,
+            s="""
             initial state A;
             state DONE;
             transition "call" A - key(#key == 1) / {
@@ -50,7 +55,8 @@ class DITests(unittest.TestCase):
             transition "array" A - key(#key == 2) / DIgetResultArray(greeter, list) -> DONE;
             transition "missing" A - key(#key == 3) / DI(nosuch, f) -> DONE;
             transition "slow" A - key(#key == 4) / { DIgetResult(greeter, slow); set($got=$DI_res); } -> DONE;
-            """)
+            """,
+        )
         iface = DIInterface("greeter")
         self.calls = []
         self.slow = Deferred()
@@ -95,13 +101,17 @@ class DITests(unittest.TestCase):
 
 class EventQueueTests(unittest.TestCase):
     def test_registered_queue_name_receives_events(self):
-        h = harness_with(self, hub="""
+        h = harness_with(
+            self,
+            hub="""
             initial state A enter { registerEventQueue(hub); };
             transition "count" A - event(#hello == 1) / inc($n) -> A;
-            """, leg="""
+            """,
+            leg="""
             initial state A;
             transition "say" A - key / { set($hello=1); postEvent(hub, hello); } -> A;
-            """)
+            """,
+        )
         hub = h.system("hub")
         leg = h.system("leg")
         leg.key(1)
@@ -111,7 +121,9 @@ class EventQueueTests(unittest.TestCase):
 
 class LogTests(unittest.TestCase):
     def test_log_levels_and_interpolation(self):
-        h = harness_with(self, s="""
+        h = harness_with(
+            self,
+            s="""
             initial state A;
             transition "log" A - key / {
               set($x=42);
@@ -119,7 +131,8 @@ class LogTests(unittest.TestCase):
               logs(2, "x is $(x), key #(key) and #(nothing)");
               info("hello $x");
             } -> A;
-            """)
+            """,
+        )
         s = h.system("s")
         s.key(7)
         text = "\n".join(s.record.logs)
@@ -132,7 +145,9 @@ class LogTests(unittest.TestCase):
 
 class CallActionTests(unittest.TestCase):
     def test_param_select_and_file_exception(self):
-        h = harness_with(self, s="""
+        h = harness_with(
+            self,
+            s="""
             import(mod_dlg);
             initial state START;
             transition "start" START - sessionStart -> WAIT;
@@ -147,7 +162,8 @@ class CallActionTests(unittest.TestCase):
             transition "no file" WAIT - exception; test(#type == file) / set($missing=#path) -> DONE;
             state DONE;
             transition "hang up" DONE - hangup / stop(true) -> DONE;
-            """)
+            """,
+        )
         call = h.call("s", user="35")
         call.key(4)
         self.assertEqual((call.vars["k"], call.vars["who"]), ("4", "35"))
@@ -159,11 +175,15 @@ class CallActionTests(unittest.TestCase):
         self.assertTrue(call.ended)
 
     def test_playlist_direction_names_follow_sems(self):
-        h = harness_with(self, s="""
+        h = harness_with(
+            self,
+            s="""
             initial state A enter { setInputPlaylist(); setOutputPlaylist(); setInOutPlaylist(); };
-            """)
+            """,
+        )
         call = h.call("s")
         names = [c[0] for c in call.record.media_calls]
         # SEMS's input receives the caller's audio: donkey's media calls that "output".
-        self.assertEqual(names[:3], ["set_output_playlist", "set_input_playlist",
-                                     "set_in_out_playlist"])
+        self.assertEqual(
+            names[:3], ["set_output_playlist", "set_input_playlist", "set_in_out_playlist"]
+        )

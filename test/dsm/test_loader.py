@@ -1,4 +1,5 @@
 """Finding modules: entry points, donkey.mods, mod_path files."""
+
 import os
 
 from twisted.trial import unittest
@@ -19,12 +20,13 @@ class FakeEntryPoint:
 
 class ModuleLoaderTests(unittest.TestCase):
     def test_entry_point_wins_and_is_cached(self):
-        third_party = Module("mod_dlg")     # may override a bundled module
+        third_party = Module("mod_dlg")  # may override a bundled module
         calls = []
 
         def entry_points(group):
             calls.append(group)
             return [FakeEntryPoint("mod_dlg", third_party)]
+
         self.patch(loader, "entry_points", entry_points)
         modules = loader.ModuleLoader()
         self.assertIs(modules.load("mod_dlg"), third_party)
@@ -36,6 +38,7 @@ class ModuleLoaderTests(unittest.TestCase):
             @staticmethod
             def make_module():
                 return Module("mod_made")
+
         self.patch(loader, "entry_points", lambda group: [FakeEntryPoint("mod_made", Package)])
         self.assertEqual(loader.ModuleLoader().load("mod_made").name, "mod_made")
 

@@ -1,4 +1,5 @@
 """The seed's quizconnect scripts, driven through the harness with an SQLite database."""
+
 import os
 import sqlite3
 
@@ -17,20 +18,29 @@ class QuizconnectTests(unittest.TestCase):
     def setUp(self):
         self.db = os.path.abspath(self.mktemp()) + ".db"
         con = sqlite3.connect(self.db)
-        con.execute("CREATE TABLE callees (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                    "caller VARCHAR(128) NOT NULL, callee VARCHAR(128) NOT NULL, "
-                    "pin VARCHAR(32) NOT NULL)")
+        con.execute(
+            "CREATE TABLE callees (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "caller VARCHAR(128) NOT NULL, callee VARCHAR(128) NOT NULL, "
+            "pin VARCHAR(32) NOT NULL)"
+        )
         con.execute("insert into callees (caller,callee,pin) values ('35','john','12345')")
         con.execute("insert into callees (caller,callee,pin) values ('35','anna','54321')")
         con.commit()
         con.close()
         self.harness = Harness()
-        self.harness.load("quizconnect", {
-            "diag_path": APP, "load_diags": "quizconnect_caller,quizconnect_callee",
-            "register_apps": "quizconnect_caller,quizconnect_callee",
-            "run_invite_event": "yes", "set_param_variables": "yes",
-            "prompt_path": os.path.join(APP, "prompts"),
-            "db_url": f"sqlite:///{self.db}", "outbound_domain": "127.0.0.1:5080"})
+        self.harness.load(
+            "quizconnect",
+            {
+                "diag_path": APP,
+                "load_diags": "quizconnect_caller,quizconnect_callee",
+                "register_apps": "quizconnect_caller,quizconnect_callee",
+                "run_invite_event": "yes",
+                "set_param_variables": "yes",
+                "prompt_path": os.path.join(APP, "prompts"),
+                "db_url": f"sqlite:///{self.db}",
+                "outbound_domain": "127.0.0.1:5080",
+            },
+        )
         self.addCleanup(self._close_pools)
 
     def _close_pools(self):
@@ -47,15 +57,31 @@ class QuizconnectTests(unittest.TestCase):
 
     async def test_caller_creates_callee_legs_and_waits(self):
         caller = self.harness.call("quizconnect_caller", "quizconnect", user="35")
-        await self.settle(lambda: caller.state == "WAIT_CALLEE" and len(self.harness.dialed) == 2,
-                          "caller in WAIT_CALLEE")
-        self.assertEqual(caller.path, [
-            "START", "RUN_INVITE", "CREATE_CALLEE_LEGS", "CREATE_CALLEE_LEGS",
-            "CREATE_CALLEE_LEGS", "WAIT_CALLEE", "START", "WAIT_CALLEE"])
+        await self.settle(
+            lambda: caller.state == "WAIT_CALLEE" and len(self.harness.dialed) == 2,
+            "caller in WAIT_CALLEE",
+        )
+        self.assertEqual(
+            caller.path,
+            [
+                "START",
+                "RUN_INVITE",
+                "CREATE_CALLEE_LEGS",
+                "CREATE_CALLEE_LEGS",
+                "CREATE_CALLEE_LEGS",
+                "WAIT_CALLEE",
+                "START",
+                "WAIT_CALLEE",
+            ],
+        )
         self.assertEqual(caller.record.replies, [(183, "Session Progress")])
-        self.assertEqual(caller.record.played, [os.path.join(APP, "prompts") + "/welcome_caller.wav"])
-        self.assertEqual([leg.session.call.ruri for leg in self.harness.dialed],
-                         ["sip:john@127.0.0.1:5080", "sip:anna@127.0.0.1:5080"])
+        self.assertEqual(
+            caller.record.played, [os.path.join(APP, "prompts") + "/welcome_caller.wav"]
+        )
+        self.assertEqual(
+            [leg.session.call.ruri for leg in self.harness.dialed],
+            ["sip:john@127.0.0.1:5080", "sip:anna@127.0.0.1:5080"],
+        )
         john, anna = self.harness.dialed
         await self.settle(lambda: john.state == anna.state == "ENTER_PIN", "callees in ENTER_PIN")
         self.assertEqual(john.path, ["START", "RUN_INVITE", "START", "ENTER_PIN"])
@@ -65,31 +91,39 @@ class QuizconnectTests(unittest.TestCase):
 
     async def test_wrong_pin_then_right_pin_connects(self):
         caller = self.harness.call("quizconnect_caller", "quizconnect", user="35")
-        await self.settle(lambda: len(self.harness.dialed) == 2
-                          and all(leg.state == "ENTER_PIN" for leg in self.harness.dialed),
-                          "callees in ENTER_PIN")
+        await self.settle(
+            lambda: (
+                len(self.harness.dialed) == 2
+                and all(leg.state == "ENTER_PIN" for leg in self.harness.dialed)
+            ),
+            "callees in ENTER_PIN",
+        )
         john, anna = self.harness.dialed
-        for key in (9, 9, "#"):                          # anna: wrong PIN, then '#'
+        for key in (9, 9, "#"):  # anna: wrong PIN, then '#'
             anna.key(key)
         self.harness.advance(0)
         self.assertEqual(anna.state, "ENTER_PIN")
-        self.assertEqual(anna.path[-6:], ["TEST_PIN", "ENTER_PIN", "TEST_PIN", "ENTER_PIN",
-                                          "TEST_PIN_FINAL", "ENTER_PIN"])
+        self.assertEqual(
+            anna.path[-6:],
+            ["TEST_PIN", "ENTER_PIN", "TEST_PIN", "ENTER_PIN", "TEST_PIN_FINAL", "ENTER_PIN"],
+        )
         self.assertTrue(anna.record.played[-1].endswith("sorry_pin_wrong.wav"))
         self.assertNotIn("entered_pin", anna.vars)
-        for key in (1, 2, 3, 4, 5):                      # john: the right PIN
+        for key in (1, 2, 3, 4, 5):  # john: the right PIN
             john.key(key)
         self.harness.advance(0)
         self.assertEqual(john.path[-3:], ["TEST_PIN", "MATCHING_PIN", "CONNECTED"])
         self.assertEqual(caller.state, "CONNECTED")
         self.assertEqual(caller.record.replies, [(183, "Session Progress"), (200, "OK")])
-        self.assertTrue(anna.ended)                      # told to cancel: stop(true)
+        self.assertTrue(anna.ended)  # told to cancel: stop(true)
         self.assertEqual(anna.record.byes, 1)
         self.assertFalse(john.ended)
         room = self.harness.runtime.conference
-        self.assertEqual(sorted(room.members(caller.session.ltag), key=id),
-                         sorted([caller.session, john.session], key=id))
-        caller.hangup()                                  # caller hangs up: john gets BYE
+        self.assertEqual(
+            sorted(room.members(caller.session.ltag), key=id),
+            sorted([caller.session, john.session], key=id),
+        )
+        caller.hangup()  # caller hangs up: john gets BYE
         self.harness.advance(0)
         self.assertTrue(caller.ended)
         self.assertTrue(john.ended)
@@ -98,8 +132,10 @@ class QuizconnectTests(unittest.TestCase):
 
     async def test_cancel_while_callees_ring(self):
         caller = self.harness.call("quizconnect_caller", "quizconnect", user="35")
-        await self.settle(lambda: caller.state == "WAIT_CALLEE" and len(self.harness.dialed) == 2,
-                          "caller in WAIT_CALLEE")
+        await self.settle(
+            lambda: caller.state == "WAIT_CALLEE" and len(self.harness.dialed) == 2,
+            "caller in WAIT_CALLEE",
+        )
         caller.hangup()
         self.harness.advance(0)
         self.assertEqual(caller.record.replies[-1], (487, "Request Terminated"))
@@ -113,8 +149,9 @@ class QuizconnectTests(unittest.TestCase):
         self.assertEqual(self.harness.dialed, [])
 
     async def test_database_down_gets_500(self):
-        self.harness.runtime.bundles["quizconnect"].config["db_url"] = \
+        self.harness.runtime.bundles["quizconnect"].config["db_url"] = (
             "mysql://nobody:wrong@127.0.0.1:1/none"
+        )
         caller = self.harness.call("quizconnect_caller", "quizconnect", user="35")
         await self.settle(lambda: caller.ended, "caller ended")
         self.assertEqual(caller.record.replies, [(500, "Server Internal Error")])

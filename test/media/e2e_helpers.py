@@ -8,6 +8,7 @@
   donkey sends and sends paced G.711 frames back (symmetric RTP);
 * small signal tools: G.711 round trip, Goertzel power, pcap reading.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,7 +36,7 @@ def g711_round_trip(pcm: bytes, pt: int = 0) -> bytes:
 
 def frames_of(pcm: bytes) -> list[bytes]:
     """20 ms frames, the last one zero-padded (as the playlist cuts files)."""
-    out = [pcm[i:i + FRAME] for i in range(0, len(pcm), FRAME)]
+    out = [pcm[i : i + FRAME] for i in range(0, len(pcm), FRAME)]
     if out and len(out[-1]) < FRAME:
         out[-1] += bytes(FRAME - len(out[-1]))
     return out
@@ -44,16 +45,22 @@ def frames_of(pcm: bytes) -> list[bytes]:
 def sine(freqs, ms: int, amp: float = 6000.0, rate: int = 8000, phase: int = 0) -> bytes:
     n = rate * ms // 1000
     w = [2 * math.pi * f / rate for f in freqs]
-    return array("h", [int(sum(amp * math.sin(x * (i + phase)) for x in w))
-                       for i in range(n)]).tobytes()
+    return array(
+        "h", [int(sum(amp * math.sin(x * (i + phase)) for x in w)) for i in range(n)]
+    ).tobytes()
 
 
 def chirp(ms: int, f0: float, f1: float, amp: float = 6000.0, rate: int = 8000) -> bytes:
     """A sweep: every frame differs, so misplaced or repeated frames show."""
     n = rate * ms // 1000
     k = (f1 - f0) / (n / rate)
-    return array("h", [int(amp * math.sin(2 * math.pi * (f0 * t + 0.5 * k * t * t)))
-                       for t in (i / rate for i in range(n))]).tobytes()
+    return array(
+        "h",
+        [
+            int(amp * math.sin(2 * math.pi * (f0 * t + 0.5 * k * t * t)))
+            for t in (i / rate for i in range(n))
+        ],
+    ).tobytes()
 
 
 def power(pcm: bytes, freq: float, rate: int = 8000) -> float:
@@ -75,6 +82,7 @@ def rms(pcm: bytes) -> float:
 
 def write_wav(path: str, pcm: bytes, rate: int = 8000) -> None:
     import wave
+
     with wave.open(path, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
@@ -85,6 +93,7 @@ def write_wav(path: str, pcm: bytes, rate: int = 8000) -> None:
 def read_wav(path: str) -> tuple[int, int, int, bytes]:
     """(channels, width, rate, frames) with the stdlib reader."""
     import wave
+
     with wave.open(path, "rb") as w:
         return w.getnchannels(), w.getsampwidth(), w.getframerate(), w.readframes(w.getnframes())
 
@@ -98,18 +107,22 @@ def read_pcap_rtp(path: str) -> list[tuple[float, int, bool, int, int, int, byte
     pos, out = 24, []
     while pos + 16 <= len(data):
         sec, usec, incl, _ = struct.unpack_from("<IIII", data, pos)
-        pkt = data[pos + 16:pos + 16 + incl]
+        pkt = data[pos + 16 : pos + 16 + incl]
         pos += 16 + incl
         ihl = (pkt[14] & 15) * 4
-        rtp = pkt[14 + ihl + 8:]
+        rtp = pkt[14 + ihl + 8 :]
         seq, ts, ssrc = struct.unpack_from("!HII", rtp, 2)
         out.append((sec + usec / 1e6, rtp[1] & 0x7F, bool(rtp[1] & 0x80), seq, ts, ssrc, rtp[12:]))
     return out
 
 
 # ------------------------------------------------------------------- config
-def write_daemon_config(base: str, scripts: dict[str, str], bundle: dict[str, str] | None = None,
-                        sems: dict[str, str] | None = None) -> str:
+def write_daemon_config(
+    base: str,
+    scripts: dict[str, str],
+    bundle: dict[str, str] | None = None,
+    sems: dict[str, str] | None = None,
+) -> str:
     """A configuration whose main bundle registers every script in *scripts*.
 
     Returns the path of sems.conf (pass it as ``Daemon(..., config=...)``);
@@ -123,19 +136,34 @@ def write_daemon_config(base: str, scripts: dict[str, str], bundle: dict[str, st
         with open(os.path.join(dsm_dir, name + ".dsm"), "w") as f:
             f.write(text)
     names = ",".join(scripts)
-    main = {"sip_ip": "127.0.0.1", "media_ip": "127.0.0.1", "plugin_config_path": "etc",
-            "application": "$(ruri.user)", "loglevel": "2"}
+    main = {
+        "sip_ip": "127.0.0.1",
+        "media_ip": "127.0.0.1",
+        "plugin_config_path": "etc",
+        "application": "$(ruri.user)",
+        "loglevel": "2",
+    }
     main.update(sems or {})
-    dsm = {"diag_path": dsm_dir, "load_diags": names, "register_apps": names,
-           "mod_path": "", "run_invite_event": "yes", "set_param_variables": "no",
-           "monitoring_full_stategraph": "yes", "monitoring_full_transitions": "yes"}
+    dsm = {
+        "diag_path": dsm_dir,
+        "load_diags": names,
+        "register_apps": names,
+        "mod_path": "",
+        "run_invite_event": "yes",
+        "set_param_variables": "no",
+        "monitoring_full_stategraph": "yes",
+        "monitoring_full_transitions": "yes",
+    }
     dsm.update(bundle or {})
     files = {
         os.path.join(base, "sems.conf"): main,
         os.path.join(etc, "dsm.conf"): dsm,
-        os.path.join(etc, "xmlrpc2di.conf"): {"server_ip": "127.0.0.1", "xmlrpc_port": "8090",
-                                              "export_di": "yes",
-                                              "direct_export": "dsm;monitoring"},
+        os.path.join(etc, "xmlrpc2di.conf"): {
+            "server_ip": "127.0.0.1",
+            "xmlrpc_port": "8090",
+            "export_di": "yes",
+            "direct_export": "dsm;monitoring",
+        },
         os.path.join(etc, "monitoring.conf"): {"gcinterval": "600"},
     }
     for path, values in files.items():
@@ -220,12 +248,16 @@ _WAIT_BYE = """  <recv request="BYE" timeout="{timeout}"/>
   </send>
 """
 
-_RTPMAP = {0: "a=rtpmap:0 PCMU/8000", 8: "a=rtpmap:8 PCMA/8000",
-           101: "a=rtpmap:101 telephone-event/8000\n      a=fmtp:101 0-15"}
+_RTPMAP = {
+    0: "a=rtpmap:0 PCMU/8000",
+    8: "a=rtpmap:8 PCMA/8000",
+    101: "a=rtpmap:101 telephone-event/8000\n      a=fmtp:101 0-15",
+}
 
 
-def uac_scenario(path: str, media_port: int, pts=(0, 101), steps=(), end: str = "bye",
-                 wait_bye_ms: int = 20000) -> str:
+def uac_scenario(
+    path: str, media_port: int, pts=(0, 101), steps=(), end: str = "bye", wait_bye_ms: int = 20000
+) -> str:
     """A sipp caller scenario offering ``media_port`` with payload types *pts*.
 
     *steps* run after the ACK: ``("pause", ms)``, ``("pcap", file)`` (sipp
@@ -233,8 +265,11 @@ def uac_scenario(path: str, media_port: int, pts=(0, 101), steps=(), end: str = 
     *end* is ``"bye"`` (the caller hangs up) or ``"wait_bye"`` (donkey does).
     """
     rtpmaps = "\n".join("      " + _RTPMAP[p] for p in pts) + "\n      a=sendrecv\n"
-    body = [_INVITE.replace("{port}", str(media_port))
-            .replace("{pts}", " ".join(str(p) for p in pts)).replace("{rtpmaps}", rtpmaps)]
+    body = [
+        _INVITE.replace("{port}", str(media_port))
+        .replace("{pts}", " ".join(str(p) for p in pts))
+        .replace("{rtpmaps}", rtpmaps)
+    ]
     for kind, arg in steps:
         if kind == "pause":
             body.append(f'  <pause milliseconds="{int(arg)}"/>\n')
@@ -243,8 +278,10 @@ def uac_scenario(path: str, media_port: int, pts=(0, 101), steps=(), end: str = 
         else:
             raise ValueError(kind)
     body.append(_BYE if end == "bye" else _WAIT_BYE.replace("{timeout}", str(wait_bye_ms)))
-    text = ('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE scenario SYSTEM "sipp.dtd">\n'
-            '<scenario name="donkey media e2e">\n' + "".join(body) + "</scenario>\n")
+    text = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE scenario SYSTEM "sipp.dtd">\n'
+        '<scenario name="donkey media e2e">\n' + "".join(body) + "</scenario>\n"
+    )
     with open(path, "w") as f:
         f.write(text)
     return path
@@ -267,7 +304,7 @@ class RtpPeer(DatagramProtocol):
 
     # -- lifecycle
     @classmethod
-    def listen(cls, testcase) -> "RtpPeer":
+    def listen(cls, testcase) -> RtpPeer:
         peer = cls()
         peer.port_obj = reactor.listenUDP(0, peer, interface="127.0.0.1")
         testcase.addCleanup(peer.close)
@@ -288,8 +325,9 @@ class RtpPeer(DatagramProtocol):
         if len(data) < 12:
             return
         seq, ts, ssrc = struct.unpack_from("!HII", data, 2)
-        self.packets.append((time.monotonic(), data[1] & 0x7F, bool(data[1] & 0x80), seq, ts,
-                             ssrc, data[12:]))
+        self.packets.append(
+            (time.monotonic(), data[1] & 0x7F, bool(data[1] & 0x80), seq, ts, ssrc, data[12:])
+        )
         if self.remote is None:
             self.remote = addr
             waiters, self._first = self._first, []
@@ -312,19 +350,27 @@ class RtpPeer(DatagramProtocol):
         return [dec(p[6], 2) for p in self.packets if p[1] == pt]
 
     # -- sending
-    def send_packet(self, pt: int, payload: bytes, marker: bool = False, ts: int | None = None,
-                    advance: int = 160) -> None:
+    def send_packet(
+        self,
+        pt: int,
+        payload: bytes,
+        marker: bool = False,
+        ts: int | None = None,
+        advance: int = 160,
+    ) -> None:
         self.seq = (self.seq + 1) & 0xFFFF
         stamp = self.ts if ts is None else ts
-        hdr = struct.pack("!BBHII", 0x80, pt | (0x80 if marker else 0), self.seq,
-                          stamp & 0xFFFFFFFF, self.ssrc)
+        hdr = struct.pack(
+            "!BBHII", 0x80, pt | (0x80 if marker else 0), self.seq, stamp & 0xFFFFFFFF, self.ssrc
+        )
         self.transport.write(hdr + payload, self.remote)
         if ts is None:
             self.ts = (self.ts + advance) & 0xFFFFFFFF
         self.sent += 1
 
-    def send_frames(self, frames, pt: int = 0, loop: bool = False,
-                    ptime: int = 20) -> defer.Deferred:
+    def send_frames(
+        self, frames, pt: int = 0, loop: bool = False, ptime: int = 20
+    ) -> defer.Deferred:
         """Send 20 ms PCM frames G.711-encoded, paced by the wall clock.
 
         With ``ptime=30`` (or 40, ...) the audio is re-cut into packets of
@@ -335,7 +381,7 @@ class RtpPeer(DatagramProtocol):
         enc = ENCODERS[pt]
         pcm = b"".join(frames)
         size = ptime * 16
-        payloads = [enc(pcm[i:i + size], 2) for i in range(0, len(pcm), size)]
+        payloads = [enc(pcm[i : i + size], 2) for i in range(0, len(pcm), size)]
         advance = ptime * 8
         state = {"i": 0}
 

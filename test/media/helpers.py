@@ -1,4 +1,5 @@
 """Test helpers: synthesised audio, WAV writers, fake-wired sessions."""
+
 from __future__ import annotations
 
 import math
@@ -18,7 +19,9 @@ def tone(freqs, ms: int, rate: int = 8000, amp: float = 8000.0, start: int = 0) 
     """16-bit mono PCM: sum of sines at *freqs*, each of amplitude *amp*."""
     n = rate * ms // 1000
     w = [2 * math.pi * f / rate for f in freqs]
-    return array("h", [int(sum(amp * math.sin(x * (i + start)) for x in w)) for i in range(n)]).tobytes()
+    return array(
+        "h", [int(sum(amp * math.sin(x * (i + start)) for x in w)) for i in range(n)]
+    ).tobytes()
 
 
 def samples(pcm: bytes) -> array:
@@ -37,7 +40,9 @@ def dominant_freq(pcm: bytes, rate: int = 8000) -> float:
     return crossings * rate / (2.0 * len(s))
 
 
-def write_pcm_wav(path: str, pcm_by_channel: list[bytes] | bytes, rate: int, sampwidth: int = 2) -> None:
+def write_pcm_wav(
+    path: str, pcm_by_channel: list[bytes] | bytes, rate: int, sampwidth: int = 2
+) -> None:
     """Write with the stdlib ``wave`` module; channels are interleaved here."""
     chans = [pcm_by_channel] if isinstance(pcm_by_channel, bytes) else pcm_by_channel
     if len(chans) == 1:
@@ -64,7 +69,9 @@ def write_g711_wav(path: str, payload: bytes, rate: int, fmt_tag: int, channels:
     fmt = struct.pack("<HHIIHHH", fmt_tag, channels, rate, rate * channels, channels, 8, 0)
     body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
     body += b"fact" + struct.pack("<II", 4, len(payload) // channels)
-    body += b"data" + struct.pack("<I", len(payload)) + payload + (b"\0" if len(payload) % 2 else b"")
+    body += (
+        b"data" + struct.pack("<I", len(payload)) + payload + (b"\0" if len(payload) % 2 else b"")
+    )
     with open(path, "wb") as f:
         f.write(b"RIFF" + struct.pack("<I", len(body)) + body)
 
@@ -84,7 +91,7 @@ class FakeCall:
 
     def take_sent(self) -> list[tuple[bytes, tuple]]:
         """Packets sent since the last call (the transport keeps them all)."""
-        out = self.transport.written[self.delivered:]
+        out = self.transport.written[self.delivered :]
         self.delivered = len(self.transport.written)
         return out
 

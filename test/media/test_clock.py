@@ -68,7 +68,9 @@ class ClockTests(unittest.TestCase):
         mc.connect(a)
         mc.connect(b)
         r.advance(0)
-        self.assertEqual(log, [("recv", "a"), ("recv", "b"), ("mix",), ("send", "a"), ("send", "b")])
+        self.assertEqual(
+            log, [("recv", "a"), ("recv", "b"), ("mix",), ("send", "a"), ("send", "b")]
+        )
         mc.disconnect(a)
         mc.disconnect(b)
         self.assertFalse(mc.running)

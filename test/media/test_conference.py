@@ -9,7 +9,7 @@ from donkey.media.frame import SILENCE
 from donkey.media.mixin import MixIn
 from donkey.media.sources import PcmSource
 from donkey.media.wav import WavCache
-from test.media.helpers import dominant_freq, samples, tone, write_pcm_wav
+from test.media.helpers import samples, tone, write_pcm_wav
 
 
 def const(v):
@@ -63,7 +63,9 @@ class ConferenceTests(unittest.TestCase):
         a = self.bridge.join("one", owner="A")
         b = self.bridge.join("one", owner="B")
         self.bridge.join("two", owner="C")
-        self.assertEqual((self.bridge.size("one"), self.bridge.size("two"), self.bridge.size("x")), (2, 1, 0))
+        self.assertEqual(
+            (self.bridge.size("one"), self.bridge.size("two"), self.bridge.size("x")), (2, 1, 0)
+        )
         self.assertEqual(self.bridge.members("one"), ["A", "B"])
         a.close()
         a.close()
@@ -108,7 +110,9 @@ class ConferenceTests(unittest.TestCase):
                 for pkt, _ in peer.take_sent():
                     call.ep.datagramReceived(pkt, peer.addr)
                 for pkt, _ in call.take_sent():
-                    heard[i].append(call.session.negotiated.codec.decode(RtpPacket.parse(pkt).payload))
+                    heard[i].append(
+                        call.session.negotiated.codec.decode(RtpPacket.parse(pkt).payload)
+                    )
         self.assertEqual(bridge.members("room"), calls)
         # call 0 (whose caller sends 400 Hz) hears 700 + 1100 Hz but not itself
         late = heard[0][-3]

@@ -4,7 +4,11 @@ from array import array
 from twisted.trial import unittest
 
 from donkey.media.dtmf import (
-    GoertzelDetector, Rfc4733Receiver, Rfc4733Sender, build_event, key_from_char,
+    GoertzelDetector,
+    Rfc4733Receiver,
+    Rfc4733Sender,
+    build_event,
+    key_from_char,
 )
 from test.media.helpers import tone
 
@@ -19,12 +23,14 @@ def key_tone(ch, ms, amp=6000.0):
 
 
 def frames(pcm):
-    return [pcm[i:i + 320] for i in range(0, len(pcm) - 319, 320)]
+    return [pcm[i : i + 320] for i in range(0, len(pcm) - 319, 320)]
 
 
 class KeyTests(unittest.TestCase):
     def test_mapping(self):
-        self.assertEqual([key_from_char(c) for c in "0129*#AbCD"], [0, 1, 2, 9, 10, 11, 12, 13, 14, 15])
+        self.assertEqual(
+            [key_from_char(c) for c in "0129*#AbCD"], [0, 1, 2, 9, 10, 11, 12, 13, 14, 15]
+        )
         self.assertRaises(ValueError, key_from_char, "E")
 
 
@@ -109,8 +115,10 @@ class GoertzelTests(unittest.TestCase):
         rng = random.Random(1)
         noise = array("h", [int(rng.gauss(0, 3000)) for _ in range(8000)]).tobytes()
         # speech-like: 120 Hz voice with harmonics, slowly changing pitch
-        speech = b"".join(tone([f * h for h in range(1, 12)], 100, amp=1500)
-                          for f in (110, 120, 135, 150, 140, 125, 115, 118, 122, 130))
+        speech = b"".join(
+            tone([f * h for h in range(1, 12)], 100, amp=1500)
+            for f in (110, 120, 135, 150, 140, 125, 115, 118, 122, 130)
+        )
         for pcm in (bytes(8000), noise, speech, tone([1000], 1000), tone([697], 500)):
             self.assertEqual(self.detect(pcm), [])
 

@@ -6,6 +6,7 @@ with sipp whose SDP offers the test's own UDP port, and checks what the caller
 hears (decoded RTP) and what the script saw (attributes it wrote to the
 monitoring store, read over XML-RPC).
 """
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,20 @@ from twisted.trial import unittest
 
 from test.daemon import Daemon, free_rtp_range, sipp_available, wait_for
 from test.media.e2e_helpers import (
-    DECODERS, RtpPeer, chirp, frames_of, g711_round_trip, power, read_pcap_rtp, read_wav, rms,
-    sine, sleep, uac_scenario, write_daemon_config, write_wav,
+    DECODERS,
+    RtpPeer,
+    chirp,
+    frames_of,
+    g711_round_trip,
+    power,
+    read_pcap_rtp,
+    read_wav,
+    rms,
+    sine,
+    sleep,
+    uac_scenario,
+    write_daemon_config,
+    write_wav,
 )
 from test.sip.helpers import Sipp, free_udp_port, scenario
 
@@ -27,10 +40,12 @@ SIPP_PCAPS = "/usr/share/sip-tester"
 def error_tail(states: str) -> str:
     """Every test script ends the same way: any exception is reported to the test
     through monitoring (``errors``) and the call is ended."""
-    return (f'transition "error" ({states}) - exception / {{\n'
-            "  monitoring.add(errors, #type);\n  monitoring.add(errors, #path);\n"
-            "  monitoring.add(errors, #text);\n  monitoring.add(errors, #cause);\n"
-            "  stop(true);\n} -> END;\nstate END;\n")
+    return (
+        f'transition "error" ({states}) - exception / {{\n'
+        "  monitoring.add(errors, #type);\n  monitoring.add(errors, #path);\n"
+        "  monitoring.add(errors, #text);\n  monitoring.add(errors, #cause);\n"
+        "  stop(true);\n} -> END;\nstate END;\n"
+    )
 
 
 PLAY = """
@@ -129,16 +144,29 @@ state TALK;
 transition "bye" (START, TALK) - hangup / stop(false) -> END;
 """ + error_tail("START, TALK")
 
-SCRIPTS = {"play": PLAY, "noaudio": NOAUDIO, "keys": KEYS, "record": RECORD, "conf": CONF,
-           "rtpto": RTPTIMEOUT, "hold": HOLD}
+SCRIPTS = {
+    "play": PLAY,
+    "noaudio": NOAUDIO,
+    "keys": KEYS,
+    "record": RECORD,
+    "conf": CONF,
+    "rtpto": RTPTIMEOUT,
+    "hold": HOLD,
+}
 
 # Test audio: every frame different (sweeps), so a lost, repeated or shifted
 # frame shows.  A is 310 ms (the playlist pads its last frame), B 400 ms.
 PCM_A = chirp(310, 300.0, 1500.0)
 PCM_B = chirp(400, 2500.0, 600.0, amp=4000.0)
 
-DTMF = {"0": (941, 1336), "1": (697, 1209), "5": (770, 1336), "9": (852, 1477),
-        "*": (941, 1209), "#": (941, 1477)}
+DTMF = {
+    "0": (941, 1336),
+    "1": (697, 1209),
+    "5": (770, 1336),
+    "9": (852, 1477),
+    "*": (941, 1209),
+    "#": (941, 1477),
+}
 
 
 def heard(pcm: bytes, pt: int = 0) -> list[bytes]:
@@ -169,32 +197,66 @@ class MediaE2E(unittest.TestCase):
 
     async def start_daemon(self, sems=None, extra_args=()):
         cfg = write_daemon_config(
-            os.path.join(self.files, "conf"), SCRIPTS,
-            bundle={"wav_a": self.wav_a, "wav_b": self.wav_b, "rec_path": self.rec_path,
-                    "room": "room1"},
-            sems=sems)
+            os.path.join(self.files, "conf"),
+            SCRIPTS,
+            bundle={
+                "wav_a": self.wav_a,
+                "wav_b": self.wav_b,
+                "rec_path": self.rec_path,
+                "room": "room1",
+            },
+            sems=sems,
+        )
         self.daemon = Daemon(self, config=cfg, extra_args=list(extra_args))
         await self.daemon.ready()
         return self.daemon
 
-    def call(self, app: str, peer: RtpPeer | None = None, pts=(0, 101), steps=(),
-             end: str = "bye", scen: str | None = None, timeout: float = 30.0,
-             wait_bye_ms: int = 20000) -> Sipp:
+    def call(
+        self,
+        app: str,
+        peer: RtpPeer | None = None,
+        pts=(0, 101),
+        steps=(),
+        end: str = "bye",
+        scen: str | None = None,
+        timeout: float = 30.0,
+        wait_bye_ms: int = 20000,
+    ) -> Sipp:
         """One sipp caller to *app*; its SDP names *peer*'s port."""
         if scen is None:
-            scen = uac_scenario(os.path.join(self.files, f"{app}-{free_udp_port()}.xml"),
-                                peer.port if peer else 9, pts, steps, end, wait_bye_ms)
+            scen = uac_scenario(
+                os.path.join(self.files, f"{app}-{free_udp_port()}.xml"),
+                peer.port if peer else 9,
+                pts,
+                steps,
+                end,
+                wait_bye_ms,
+            )
         media_port = (free_udp_port() // 2) * 2
-        args = ["-sf", scen, "-m", "1", "-i", "127.0.0.1", "-p", str(free_udp_port()),
-                "-mp", str(media_port), "-s", app, f"127.0.0.1:{self.daemon.sip_port}"]
+        args = [
+            "-sf",
+            scen,
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(free_udp_port()),
+            "-mp",
+            str(media_port),
+            "-s",
+            app,
+            f"127.0.0.1:{self.daemon.sip_port}",
+        ]
         s = Sipp(args, self.mktemp(), timeout)
         self.addCleanup(s.stop)
         return s
 
     async def finished(self, sipp: Sipp) -> None:
         code, out, err = await sipp.result()
-        self.assertEqual(code, 0, f"sipp failed: {out[-2000:]}{err[-2000:]}\n"
-                                  + self.daemon.output()[-3000:])
+        self.assertEqual(
+            code, 0, f"sipp failed: {out[-2000:]}{err[-2000:]}\n" + self.daemon.output()[-3000:]
+        )
 
     async def attributes(self) -> dict:
         """Monitoring attributes of the (only) call."""
@@ -209,6 +271,7 @@ class MediaE2E(unittest.TestCase):
     async def no_calls_left(self) -> None:
         async def none_left():
             return await self.daemon.call_xmlrpc("calls") == 0
+
         await wait_for(none_left, what="all calls gone")
         self.assertNotIn("Traceback", self.daemon.output())
 
@@ -228,11 +291,11 @@ class MediaE2E(unittest.TestCase):
         got = [DECODERS[pt](p[6], 2) for p in audio]
         start = _index_of(got, expected[0])
         self.assertGreaterEqual(start, 0, "the first frame of a.wav never arrived")
-        self.assertEqual(len(got[start:start + len(expected)]), len(expected))
+        self.assertEqual(len(got[start : start + len(expected)]), len(expected))
         for i, (g, e) in enumerate(zip(got[start:], expected)):
             self.assertEqual(g, e, f"frame {i} of the playlist differs")
         # Before the file and after noAudio: silence only (nothing else leaks in).
-        for g in got[:start] + got[start + len(expected):]:
+        for g in got[:start] + got[start + len(expected) :]:
             self.assertLess(rms(g), 10)
         # One RTP stream: seq +1 and timestamp +160 per packet, one marker.
         for prev, cur in zip(audio, audio[1:]):
@@ -268,8 +331,8 @@ class MediaE2E(unittest.TestCase):
         a0 = _index_of(got, fa[0])
         b0 = _index_of(got, fb[0])
         self.assertGreaterEqual(a0, 0)
-        self.assertEqual(got[a0:a0 + len(fa)], fa)  # all of A was heard before noAudio
-        self.assertEqual(got[b0:b0 + len(fb)], fb)  # B, queued by the noAudio handler
+        self.assertEqual(got[a0 : a0 + len(fa)], fa)  # all of A was heard before noAudio
+        self.assertEqual(got[b0 : b0 + len(fb)], fb)  # B, queued by the noAudio handler
         gap = b0 - (a0 + len(fa))
         # The gap is the event's round trip through the session: a few frames.
         self.assertGreaterEqual(gap, 0)
@@ -359,7 +422,7 @@ class MediaE2E(unittest.TestCase):
         expected = heard(speech, pt)
         start = _index_of(rec, expected[0])
         self.assertGreaterEqual(start, 0, "the first frame sent is not in the recording")
-        self.assertEqual(len(rec[start:start + len(expected)]), len(expected))
+        self.assertEqual(len(rec[start : start + len(expected)]), len(expected))
         for i, (r, e) in enumerate(zip(rec[start:], expected)):
             self.assertEqual(r, e, f"recorded frame {i} differs from the one sent")
         for r in rec[:start]:
@@ -433,6 +496,7 @@ class MediaE2E(unittest.TestCase):
         self.assertGreater(waited, 0.9)  # not while RTP was still flowing
         self.assertLess(waited, 3.0)
         await self.no_calls_left()
+
     # 8 ----------------------------------------------------------------------
     async def test_port_exhaustion_gives_503_and_daemon_goes_on(self):
         """8. One RTP port pair: a second call gets 503, later calls work again."""
@@ -462,10 +526,12 @@ class MediaE2E(unittest.TestCase):
         await self.start_daemon(extra_args=["--rtp-ports", f"{low}-{low + 1}"])
         with open(scenario("uac_expect_503.xml")) as f:
             text = f.read()
-        text = (text.replace('response="503"', 'response="488"')
-                .replace("RTP/AVP 0 101", "RTP/AVP 18")
-                .replace("a=rtpmap:0 PCMU/8000", "a=rtpmap:18 G729/8000")
-                .replace("      a=rtpmap:101 telephone-event/8000\n", ""))
+        text = (
+            text.replace('response="503"', 'response="488"')
+            .replace("RTP/AVP 0 101", "RTP/AVP 18")
+            .replace("a=rtpmap:0 PCMU/8000", "a=rtpmap:18 G729/8000")
+            .replace("      a=rtpmap:101 telephone-event/8000\n", "")
+        )
         scen = os.path.join(self.files, "uac_expect_488.xml")
         with open(scen, "w") as f:
             f.write(text)
@@ -476,4 +542,3 @@ class MediaE2E(unittest.TestCase):
         await peer.first_packet()
         await self.finished(sipp)
         await self.no_calls_left()
-

@@ -1,4 +1,5 @@
 """Real UDP on 127.0.0.1 through the real reactor: two calls talk to each other."""
+
 import os
 
 from twisted.internet import defer, reactor, task

@@ -16,8 +16,10 @@ class PromptTests(unittest.TestCase):
             write_pcm_wav(os.path.join(self.dir, name + ".wav"), tone([f], 60), 8000)
         self.conf = os.path.join(self.dir, "prompts.conf")
         with open(self.conf, "w") as fh:
-            fh.write("# comment\n\nhello=hello.wav\nbye=%s\nbroken=missing.wav\ngarbage line\n"
-                     % os.path.join(self.dir, "bye.wav"))
+            fh.write(
+                "# comment\n\nhello=hello.wav\nbye=%s\nbroken=missing.wav\ngarbage line\n"
+                % os.path.join(self.dir, "bye.wav")
+            )
 
     def test_load_and_play(self):
         pc = PromptCollection(WavCache())

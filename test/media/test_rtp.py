@@ -4,7 +4,13 @@ from twisted.internet.defer import inlineCallbacks
 from twisted.internet.testing import FakeDatagramTransport
 from twisted.trial import unittest
 
-from donkey.media.rtp import NoMediaPortAvailable, PortAllocator, RtpEndpoint, RtpPacket, parse_header
+from donkey.media.rtp import (
+    NoMediaPortAvailable,
+    PortAllocator,
+    RtpEndpoint,
+    RtpPacket,
+    parse_header,
+)
 
 
 class PacketTests(unittest.TestCase):
@@ -21,12 +27,16 @@ class PacketTests(unittest.TestCase):
         ext = struct.pack("!HH", 0xBEDE, 1) + b"\0\0\0\1"
         data = struct.pack("!BBHII", 0xB0, 8, 1, 2, 3) + ext + payload + b"\0\0\x03"
         p = RtpPacket.parse(data)
-        self.assertEqual((p.payload_type, p.sequence, p.timestamp, p.ssrc, p.payload), (8, 1, 2, 3, payload))
+        self.assertEqual(
+            (p.payload_type, p.sequence, p.timestamp, p.ssrc, p.payload), (8, 1, 2, 3, payload)
+        )
 
     def test_garbage_is_dropped_not_raised(self):
         good = RtpPacket(0, 1, 2, 3, b"x" * 10).build()
         bad = [
-            b"", b"\x80", b"\x00" * 12,  # too short / version 0
+            b"",
+            b"\x80",
+            b"\x00" * 12,  # too short / version 0
             b"\x40" + good[1:],  # version 1
             bytes([0x8F]) + good[1:],  # 15 CSRCs announced, not present
             bytes([0x90]) + good[1:12],  # extension announced, missing
@@ -81,7 +91,6 @@ class LatchingTests(unittest.TestCase):
         self.assertEqual(ep.stats.packets_lost, 1)
         self.assertEqual(ep.stats.late, 2)
 
-
     def test_sequence_restart_far_behind_is_accepted(self):
         # One SSRC, numbering restarted far behind (sipp replaying captures
         # recorded in another order): a new stream, not 150 late packets.
@@ -128,7 +137,9 @@ class PortAllocatorTests(unittest.TestCase):
         from twisted.internet import reactor
         from twisted.internet.protocol import DatagramProtocol
 
-        squatter = reactor.listenUDP(47201, DatagramProtocol(), interface="127.0.0.1")  # an RTCP port
+        squatter = reactor.listenUDP(
+            47201, DatagramProtocol(), interface="127.0.0.1"
+        )  # an RTCP port
         self.addCleanup(squatter.stopListening)
         alloc = PortAllocator(47200, 47203, "127.0.0.1", reactor)
         port = alloc.bind(RtpEndpoint())

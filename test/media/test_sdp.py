@@ -19,8 +19,15 @@ a=rtpmap:31 H261/90000
 
 
 def offer(formats="0 8 101", direction="", conn="192.0.2.10", extra=""):
-    lines = ["v=0", "o=x 1 1 IN IP4 %s" % conn, "s=-", "c=IN IP4 %s" % conn, "t=0 0",
-             "m=audio 30000 RTP/AVP %s" % formats, "a=rtpmap:101 telephone-event/8000"]
+    lines = [
+        "v=0",
+        "o=x 1 1 IN IP4 %s" % conn,
+        "s=-",
+        "c=IN IP4 %s" % conn,
+        "t=0 0",
+        "m=audio 30000 RTP/AVP %s" % formats,
+        "a=rtpmap:101 telephone-event/8000",
+    ]
     if direction:
         lines.append("a=" + direction)
     return "\r\n".join(lines) + "\r\n" + extra
@@ -62,8 +69,12 @@ class AnswerTests(unittest.TestCase):
         self.assertRaises(SdpError, self.neg.make_answer, "v=0\r\nm=audio\r\n")
 
     def test_hold_directions(self):
-        cases = {"sendonly": ("recvonly", False, True), "recvonly": ("sendonly", True, False),
-                 "inactive": ("inactive", False, False), "sendrecv": ("sendrecv", True, True)}
+        cases = {
+            "sendonly": ("recvonly", False, True),
+            "recvonly": ("sendonly", True, False),
+            "inactive": ("inactive", False, False),
+            "sendrecv": ("sendrecv", True, True),
+        }
         for offered, (ours, sending, receiving) in cases.items():
             text, n = self.neg.make_answer(offer(direction=offered))
             self.assertEqual(n.direction, ours, offered)

@@ -108,9 +108,15 @@ class SessionSendTests(unittest.TestCase):
 
         def press(ts, key):
             for d in (160, 320, 480):
-                s.rtp.datagramReceived(RtpPacket(101, ts // 160, ts, 9, build_event(key, False, d)).build(), self.b.addr)
+                s.rtp.datagramReceived(
+                    RtpPacket(101, ts // 160, ts, 9, build_event(key, False, d)).build(),
+                    self.b.addr,
+                )
             for i in range(3):
-                s.rtp.datagramReceived(RtpPacket(101, ts // 160 + 3 + i, ts, 9, build_event(key, True, 640)).build(), self.b.addr)
+                s.rtp.datagramReceived(
+                    RtpPacket(101, ts // 160 + 3 + i, ts, 9, build_event(key, True, 640)).build(),
+                    self.b.addr,
+                )
             self.net.step(1)
 
         press(1600, 7)
@@ -161,7 +167,6 @@ class SessionSendTests(unittest.TestCase):
         self.assertEqual(b"".join(sink.frames[:5]), expect)
         self.assertEqual(sink.frames[5], bytes(320))
 
-
     def test_30ms_packets_play_out_without_gaps(self):
         # A peer sending 30 ms packets gives 1.5 frames at a time: playout
         # waits for 2 frames, or every third tick would find nothing and
@@ -175,7 +180,7 @@ class SessionSendTests(unittest.TestCase):
         self.net.start()
         pcmu = by_name("PCMU")
         pcm = b"".join(tone([300 + 40 * i], 20) for i in range(30))  # every frame differs
-        payloads = [pcmu.encode(pcm[i:i + 480]) for i in range(0, len(pcm), 480)]
+        payloads = [pcmu.encode(pcm[i : i + 480]) for i in range(0, len(pcm), 480)]
         t = 0
         for tick in range(40):  # 20 ms ticks; a packet every 30 ms, just before the tick
             while payloads and t <= tick * 20:
@@ -187,7 +192,7 @@ class SessionSendTests(unittest.TestCase):
             data = w.readframes(w.getnframes())
         expect = pcmu.decode(pcmu.encode(pcm))
         start = data.index(expect[:320])
-        self.assertEqual(data[start:start + len(expect)], expect)  # no silence inside
+        self.assertEqual(data[start : start + len(expect)], expect)  # no silence inside
 
     def test_no_input_sends_silence(self):
         s = self.a.session
@@ -260,7 +265,7 @@ class SessionTimeoutAndRecordTests(unittest.TestCase):
         pcmu = by_name("PCMU")
         # first frame is silence (nothing received yet), then what b said
         self.assertEqual(data[:320], bytes(320))
-        self.assertEqual(data[320:320 * 51], pcmu.decode(pcmu.encode(said)))
+        self.assertEqual(data[320 : 320 * 51], pcmu.decode(pcmu.encode(said)))
         net.b.session.close()
         self.assertFalse(net.clock.running)
 

@@ -15,7 +15,7 @@ class WavReadTests(unittest.TestCase):
     def path(self, name):
         return os.path.join(self.dir, name)
 
-    def check(self, pcm, seconds=0.5, freq=440.0, level=8000 / 2 ** 0.5, tol=0.06):
+    def check(self, pcm, seconds=0.5, freq=440.0, level=8000 / 2**0.5, tol=0.06):
         # 8 kHz mono 16-bit: 16000 bytes per second; the pitch and loudness survive.
         self.assertApproximates(len(pcm), int(16000 * seconds), 40)
         self.assertApproximates(dominant_freq(pcm), freq, freq * 0.03)
@@ -32,7 +32,7 @@ class WavReadTests(unittest.TestCase):
     def test_stereo_is_downmixed(self):
         t = tone([440], 500, 16000)
         write_pcm_wav(self.path("left.wav"), [t, bytes(len(t))], 16000)
-        self.check(load_wav(self.path("left.wav")), level=4000 / 2 ** 0.5)  # average of L and R
+        self.check(load_wav(self.path("left.wav")), level=4000 / 2**0.5)  # average of L and R
 
     def test_8bit_pcm(self):
         write_pcm_wav(self.path("u8.wav"), tone([440], 500), 8000, sampwidth=1)
@@ -88,7 +88,7 @@ class WavWriteTests(unittest.TestCase):
         w = WavWriter(p, sync_frames=3)
         t = tone([300], 100)
         for i in range(0, len(t), 320):
-            w.write(t[i:i + 320])
+            w.write(t[i : i + 320])
         # After 3 frames the header was synced: readable mid-recording.
         with wave.open(p) as r:
             self.assertGreaterEqual(r.getnframes(), 480)
@@ -96,7 +96,7 @@ class WavWriteTests(unittest.TestCase):
         w.close()
         with wave.open(p) as r:
             self.assertEqual((r.getnchannels(), r.getsampwidth(), r.getframerate()), (1, 2, 8000))
-            self.assertEqual(r.readframes(10 ** 6), t)
+            self.assertEqual(r.readframes(10**6), t)
 
     def test_unwritable_path(self):
         e = self.assertRaises(MediaFileError, WavWriter, "/nonexistent/dir/x.wav")

@@ -1,4 +1,5 @@
 """mod_curl against a twisted.web server on 127.0.0.1 (port 0), through DSM scripts."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,6 @@ from twisted.trial import unittest
 from twisted.web import resource, server
 
 from donkey.mods import curl as modcurl
-
 from test.dsm.helpers import harness_with
 
 BINARY = bytes(range(256)) * 64
@@ -27,10 +27,16 @@ class _Echo(resource.Resource):
     def render(self, request):
         path = request.path.decode()
         args = {k.decode(): [v.decode() for v in vs] for k, vs in request.args.items()}
-        self.requests.append({"method": request.method.decode(), "path": path, "args": args,
-                              "type": (request.getHeader("content-type") or "")})
+        self.requests.append(
+            {
+                "method": request.method.decode(),
+                "path": path,
+                "args": args,
+                "type": (request.getHeader("content-type") or ""),
+            }
+        )
         if path == "/hello":
-            return "hello wörld".encode("utf-8")
+            return "hello wörld".encode()
         if path == "/missing":
             request.setResponseCode(404)
             return b"not here"
@@ -41,10 +47,12 @@ class _Echo(resource.Resource):
         if path == "/binary":
             return BINARY
         if path == "/slow":
+
             def later():
                 if not request.finished and not getattr(request, "_disconnected", False):
                     request.write(b"late")
                     request.finish()
+
             call = reactor.callLater(2, later)
             self.pending.append(call)
             request.notifyFinish().addErrback(lambda _: call.cancel() if call.active() else None)
@@ -71,14 +79,17 @@ class CurlTests(unittest.TestCase):
         await self.port.stopListening()
 
     async def run_script(self, body: str, variables: dict | None = None, quiet: bool = True):
-        h = harness_with(self, t=f"""
+        h = harness_with(
+            self,
+            t=f"""
             import(mod_curl);
             initial state START;
             transition "go" START - sessionStart / {{
             {body}
             }} -> DONE;
             state DONE;
-            """)
+            """,
+        )
         self.runtimes.append(h.runtime)
         s = h.call("t", variables=dict(variables or {}, base=self.base))
         for _ in range(1000):
@@ -107,7 +118,7 @@ class CurlTests(unittest.TestCase):
               curl.get($u); set($e2=$errno); set($o2=$curl.out);
             """)
         self.assertEqual((s.vars["e1"], s.vars["o1"]), ("", "not here"))
-        self.assertEqual((s.vars["e2"], s.vars["o2"]), ("", "moved"))   # redirects not followed
+        self.assertEqual((s.vars["e2"], s.vars["o2"]), ("", "moved"))  # redirects not followed
 
     async def test_connection_refused_sets_general_and_curl_err(self):
         probe = reactor.listenTCP(0, server.Site(resource.Resource()), interface="127.0.0.1")
@@ -169,7 +180,8 @@ class CurlTests(unittest.TestCase):
             self.assertEqual(f.read(), BINARY)
 
     async def test_get_form(self):
-        s = await self.run_script("""
+        s = await self.run_script(
+            """
               set($id=42);
               sets($u=$(base)/form);
               curl.getForm($u, $id;$name;method);
@@ -177,11 +189,14 @@ class CurlTests(unittest.TestCase):
               set($first=$curl.out);
               sets($u=$(base)/form?fixed=1);
               curl.getForm($u, $id);
-            """, variables={"name": "a b&c=d", "method": "ü"})
+            """,
+            variables={"name": "a b&c=d", "method": "ü"},
+        )
         self.assertEqual(s.vars["e1"], "")
         got = json.loads(s.vars["first"])
-        self.assertEqual(got, {"method": "GET",
-                               "args": {"id": ["42"], "name": ["a b&c=d"], "method": ["ü"]}})
+        self.assertEqual(
+            got, {"method": "GET", "args": {"id": ["42"], "name": ["a b&c=d"], "method": ["ü"]}}
+        )
         self.assertEqual(json.loads(s.vars["curl.out"])["args"], {"fixed": ["1"], "id": ["42"]})
 
     async def test_post_variants(self):
@@ -195,20 +210,24 @@ class CurlTests(unittest.TestCase):
               curl.postDiscardResult($u, $n); set($e3=$errno);
             """)
         self.assertEqual(s.vars["e1"], "")
-        self.assertEqual(json.loads(s.vars["o1"]),
-                         {"method": "POST", "args": {"q": ["search term"], "n": ["7"]}})
+        self.assertEqual(
+            json.loads(s.vars["o1"]), {"method": "POST", "args": {"q": ["search term"], "n": ["7"]}}
+        )
         self.assertEqual(json.loads(s.vars["o2"])["args"], {"q": ["search term"]})
         self.assertEqual((s.vars["e3"], s.vars["curl.out"]), ("", "kept"))
         self.assertTrue(self.site.requests[0]["type"].startswith("multipart/form-data"))
         self.assertEqual(self.site.requests[-1]["args"], {"n": ["7"]})
 
     async def test_sessions_share_one_client(self):
-        h = harness_with(self, t="""
+        h = harness_with(
+            self,
+            t="""
             import(mod_curl);
             initial state START;
             transition "go" START - sessionStart / { sets($u=$(base)/hello); curl.get($u); } -> DONE;
             state DONE;
-            """)
+            """,
+        )
         self.runtimes.append(h.runtime)
         sessions = [h.call("t", variables={"base": self.base}) for _ in range(10)]
         for _ in range(1000):

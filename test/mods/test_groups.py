@@ -1,4 +1,5 @@
 """mod_groups as scripts see it: membership, broadcast events, leaving at the end."""
+
 from __future__ import annotations
 
 import os
@@ -56,10 +57,8 @@ class Groups(unittest.TestCase):
         a.event(do="size", group="g")
         a.event(do="get", group="g")
         self.assertEqual(a.vars["size"], "2")
-        self.assertEqual({a.vars["m[0]"], a.vars["m[1]"]},
-                         {a.session.ltag, b.session.ltag})
-        self.assertEqual(sorted([a.vars["m[0]"], a.vars["m[1]"]]),
-                         [a.vars["m[0]"], a.vars["m[1]"]])
+        self.assertEqual({a.vars["m[0]"], a.vars["m[1]"]}, {a.session.ltag, b.session.ltag})
+        self.assertEqual(sorted([a.vars["m[0]"], a.vars["m[1]"]]), [a.vars["m[0]"], a.vars["m[1]"]])
         self.assertNotIn("m[2]", a.vars)
         b.event(do="leave", group="g")
         a.event(do="size", group="g")
@@ -81,7 +80,7 @@ class Groups(unittest.TestCase):
         self.assertNotIn("got", a.vars)
         self.assertNotIn("got", outsider.vars)
         self.assertEqual(a.vars["errno"], "")
-        self.assertEqual(a.vars["unset_var"], "")       # SEMS creates it in the sender
+        self.assertEqual(a.vars["unset_var"], "")  # SEMS creates it in the sender
 
     def test_post_all_variables_and_none(self):
         a, b = self.member(), self.member()
@@ -98,7 +97,7 @@ class Groups(unittest.TestCase):
         a.event(do="post", group="empty")
         self.assertEqual(a.vars["errno"], "arg")
         a.event(do="join", group="alone")
-        a.event(do="post", group="alone")          # only ourselves
+        a.event(do="post", group="alone")  # only ourselves
         self.assertEqual(a.vars["errno"], "arg")
 
     def test_leave_all(self):

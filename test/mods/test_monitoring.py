@@ -1,4 +1,5 @@
 """mod_monitoring as operators see it: what a script wrote into the monitoring store."""
+
 from __future__ import annotations
 
 import os
@@ -11,13 +12,20 @@ from donkey.monitoring.store import MonitoringStore
 
 
 class Monitoring(unittest.TestCase):
-    def run_script(self, body: str, *, store: MonitoringStore | None = None,
-                   variables: dict[str, str] | None = None) -> HarnessSession:
+    def run_script(
+        self,
+        body: str,
+        *,
+        store: MonitoringStore | None = None,
+        variables: dict[str, str] | None = None,
+    ) -> HarnessSession:
         directory = self.mktemp()
         os.makedirs(directory)
         with open(os.path.join(directory, "t.dsm"), "w") as f:
-            f.write("import(mod_monitoring);\ninitial state A;\n"
-                    f'transition "go" A - sessionStart / {{\n{body}\n}} -> B;\nstate B;\n')
+            f.write(
+                "import(mod_monitoring);\ninitial state A;\n"
+                f'transition "go" A - sessionStart / {{\n{body}\n}} -> B;\nstate B;\n'
+            )
         h = Harness(monitoring=store)
         h.load("main", {"diag_path": directory, "load_diags": "t"})
         session = h.call("t", user="u35", variables=variables)
@@ -28,8 +36,11 @@ class Monitoring(unittest.TestCase):
         self.store = MonitoringStore(task.Clock())
 
     def test_set_and_log(self):
-        s = self.run_script("monitoring.set(caller, $c);\nmonitoring.log(state, @user);",
-                            store=self.store, variables={"c": "alice"})
+        s = self.run_script(
+            "monitoring.set(caller, $c);\nmonitoring.log(state, @user);",
+            store=self.store,
+            variables={"c": "alice"},
+        )
         entry = self.store.get(s.session.ltag)
         self.assertEqual((entry["caller"], entry["state"]), ("alice", "u35"))
 
@@ -38,31 +49,40 @@ class Monitoring(unittest.TestCase):
         self.assertEqual(self.store.getSingle(s.session.ltag, "k"), "2")
 
     def test_add_and_log_add(self):
-        s = self.run_script("monitoring.add(keys, 1);\nmonitoring.logAdd(keys, $k);",
-                            store=self.store, variables={"k": "#"})
+        s = self.run_script(
+            "monitoring.add(keys, 1);\nmonitoring.logAdd(keys, $k);",
+            store=self.store,
+            variables={"k": "#"},
+        )
         # As in SEMS the first add turns the missing attribute (0) into a list.
         self.assertEqual(self.store.getSingle(s.session.ltag, "keys"), [0, "1", "#"])
 
     def test_log_vars(self):
-        s = self.run_script("set($a=1);\nset($b=two);\nmonitoring.logVars();",
-                            store=self.store)
+        s = self.run_script("set($a=1);\nset($b=two);\nmonitoring.logVars();", store=self.store)
         entry = self.store.get(s.session.ltag)
         self.assertEqual((entry["a"], entry["b"]), ("1", "two"))
         self.assertEqual(entry["config.load_diags"], "t")
 
     def test_set_global_and_add_global(self):
-        self.run_script("monitoring.setGlobal(gateways, gw1, up);\n"
-                        "monitoring.setGlobal($tbl, gw2, $st);\n"
-                        "monitoring.addGlobal(gateways, events, $ev);\n"
-                        "monitoring.setGlobal(gateways, flag);",
-                        store=self.store, variables={"tbl": "gateways", "st": "down",
-                                                     "ev": "gw2 down"})
-        self.assertEqual(self.store.get("gateways"),
-                         {"gw1": "up", "gw2": "down", "events": [0, "gw2 down"], "flag": ""})
+        self.run_script(
+            "monitoring.setGlobal(gateways, gw1, up);\n"
+            "monitoring.setGlobal($tbl, gw2, $st);\n"
+            "monitoring.addGlobal(gateways, events, $ev);\n"
+            "monitoring.setGlobal(gateways, flag);",
+            store=self.store,
+            variables={"tbl": "gateways", "st": "down", "ev": "gw2 down"},
+        )
+        self.assertEqual(
+            self.store.get("gateways"),
+            {"gw1": "up", "gw2": "down", "events": [0, "gw2 down"], "flag": ""},
+        )
 
     def test_inc_and_dec(self):
-        self.run_script("monitoring.inc(calls, active);\nmonitoring.inc(calls, active);\n"
-                        "monitoring.dec(calls, active);", store=self.store)
+        self.run_script(
+            "monitoring.inc(calls, active);\nmonitoring.inc(calls, active);\n"
+            "monitoring.dec(calls, active);",
+            store=self.store,
+        )
         self.assertEqual(self.store.getCount("calls", "active"), 1)
 
     def test_entries_are_per_call(self):
@@ -75,10 +95,12 @@ class Monitoring(unittest.TestCase):
 
     def test_without_monitoring_nothing_happens(self):
         """SEMS's monitoring calls are no-ops without the monitoring module: no errno."""
-        s = self.run_script("monitoring.set(a, b);\nmonitoring.add(a, b);\n"
-                            "monitoring.logVars();\nmonitoring.setGlobal(t, a, b);\n"
-                            "monitoring.addGlobal(t, a, b);\nmonitoring.inc(t, a);\n"
-                            "set($after=1);")
+        s = self.run_script(
+            "monitoring.set(a, b);\nmonitoring.add(a, b);\n"
+            "monitoring.logVars();\nmonitoring.setGlobal(t, a, b);\n"
+            "monitoring.addGlobal(t, a, b);\nmonitoring.inc(t, a);\n"
+            "set($after=1);"
+        )
         self.assertEqual(s.vars["after"], "1")
         self.assertNotIn("errno", s.vars)
         self.assertEqual(s.path, ["A", "B"])

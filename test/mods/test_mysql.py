@@ -5,6 +5,7 @@ happens in pool threads on the real reactor, so tests wait (polling) until
 the script reached its final state.  Each MariaDB test gets its own database,
 dropped afterwards.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,7 +22,6 @@ from twisted.trial import unittest
 from donkey.dsm.errors import CompileError
 from donkey.dsm.harness import Harness
 from donkey.mods import mysql as modmysql
-
 from test.dsm.helpers import write_scripts
 
 MARIADB = dict(host="127.0.0.1", port=3306, user="root", password="")
@@ -29,14 +29,26 @@ MARIADB = dict(host="127.0.0.1", port=3306, user="root", password="")
 HOSTILE = ["35 OR 1=1", "x'OR'1'='1", "x'; DROP TABLE callees; --"]
 
 # A tiny valid WAV (8 kHz mono 16 bit, 10 samples of silence).
-WAV = (b"RIFF" + (36 + 20).to_bytes(4, "little") + b"WAVEfmt " + (16).to_bytes(4, "little")
-       + (1).to_bytes(2, "little") + (1).to_bytes(2, "little") + (8000).to_bytes(4, "little")
-       + (16000).to_bytes(4, "little") + (2).to_bytes(2, "little") + (16).to_bytes(2, "little")
-       + b"data" + (20).to_bytes(4, "little") + b"\0" * 20)
+WAV = (
+    b"RIFF"
+    + (36 + 20).to_bytes(4, "little")
+    + b"WAVEfmt "
+    + (16).to_bytes(4, "little")
+    + (1).to_bytes(2, "little")
+    + (1).to_bytes(2, "little")
+    + (8000).to_bytes(4, "little")
+    + (16000).to_bytes(4, "little")
+    + (2).to_bytes(2, "little")
+    + (16).to_bytes(2, "little")
+    + b"data"
+    + (20).to_bytes(4, "little")
+    + b"\0" * 20
+)
 
 
 def _mariadb_skip_reason() -> str | None:
     """None if MariaDB answers (starting it if needed), else why the tests are skipped."""
+
     def ping() -> str | None:
         try:
             pymysql.connect(connect_timeout=2, **MARIADB).close()
@@ -48,8 +60,18 @@ def _mariadb_skip_reason() -> str | None:
     if why is None:
         return None
     if shutil.which("start-stop-daemon") and os.path.exists("/usr/sbin/mariadbd"):
-        subprocess.run(["start-stop-daemon", "--start", "--oknodo", "--background",
-                        "--exec", "/usr/sbin/mariadbd"], check=False, capture_output=True)
+        subprocess.run(
+            [
+                "start-stop-daemon",
+                "--start",
+                "--oknodo",
+                "--background",
+                "--exec",
+                "/usr/sbin/mariadbd",
+            ],
+            check=False,
+            capture_output=True,
+        )
         for _ in range(50):
             time.sleep(0.2)
             why = ping()
@@ -110,12 +132,22 @@ class _Scenarios:
             await task.deferLater(reactor, 0.01, lambda: None)
         self.fail(f"timed out waiting for {what}")
 
-    async def run_script(self, body: str, *, call: bool = False, user: str = "35",
-                         conf: dict | None = None, extra: str = "", variables: dict | None = None,
-                         quiet: bool = True):
+    async def run_script(
+        self,
+        body: str,
+        *,
+        call: bool = False,
+        user: str = "35",
+        conf: dict | None = None,
+        extra: str = "",
+        variables: dict | None = None,
+        quiet: bool = True,
+    ):
         """Run ``body`` as the actions of one transition; return the session when DONE."""
         event = "sessionStart" if call or variables else "startup"
-        h = self.harness(conf, t=f"""
+        h = self.harness(
+            conf,
+            t=f"""
             import(mod_mysql);
             initial state START;
             transition "go" START - {event} / {{
@@ -128,7 +160,8 @@ class _Scenarios:
               set($ex_text=#text);
             }} -> FAILED;
             {extra}
-            """)
+            """,
+        )
         if call or variables:
             s = h.call("t", user=user, variables=variables)
         else:
@@ -141,7 +174,8 @@ class _Scenarios:
     # -- the seed's flow -------------------------------------------------------
     async def test_seed_flow_connect_query_get_result(self):
         """The quizconnect tutorial's pattern: connect, query on @user, repost, loop getResult."""
-        h = self.harness(t="""
+        h = self.harness(
+            t="""
             import(mod_mysql);
             initial state START;
             transition "go" START - sessionStart / {
@@ -167,7 +201,8 @@ class _Scenarios:
             transition "done" LOOP - test($i==$db.rows) -> DONE;
             state DONE;
             state END;
-            """)
+            """
+        )
         s = h.call("t", user="35")
         await self.settle(lambda: s.state in ("DONE", "END"))
         self.assertEqual(s.state, "DONE")
@@ -230,7 +265,8 @@ class _Scenarios:
         self.assertEqual(self.sql("select count(*) from callees")[0][0], 2)
 
     async def test_execute_rows_insert_id_info(self):
-        s = await self.run_script("""
+        s = await self.run_script(
+            """
               mysql.connect();
               set($c=36);
               mysql.execute(insert into callees (caller, callee, pin) values ($c, '$name', '1'));
@@ -239,7 +275,9 @@ class _Scenarios:
               set($rows2=$db.rows); set($info=$db.info);
               mysql.execute(select * from callees);
               set($rows3=$db.rows);
-            """, variables={"name": "O'Brien"})
+            """,
+            variables={"name": "O'Brien"},
+        )
         self.assertEqual((s.vars["rows1"], s.vars["id1"], s.vars["e1"]), ("1", "3", ""))
         self.assertEqual(s.vars["rows2"], "2")
         self.assertEqual(s.vars["info"], "")
@@ -272,12 +310,14 @@ class _Scenarios:
               set($e4=$errno);
               if mysql.hasResult() { set($has=yes); } else { set($has=no); }
             """)
-        self.assertEqual((s.vars["e1"], s.vars["first"], s.vars["pin"], s.vars["rows"]),
-                         ("", "anna", "54321", "2"))
+        self.assertEqual(
+            (s.vars["e1"], s.vars["first"], s.vars["pin"], s.vars["rows"]),
+            ("", "anna", "54321", "2"),
+        )
         self.assertEqual((s.vars["e2"], s.vars["who"]), ("", "john"))
         self.assertEqual(s.vars["e3"], "result")
         self.assertEqual(s.vars["e4"], "arg")
-        self.assertEqual(s.vars["has"], "no")   # queryGetResult keeps no result (as SEMS)
+        self.assertEqual(s.vars["has"], "no")  # queryGetResult keeps no result (as SEMS)
 
     async def test_get_result_forms_and_errors(self):
         s = await self.run_script("""
@@ -325,13 +365,18 @@ class _Scenarios:
         self.assertIsInstance(s.session.objects["anna_res"], modmysql.DBResult)
 
     async def test_resolve_query_params(self):
-        s = await self.run_script("""
+        s = await self.run_script(
+            """
               set($k=35 OR 1=1);
               set($n=7);
               mysql.resolveQueryParams(select * from t where a=$k and b='$q' and c=$n and d=\\$x limit $n);
-            """, variables={"q": "it's"})
-        self.assertEqual(s.vars["db.qstr"],
-                         "select * from t where a='35 OR 1=1' and b='it\\'s' and c='7' and d=$x limit 7")
+            """,
+            variables={"q": "it's"},
+        )
+        self.assertEqual(
+            s.vars["db.qstr"],
+            "select * from t where a='35 OR 1=1' and b='it\\'s' and c='7' and d=$x limit 7",
+        )
 
     async def test_client_version(self):
         s = await self.run_script("""
@@ -343,11 +388,14 @@ class _Scenarios:
         self.assertEqual(s.vars["v"], s.vars["db.client_version"])
 
     async def test_escape(self):
-        s = await self.run_script("""
+        s = await self.run_script(
+            """
               mysql.connect();
               mysql.escape($dst=$src);
               mysql.escape(plain=abc);
-            """, variables={"src": "x'y"})
+            """,
+            variables={"src": "x'y"},
+        )
         self.assertEqual(s.vars["dst"], "x\\'y" if self.dialect == "mysql" else "x''y")
         self.assertEqual(s.vars["plain"], "abc")
 
@@ -359,8 +407,9 @@ class _Scenarios:
               if mysql.connected() { set($c2=yes); } else { set($c2=no); }
               mysql.query(select 1); set($e2=$errno);
             """)
-        self.assertEqual((s.vars["c1"], s.vars["e"], s.vars["c2"], s.vars["e2"]),
-                         ("yes", "", "no", "connection"))
+        self.assertEqual(
+            (s.vars["c1"], s.vars["e"], s.vars["c2"], s.vars["e2"]), ("yes", "", "no", "connection")
+        )
 
     # -- files and audio ---------------------------------------------------------
     def _store_audio(self):
@@ -369,7 +418,8 @@ class _Scenarios:
 
     async def test_play_db_audio_variants(self):
         self._store_audio()
-        h = self.harness(t="""
+        h = self.harness(
+            t="""
             import(mod_mysql);
             initial state START;
             transition "go" START - sessionStart / {
@@ -385,12 +435,15 @@ class _Scenarios:
             state DONE;
             transition "bye" DONE - key / stop(false) -> END;
             state END;
-            """)
+            """
+        )
         s = h.call("t", user="35")
         await self.settle(lambda: s.state == "DONE")
         self.assertEqual((s.vars["e1"], s.vars["e2"]), ("", "result"))
         calls = [c for c in s.record.media_calls if c[0] == "play_file"]
-        self.assertEqual([(c[2], c[3]) for c in calls], [(False, False), (False, True), (True, False)])
+        self.assertEqual(
+            [(c[2], c[3]) for c in calls], [(False, False), (False, True), (True, False)]
+        )
         paths = [c[1] for c in calls]
         self.assertTrue(all(p.endswith(".wav") for p in paths))
         for p in paths:
@@ -414,7 +467,8 @@ class _Scenarios:
         src = os.path.abspath(self.mktemp())
         with open(src, "wb") as f:
             f.write(b"\x00binary'\"\\data\xff")
-        s = await self.run_script(f"""
+        s = await self.run_script(
+            f"""
               mysql.connect();
               mysql.getFileFromDB(select data from audio where id=1, {out});
               set($e1=$errno);
@@ -431,9 +485,12 @@ class _Scenarios:
               mysql.putFileToDB("insert into audio (id, data) values (5, __FILE__)", /nonexistent);
               set($e7=$errno);
               mysql.getFileFromDB(select data from audio where id=2, {out}.2);
-            """, variables={"name": "it's"})
-        self.assertEqual([s.vars[f"e{i}"] for i in range(1, 8)],
-                         ["", "file", "result", "", "", "arg", "file"])
+            """,
+            variables={"name": "it's"},
+        )
+        self.assertEqual(
+            [s.vars[f"e{i}"] for i in range(1, 8)], ["", "file", "result", "", "", "arg", "file"]
+        )
         self.assertEqual(s.vars["rows"], "1")
         with open(out, "rb") as f:
             self.assertEqual(f.read(), WAV)
@@ -442,13 +499,15 @@ class _Scenarios:
         with open(out + ".2", "rb") as f:
             self.assertEqual(f.read(), data)
         rows = self.sql("select id, name, data from audio where id in (2, 3) order by id")
-        self.assertEqual([(r[0], r[1], bytes(r[2])) for r in rows],
-                         [(2, "it's", data), (3, None, data)])
+        self.assertEqual(
+            [(r[0], r[1], bytes(r[2])) for r in rows], [(2, "it's", data), (3, None, data)]
+        )
 
     # -- injection ---------------------------------------------------------------
     async def test_hostile_values_cannot_change_the_statement(self):
         for value in HOSTILE:
-            s = await self.run_script("""
+            s = await self.run_script(
+                """
                   mysql.connect();
                   set($query_key=@user);
                   mysql.query(select callee from callees where caller=$query_key);
@@ -465,22 +524,29 @@ class _Scenarios:
                   set($deleted=$db.rows); set($e6=$errno);
                   mysql.execute(update callees set pin='$query_key' where caller='$query_key');
                   set($updated=$db.rows); set($e7=$errno);
-                """, call=True, user=value)
+                """,
+                call=True,
+                user=value,
+            )
             for name in ("bare", "single", "double", "select", "like", "deleted", "updated"):
                 self.assertEqual(s.vars[name], "0", f"{name} with {value!r}")
             for i in range(1, 8):
                 self.assertEqual(s.vars[f"e{i}"], "", f"e{i} with {value!r}")
             self.assertEqual(self.sql("select count(*) from callees")[0][0], 2)
-            self.assertEqual(sorted(r[0] for r in self.sql("select pin from callees")),
-                             ["12345", "54321"])
+            self.assertEqual(
+                sorted(r[0] for r in self.sql("select pin from callees")), ["12345", "54321"]
+            )
 
     async def test_hostile_value_is_stored_verbatim(self):
-        s = await self.run_script("""
+        s = await self.run_script(
+            """
               mysql.connect();
               mysql.execute(insert into callees (caller, callee, pin) values ($v, "$v", 'p'));
               mysql.queryGetResult("select caller, callee from callees where caller=$v");
               set($rows=$db.rows);
-            """, variables={"v": "x'; DROP TABLE callees; --"})
+            """,
+            variables={"v": "x'; DROP TABLE callees; --"},
+        )
         self.assertEqual(s.vars["rows"], "1")
         self.assertEqual(s.vars["caller"], "x'; DROP TABLE callees; --")
         self.assertEqual(s.vars["callee"], "x'; DROP TABLE callees; --")
@@ -497,7 +563,8 @@ class _Scenarios:
         self.assertEqual((s.vars["e"], s.vars["callee"], s.vars["db.rows"]), ("", "anna", "1"))
 
     async def test_event_params_in_queries(self):
-        h = self.harness(t="""
+        h = self.harness(
+            t="""
             import(mod_mysql);
             initial state START;
             transition "c" START - startup / mysql.connect() -> WAIT;
@@ -506,7 +573,8 @@ class _Scenarios:
               mysql.queryGetResult(select pin from callees where callee=#who);
             } -> DONE;
             state DONE;
-            """)
+            """
+        )
         s = h.system("t")
         await self.settle(lambda: s.state == "WAIT")
         s.event(who="anna")
@@ -515,14 +583,17 @@ class _Scenarios:
 
     def test_reference_in_identifier_is_a_compile_error(self):
         with self.assertRaises(CompileError):
-            self.harness(t="""
+            self.harness(
+                t="""
                 import(mod_mysql);
                 initial state START;
                 transition "go" START - startup / mysql.query(select * from `$table`) -> START;
-                """)
+                """
+            )
 
     async def test_sessions_share_one_pool(self):
-        h = self.harness(t="""
+        h = self.harness(
+            t="""
             import(mod_mysql);
             initial state START;
             transition "go" START - startup / {
@@ -530,7 +601,8 @@ class _Scenarios:
               mysql.queryGetResult(select count(*) as n from callees);
             } -> DONE;
             state DONE;
-            """)
+            """
+        )
         sessions = [h.system("t") for _ in range(20)]
         await self.settle(lambda: all(s.state == "DONE" for s in sessions))
         self.assertEqual({s.vars["n"] for s in sessions}, {"2"})
@@ -574,8 +646,10 @@ class MariaDBTests(_Scenarios, unittest.TestCase):
         con = pymysql.connect(autocommit=True, **MARIADB)
         killed = 0
         with con.cursor() as cur:
-            cur.execute("SELECT id FROM information_schema.processlist WHERE db=%s AND id<>CONNECTION_ID()",
-                        (self.dbname,))
+            cur.execute(
+                "SELECT id FROM information_schema.processlist WHERE db=%s AND id<>CONNECTION_ID()",
+                (self.dbname,),
+            )
             for (cid,) in cur.fetchall():
                 cur.execute(f"KILL {int(cid)}")
                 killed += 1
@@ -587,7 +661,9 @@ class MariaDBTests(_Scenarios, unittest.TestCase):
 
         One pooled connection, so the query after the KILL must use the dead one.
         """
-        h = self.harness({"mysql_pool_size": "1"}, t="""
+        h = self.harness(
+            {"mysql_pool_size": "1"},
+            t="""
             import(mod_mysql);
             initial state START;
             transition "go" START - startup / {
@@ -606,7 +682,8 @@ class MariaDBTests(_Scenarios, unittest.TestCase):
               mysql.getResult();
             } -> DONE;
             state DONE;
-            """)
+            """,
+        )
         s = h.system("t")
         await self.settle(lambda: s.state == "UP")
         self.assertEqual(s.vars["e0"], "")
@@ -620,7 +697,9 @@ class MariaDBTests(_Scenarios, unittest.TestCase):
 
     async def test_other_pooled_connections_recheck_after_a_loss(self):
         """After one lost connection, the other threads' stale connections reconnect quietly."""
-        h = self.harness({"mysql_pool_size": "4"}, t="""
+        h = self.harness(
+            {"mysql_pool_size": "4"},
+            t="""
             import(mod_mysql);
             initial state START;
             transition "go" START - startup / {
@@ -633,8 +712,9 @@ class MariaDBTests(_Scenarios, unittest.TestCase):
               set($e=$errno);
             } -> DONE;
             state DONE;
-            """)
-        sessions = [h.system("t") for _ in range(4)]   # four threads, four connections
+            """,
+        )
+        sessions = [h.system("t") for _ in range(4)]  # four threads, four connections
         await self.settle(lambda: all(s.state == "UP" for s in sessions))
         self._kill_our_connections()
         await task.deferLater(reactor, 0.1, lambda: None)
@@ -673,8 +753,10 @@ class SQLiteTests(_Scenarios, unittest.TestCase):
 class UnitTests(unittest.TestCase):
     def test_parse_url(self):
         t = modmysql.parse_url("mysql://user:p%40ss@db.example:3307/quiz")
-        self.assertEqual((t.kind, t.user, t.password, t.host, t.port, t.database),
-                         ("mysql", "user", "p@ss", "db.example", 3307, "quiz"))
+        self.assertEqual(
+            (t.kind, t.user, t.password, t.host, t.port, t.database),
+            ("mysql", "user", "p@ss", "db.example", 3307, "quiz"),
+        )
         t = modmysql.parse_url("mysql://root@localhost/x")
         self.assertEqual((t.user, t.password, t.host, t.port), ("root", "", "localhost", 3306))
         self.assertEqual(modmysql.parse_url("sqlite:///var/x.db").path, "/var/x.db")
@@ -691,10 +773,14 @@ class UnitTests(unittest.TestCase):
 
         t = modmysql.parse_query(
             "select 10 % 3, @@identity, @v from t where a=$k and b='x$k' and c=\"$k\" "
-            "and d=$n and e=$z and f=@user and g='lit' and h=\\$k")
+            "and d=$n and e=$z and f=@user and g='lit' and h=\\$k"
+        )
         sql, params = modmysql.render(t, S(), None, "mysql")
-        self.assertEqual(sql, "select 10 %% 3, @@identity, @v from t where a=%s and b=%s and "
-                              "c=%s and d=%s and e=%s and f=%s and g='lit' and h=$k")
+        self.assertEqual(
+            sql,
+            "select 10 %% 3, @@identity, @v from t where a=%s and b=%s and "
+            "c=%s and d=%s and e=%s and f=%s and g='lit' and h=$k",
+        )
         self.assertEqual(params, ["35 OR 1=1", "x35 OR 1=1", "35 OR 1=1", "5", "007", "USER"])
         sql, _ = modmysql.render(t, S(), None, "sqlite")
         self.assertIn("a=? and b=? and c=? and d=?", sql)
@@ -705,8 +791,10 @@ class UnitTests(unittest.TestCase):
         t = modmysql.parse_query("select $n-1")
         self.assertEqual(modmysql.render(t, S(), None, "mysql"), ("select %s-1", ["5"]))
         t = modmysql.parse_query("select a-$n, -$n from t limit $k")
-        self.assertEqual(modmysql.render(t, S(), None, "mysql"),
-                         ("select a-%s, -%s from t limit %s", ["5", "5", "35 OR 1=1"]))
+        self.assertEqual(
+            modmysql.render(t, S(), None, "mysql"),
+            ("select a-%s, -%s from t limit %s", ["5", "5", "35 OR 1=1"]),
+        )
 
     def test_sqlite_gets_mysql_string_semantics(self):
         t = modmysql.parse_query("insert into t values (\"a\", 'b\\'c', 'd')")

@@ -3,6 +3,7 @@
 The test starts its own MariaDB server (a fresh data directory, a free port)
 so that it can stop and restart it by PID without touching anyone else's.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,7 +19,6 @@ from twisted.trial import unittest
 
 from donkey.dsm.harness import Harness
 from donkey.mods import mysql as modmysql
-
 from test.dsm.helpers import write_scripts
 
 MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
@@ -71,17 +71,35 @@ class PrivateMariaDB:
         self.run_dir = tempfile.mkdtemp(prefix="donkey-mdb-")
 
     def install(self) -> None:
-        subprocess.run([INSTALL_DB, "--no-defaults", f"--datadir={self.data}", "--user=root",
-                        "--auth-root-authentication-method=normal", "--skip-test-db"],
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [
+                INSTALL_DB,
+                "--no-defaults",
+                f"--datadir={self.data}",
+                "--user=root",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [MARIADBD, "--no-defaults", f"--datadir={self.data}", "--user=root",
-             f"--port={self.port}", "--bind-address=127.0.0.1",
-             f"--socket={os.path.join(self.run_dir, 'sock')}",
-             f"--pid-file={os.path.join(self.run_dir, 'pid')}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                MARIADBD,
+                "--no-defaults",
+                f"--datadir={self.data}",
+                "--user=root",
+                f"--port={self.port}",
+                "--bind-address=127.0.0.1",
+                f"--socket={os.path.join(self.run_dir, 'sock')}",
+                f"--pid-file={os.path.join(self.run_dir, 'pid')}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def cleanup(self) -> None:
         self.stop()
@@ -97,8 +115,9 @@ class PrivateMariaDB:
                 self.process.wait(10)
 
     def connect(self):
-        return pymysql.connect(host="127.0.0.1", port=self.port, user="root", password="",
-                               connect_timeout=1)
+        return pymysql.connect(
+            host="127.0.0.1", port=self.port, user="root", password="", connect_timeout=1
+        )
 
     async def wait_up(self) -> None:
         for _ in range(150):
@@ -141,24 +160,30 @@ class RestartTests(unittest.TestCase):
                 cur.execute("INSERT INTO quiz.callees VALUES (1, '35'), (2, '35')")
             con.commit()
             con.close()
+
         await threads.deferToThread(make_table)
 
         directory = write_scripts(self, restart=SCRIPT)
         self.harness = Harness()
-        self.harness.load("main", {
-            "diag_path": directory, "load_diags": "restart",
-            "db_url": f"mysql://root:@127.0.0.1:{self.server.port}/quiz"})
+        self.harness.load(
+            "main",
+            {
+                "diag_path": directory,
+                "load_diags": "restart",
+                "db_url": f"mysql://root:@127.0.0.1:{self.server.port}/quiz",
+            },
+        )
         self.addCleanup(modmysql.shutdown, self.harness.runtime)
         s = self.harness.system("restart")
         await self.settle(lambda: s.state == "UP", "first query")
         self.assertEqual((s.vars["e0"], s.vars["n"]), ("", "2"))
 
-        await threads.deferToThread(self.server.stop)          # the server goes away
+        await threads.deferToThread(self.server.stop)  # the server goes away
         s.event(phase="down")
         await self.settle(lambda: s.state == "DOWN", "query while down")
         self.assertEqual((s.vars["e_down"], s.vars["c_down"]), ("connection", "no"))
 
-        self.server.start()                                     # and comes back
+        self.server.start()  # and comes back
         await self.server.wait_up()
         s.event(phase="up")
         await self.settle(lambda: s.state == "BACK", "query after restart")

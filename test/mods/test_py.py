@@ -1,4 +1,5 @@
 """mod_py as a script sees it: Python snippets reading and writing the session."""
+
 from __future__ import annotations
 
 import os
@@ -20,17 +21,19 @@ class PyCase(unittest.TestCase):
             f.write("import(mod_py);\n" + script)
         self.h.load("main", {"diag_path": self.dir, "load_diags": "t", **conf})
 
-    def run_body(self, body: str, variables: dict[str, str] | None = None,
-                 extra: str = "") -> HarnessSession:
-        self.load("initial state A;\n"
-                  f'transition "go" A - sessionStart / {{\n{body}\n}} -> B;\nstate B;\n{extra}')
+    def run_body(
+        self, body: str, variables: dict[str, str] | None = None, extra: str = ""
+    ) -> HarnessSession:
+        self.load(
+            "initial state A;\n"
+            f'transition "go" A - sessionStart / {{\n{body}\n}} -> B;\nstate B;\n{extra}'
+        )
         return self.h.call("t", variables=variables)
 
 
 class Actions(PyCase):
     def test_var_and_setvar(self):
-        s = self.run_body("py(session.setvar('out', session.var('in') + '!'))",
-                          {"in": "hello"})
+        s = self.run_body("py(session.setvar('out', session.var('in') + '!'))", {"in": "hello"})
         self.assertEqual(s.vars["out"], "hello!")
 
     def test_setvar_stores_text(self):
@@ -42,26 +45,32 @@ class Actions(PyCase):
         self.assertEqual((s.vars["got"], s.vars["missing"]), ("''", ""))
 
     def test_multi_line_code_in_sems_style(self):
-        s = self.run_body("py(#\n"
-                          "def double(x):\n"
-                          "    return session.var(x) * 2\n"
-                          "session.setvar('d', double('v'))\n"
-                          ")\n"
-                          "set($after=1);", {"v": "ab"})
+        s = self.run_body(
+            "py(#\n"
+            "def double(x):\n"
+            "    return session.var(x) * 2\n"
+            "session.setvar('d', double('v'))\n"
+            ")\n"
+            "set($after=1);",
+            {"v": "ab"},
+        )
         self.assertEqual((s.vars["d"], s.vars["after"]), ("abab", "1"))
 
     def test_indented_code_is_dedented(self):
-        s = self.run_body("  py(\n      x = 1\n      if x:\n"
-                          "          session.setvar('x', 'yes')\n  )")
+        s = self.run_body(
+            "  py(\n      x = 1\n      if x:\n          session.setvar('x', 'yes')\n  )"
+        )
         self.assertEqual(s.vars["x"], "yes")
 
     def test_names_persist_within_a_session_only(self):
-        self.load('initial state A;\n'
-                  'transition "one" A - sessionStart / { py(counter = 41) } -> B;\n'
-                  'state B;\n'
-                  'transition "two" B - event / {\n'
-                  "  py(counter += 1; session.setvar('c', counter))\n"
-                  '} -> B;\n')
+        self.load(
+            "initial state A;\n"
+            'transition "one" A - sessionStart / { py(counter = 41) } -> B;\n'
+            "state B;\n"
+            'transition "two" B - event / {\n'
+            "  py(counter += 1; session.setvar('c', counter))\n"
+            "} -> B;\n"
+        )
         first = self.h.call("t")
         first.event()
         self.assertEqual(first.vars["c"], "42")
@@ -72,11 +81,13 @@ class Actions(PyCase):
         self.assertEqual(second.vars["c"], "42")
 
     def test_type_and_params(self):
-        s = self.run_body("setTimer(7, 1);",
-                          extra='transition "t" B - timer / {\n'
-                                "  py(session.setvar('t', str(type == dsm.Timer)); "
-                                "session.setvar('id', params['id']))\n"
-                                "} -> C;\nstate C;\n")
+        s = self.run_body(
+            "setTimer(7, 1);",
+            extra='transition "t" B - timer / {\n'
+            "  py(session.setvar('t', str(type == dsm.Timer)); "
+            "session.setvar('id', params['id']))\n"
+            "} -> C;\nstate C;\n",
+        )
         self.h.advance(1)
         self.assertEqual((s.vars["t"], s.vars["id"]), ("True", "7"))
 
@@ -88,8 +99,9 @@ class Actions(PyCase):
 
     def test_syntax_error_is_a_compile_error(self):
         self.assertRaises(CompileError, self.run_body, "py(def broken(:)")
-        self.assertRaises(CompileError, self.load,
-                          'initial state A;\ntransition "x" A - py(1 +) / -> A;\n')
+        self.assertRaises(
+            CompileError, self.load, 'initial state A;\ntransition "x" A - py(1 +) / -> A;\n'
+        )
 
     def test_dsm_logging(self):
         s = self.run_body("py(dsm.INFO('hello dsm-world\\n'); dsm.log(0, 'bad thing'))")
@@ -98,47 +110,59 @@ class Actions(PyCase):
         self.assertEqual(self.h.errors(), ["bad thing"])
 
     def test_select_and_set_error(self):
-        s = self.run_body("py(session.setvar('lt', session.select('local_tag'))); "
-                          "py(session.setvar('user', session.select('user'))); "
-                          "py(session.setError(3))")
+        s = self.run_body(
+            "py(session.setvar('lt', session.select('local_tag'))); "
+            "py(session.setvar('user', session.select('user'))); "
+            "py(session.setError(3))"
+        )
         self.assertEqual(s.vars["lt"], s.session.ltag)
         self.assertEqual(s.vars["errno"], "3")
 
     def test_play_file_and_catching_runtime_error(self):
         wav = os.path.join(self.dir, "hello.wav")
         open(wav, "wb").close()
-        s = self.run_body("py(#\n"
-                          "session.playFile(session.var('wav'))\n"
-                          "try:\n"
-                          "    session.playFile('/nonexistent.wav')\n"
-                          "except RuntimeError as e:\n"
-                          "    session.setvar('exception', str(e))\n"
-                          ")", {"wav": wav})
+        s = self.run_body(
+            "py(#\n"
+            "session.playFile(session.var('wav'))\n"
+            "try:\n"
+            "    session.playFile('/nonexistent.wav')\n"
+            "except RuntimeError as e:\n"
+            "    session.setvar('exception', str(e))\n"
+            ")",
+            {"wav": wav},
+        )
         self.assertEqual(s.record.played, [wav])
         self.assertEqual(s.vars["exception"], "file")
 
     def test_media_methods_reach_the_media_handle(self):
-        s = self.run_body("py(session.mute(); session.addSeparator('5'); "
-                          "session.setvar('len', str(session.getRecordLength())))")
+        s = self.run_body(
+            "py(session.mute(); session.addSeparator('5'); "
+            "session.setvar('len', str(session.getRecordLength())))"
+        )
         self.assertEqual(s.record.media_calls, [("mute",), ("add_separator", "5", False)])
         self.assertEqual(s.vars["len"], "0")
 
     def test_media_in_a_system_dsm_is_a_runtime_error(self):
-        self.load("initial state A;\n"
-                  'transition "go" A - startup / {\n'
-                  "  py(#\ntry:\n    session.playFile('x.wav')\nexcept RuntimeError as e:\n"
-                  "    session.setvar('e', str(e))\n)\n"
-                  "} -> B;\nstate B;\n")
+        self.load(
+            "initial state A;\n"
+            'transition "go" A - startup / {\n'
+            "  py(#\ntry:\n    session.playFile('x.wav')\nexcept RuntimeError as e:\n"
+            "    session.setvar('e', str(e))\n)\n"
+            "} -> B;\nstate B;\n"
+        )
         s = self.h.system("t")
         self.assertEqual(s.vars["e"], "core")
 
 
 class Conditions(PyCase):
     def test_condition_chooses_the_transition(self):
-        s = self.run_body("repost();", {"n": "5"},
-                          extra='transition "big" B - py(int(session.var("n")) > 3) / -> BIG;\n'
-                                'transition "small" B - / -> SMALL;\n'
-                                "state BIG;\nstate SMALL;\n")
+        s = self.run_body(
+            "repost();",
+            {"n": "5"},
+            extra='transition "big" B - py(int(session.var("n")) > 3) / -> BIG;\n'
+            'transition "small" B - / -> SMALL;\n'
+            "state BIG;\nstate SMALL;\n",
+        )
         self.assertEqual(s.path, ["A", "B", "BIG"])
 
     def test_condition_false_int_and_errors(self):
@@ -148,14 +172,16 @@ class Conditions(PyCase):
             "if py(7) { set($c=1); } else { set($c=0); }\n"
             "if py(undefined_name) { set($d=1); } else { set($d=0); }\n"
             "if py('text') { set($e=1); } else { set($e=0); }\n"
-            "if not py(False) { set($f=1); } else { set($f=0); }")
+            "if not py(False) { set($f=1); } else { set($f=0); }"
+        )
         self.assertEqual([s.vars[k] for k in "abcdef"], ["1", "0", "1", "0", "0", "1"])
 
     def test_key_condition_like_the_sems_example(self):
         s = self.run_body(
             "",
             extra='transition "key 1" B - py(type == dsm.Key and params["key"] == "1") / '
-                  "{ set($pressed=1); } -> C;\nstate C;\n")
+            "{ set($pressed=1); } -> C;\nstate C;\n",
+        )
         s.key(2)
         self.assertNotIn("pressed", s.vars)
         s.key(1)

@@ -1,4 +1,5 @@
 """mod_regex as a script sees it, and the POSIX ERE translation against glibc's answers."""
+
 from __future__ import annotations
 
 import os
@@ -20,34 +21,37 @@ class ScriptCase(unittest.TestCase):
             f.write(text)
 
     def script(self, name: str, body: str, extra: str = "") -> None:
-        self.write(name + ".dsm",
-                   "import(mod_regex);\ninitial state A;\n"
-                   f'transition "go" A - sessionStart / {{\n{body}\n}} -> B;\nstate B;\n{extra}')
+        self.write(
+            name + ".dsm",
+            "import(mod_regex);\ninitial state A;\n"
+            f'transition "go" A - sessionStart / {{\n{body}\n}} -> B;\nstate B;\n{extra}',
+        )
 
     def harness(self, diags: str = "t", **conf: str) -> Harness:
         h = Harness()
         h.load("main", {"diag_path": self.dir, "load_diags": diags, **conf})
         return h
 
-    def run_script(self, body: str, variables: dict[str, str] | None = None,
-                   extra: str = "") -> HarnessSession:
+    def run_script(
+        self, body: str, variables: dict[str, str] | None = None, extra: str = ""
+    ) -> HarnessSession:
         self.script("t", body, extra)
         return self.harness().call("t", variables=variables)
 
 
 class Actions(ScriptCase):
     def test_compile_and_match_sets_subexpressions(self):
-        s = self.run_script("regex.compile(sipuri, ^sip:([^@]+)@([^;>]*)(;.*)?$);\n"
-                            "regex.match(sipuri, $u);",
-                            {"u": "sip:alice@example.com"})
+        s = self.run_script(
+            "regex.compile(sipuri, ^sip:([^@]+)@([^;>]*)(;.*)?$);\nregex.match(sipuri, $u);",
+            {"u": "sip:alice@example.com"},
+        )
         self.assertEqual(s.vars["regex.match"], "1")
         self.assertEqual(s.vars["regex.match[1]"], "alice")
         self.assertEqual(s.vars["regex.match[2]"], "example.com")
-        self.assertNotIn("regex.match[3]", s.vars)       # did not take part
+        self.assertNotIn("regex.match[3]", s.vars)  # did not take part
 
     def test_no_match(self):
-        s = self.run_script("regex.compile(r, ^[[:digit:]]+$);\nregex.match(r, $v);",
-                            {"v": "12a"})
+        s = self.run_script("regex.compile(r, ^[[:digit:]]+$);\nregex.match(r, $v);", {"v": "12a"})
         self.assertEqual(s.vars["regex.match"], "0")
         self.assertNotIn("regex.match[1]", s.vars)
 
@@ -57,24 +61,27 @@ class Actions(ScriptCase):
 
     def test_regex_text_is_not_resolved(self):
         s = self.run_script("regex.compile(r, ^a$b);\nregex.match(r, $b);", {"b": "x"})
-        self.assertEqual(s.vars["regex.match"], "0")   # '$' is an anchor, not $b
+        self.assertEqual(s.vars["regex.match"], "0")  # '$' is an anchor, not $b
 
     def test_compile_error_sets_errno_and_drops_old_regex(self):
-        s = self.run_script("regex.compile(r, abc);\nregex.compile(r, *bad);\n"
-                            "regex.match(r, abc);")
+        s = self.run_script("regex.compile(r, abc);\nregex.compile(r, *bad);\nregex.match(r, abc);")
         self.assertEqual(s.vars["errno"], "arg")
-        self.assertNotIn("regex.match", s.vars)        # r is gone, match did nothing
+        self.assertNotIn("regex.match", s.vars)  # r is gone, match did nothing
 
     def test_clear(self):
-        s = self.run_script("regex.compile(r, a);\nregex.match(r, a);\nset($first=$regex.match);\n"
-                            "regex.clear(r);\nset($regex.match=untouched);\nregex.match(r, a);")
+        s = self.run_script(
+            "regex.compile(r, a);\nregex.match(r, a);\nset($first=$regex.match);\n"
+            "regex.clear(r);\nset($regex.match=untouched);\nregex.match(r, a);"
+        )
         self.assertEqual(s.vars["first"], "1")
         self.assertEqual(s.vars["regex.match"], "untouched")
 
     def test_old_subexpressions_stay(self):
         """As in SEMS, values of an earlier match are not cleared."""
-        s = self.run_script("regex.compile(r, (a)(b)?);\nregex.match(r, ab);\n"
-                            "regex.match(r, a);\nregex.match(r, zzz);")
+        s = self.run_script(
+            "regex.compile(r, (a)(b)?);\nregex.match(r, ab);\n"
+            "regex.match(r, a);\nregex.match(r, zzz);"
+        )
         self.assertEqual(s.vars["regex.match"], "0")
         self.assertEqual((s.vars["regex.match[1]"], s.vars["regex.match[2]"]), ("a", "b"))
 
@@ -95,17 +102,19 @@ class Condition(ScriptCase):
             "regex.compile(ext, ^([0-9]{3})-([0-9]+)$);\nrepost();",
             {"n": "030-1234"},
             extra='transition "num" B - regex.match(ext, $n) / { set($area=$regex.match[1]); }'
-                  ' -> NUM;\ntransition "other" B - / -> OTHER;\nstate NUM;\nstate OTHER;\n')
+            ' -> NUM;\ntransition "other" B - / -> OTHER;\nstate NUM;\nstate OTHER;\n',
+        )
         self.assertEqual(s.path, ["A", "B", "NUM"])
         self.assertEqual((s.vars["area"], s.vars["regex.match[2]"]), ("030", "1234"))
-        self.assertNotIn("regex.match", s.vars)    # the condition only sets [n]
+        self.assertNotIn("regex.match", s.vars)  # the condition only sets [n]
 
     def test_condition_false_and_not(self):
         s = self.run_script(
             "regex.compile(ext, ^[0-9]+$);\n"
             "if regex.match(ext, $n) { set($a=1); } else { set($a=0); }\n"
             "if not regex.match(ext, $n) { set($b=1); } else { set($b=0); }",
-            {"n": "abc"})
+            {"n": "abc"},
+        )
         self.assertEqual((s.vars["a"], s.vars["b"]), ("0", "1"))
 
     def test_unknown_regex_is_false(self):
@@ -115,9 +124,11 @@ class Condition(ScriptCase):
 
 class Preload(ScriptCase):
     def test_regexes_from_mod_regex_conf(self):
-        self.write("mod_regex.conf", "# comment\nmy_r1=^sip:\nmy_r2 = \"mydomain\\.net\"\n")
-        self.script("t", "regex.match(my_r1, sip:x);\nset($a=$regex.match);\n"
-                         "regex.match(my_r2, mydomainxnet);")
+        self.write("mod_regex.conf", '# comment\nmy_r1=^sip:\nmy_r2 = "mydomain\\.net"\n')
+        self.script(
+            "t",
+            "regex.match(my_r1, sip:x);\nset($a=$regex.match);\nregex.match(my_r2, mydomainxnet);",
+        )
         h = self.harness(preload_mods="mod_regex", plugin_config_path=self.dir)
         s = h.call("t")
         self.assertEqual((s.vars["a"], s.vars["regex.match"]), ("1", "0"))
@@ -127,8 +138,7 @@ class Preload(ScriptCase):
         with open(conf, "w") as f:
             f.write("bad=a{\n")
         self.script("t", "")
-        self.assertRaises(CompileError, self.harness, preload_mods="mod_regex",
-                          mod_regex_conf=conf)
+        self.assertRaises(CompileError, self.harness, preload_mods="mod_regex", mod_regex_conf=conf)
 
 
 class Translation(unittest.TestCase):
@@ -141,19 +151,19 @@ class Translation(unittest.TestCase):
         ("[[:alpha:][:digit:]_]+", "a_1-", "a_1"),
         ("[]a]+", "]a]b", "]a]"),
         ("[^]a]", "]ab", "b"),
-        (r"[\d]", "\\", "\\"),             # backslash is literal in brackets
-        (r"\d", "1d", "d"),                 # \d is just 'd'
+        (r"[\d]", "\\", "\\"),  # backslash is literal in brackets
+        (r"\d", "1d", "d"),  # \d is just 'd'
         (r"\n", "n", "n"),
-        ("a$", "a\n", None),                # $ only at the very end
-        ("a.b", "a\nb", "a\nb"),            # . matches newline
+        ("a$", "a\n", None),  # $ only at the very end
+        ("a.b", "a\nb", "a\nb"),  # . matches newline
         ("a**", "aaa", "aaa"),
         ("x{2}{3}", "xxxxxxx", "xxxxxx"),
         ("a{,2}", "aaa", "aa"),
-        ("a*?", "aa", "aa"),                # not lazy: (a*)?
+        ("a*?", "aa", "aa"),  # not lazy: (a*)?
         ("a+?", "aa", "aa"),
         (r"\<ab", "cab ab", "ab"),
         (r"ab\>", "abc ab", "ab"),
-        ("a)", "a)", "a)"),                 # unmatched ) is literal
+        ("a)", "a)", "a)"),  # unmatched ) is literal
         ("[%--]", "+", "+"),
         ("[a-]", "-", "-"),
         ("[[.-.]]", "-", "-"),
@@ -163,9 +173,28 @@ class Translation(unittest.TestCase):
         (r"\{", "{", "{"),
         ("}", "}", "}"),
     ]
-    ERRORS = ["*a", "(*a)", "a|*b", "(?a)", "+a", "{1}a", "^*", "a{", "a{x}", "a{2,1}",
-              "a{ 1}", "x{1,2", "[a", "[z-a]", "[a-c-e]", "a\\", "[[:foo:]]", "[[.hyphen.]]",
-              r"\1(a)", "(a"]
+    ERRORS = [
+        "*a",
+        "(*a)",
+        "a|*b",
+        "(?a)",
+        "+a",
+        "{1}a",
+        "^*",
+        "a{",
+        "a{x}",
+        "a{2,1}",
+        "a{ 1}",
+        "x{1,2",
+        "[a",
+        "[z-a]",
+        "[a-c-e]",
+        "a\\",
+        "[[:foo:]]",
+        "[[.hyphen.]]",
+        r"\1(a)",
+        "(a",
+    ]
 
     def test_matches(self):
         for pattern, text, expected in self.MATCHES:

@@ -1,4 +1,5 @@
 """mod_sys: every action and condition, driven through DSM scripts on the harness."""
+
 from __future__ import annotations
 
 import os
@@ -18,7 +19,9 @@ class SysTests(unittest.TestCase):
         os.makedirs(self.dir)
 
     async def run_script(self, body: str, conditions: str = "", variables: dict | None = None):
-        h = harness_with(self, t=f"""
+        h = harness_with(
+            self,
+            t=f"""
             import(mod_sys);
             initial state START;
             transition "go" START - sessionStart / {{
@@ -31,7 +34,8 @@ class SysTests(unittest.TestCase):
               set($ex_cause=#cause);
             }} -> FAILED;
             {conditions}
-            """)
+            """,
+        )
         s = h.call("t", variables=dict(variables or {}, d=self.dir))
         for _ in range(1000):
             if s.state in ("DONE", "FAILED"):
@@ -66,7 +70,9 @@ class SysTests(unittest.TestCase):
               set($errno=unchanged);
               sys.unlink($nothing); set($e5=$errno);
             """)
-        self.assertEqual([s.vars[f"e{i}"] for i in range(1, 6)], ["", "file", "", "file", "unchanged"])
+        self.assertEqual(
+            [s.vars[f"e{i}"] for i in range(1, 6)], ["", "file", "", "file", "unchanged"]
+        )
         self.assertEqual(os.listdir(self.dir), [])
 
     async def test_unlink_array(self):
@@ -107,11 +113,14 @@ class SysTests(unittest.TestCase):
         self.assertEqual([s.vars[f"c{i}"] for i in range(1, 6)], ["yes", "no", "yes", "no", "yes"])
 
     async def test_popen_output_and_status(self):
-        s = await self.run_script("""
+        s = await self.run_script(
+            """
               sys.popen($out="echo hello; echo world");
               sys.popen($fail="echo partial; exit 3");
               sys.popen($quiet=$cmd);
-            """, variables={"cmd": "printf 'a b'"})
+            """,
+            variables={"cmd": "printf 'a b'"},
+        )
         self.assertEqual(s.vars["out"], "hello\nworld\n")
         self.assertEqual(s.vars["out.status"], "0")
         self.assertEqual(s.vars["fail"], "partial\n")
@@ -145,16 +154,19 @@ class SysTests(unittest.TestCase):
         self.assertEqual([s.vars[f"c{i}"] for i in range(1, 5)], ["yes", "no", "yes", "yes"])
 
     async def test_system_other_exit_codes_are_false_and_logged(self):
-        h = harness_with(self, t="""
+        h = harness_with(
+            self,
+            t="""
             import(mod_sys);
             initial state START;
             transition "ok" START - sessionStart; sys.system("exit 7") -> YES;
             transition "no" START - sessionStart -> NO;
             state YES;
             state NO;
-            """)
+            """,
+        )
         s = h.call("t")
-        for _ in range(100):                 # the command runs as a real child process
+        for _ in range(100):  # the command runs as a real child process
             if s.state != "START":
                 break
             await task.deferLater(reactor, 0.02, lambda: None)
@@ -182,8 +194,9 @@ class SysTests(unittest.TestCase):
             """)
         self.assertLess(abs(int(s.vars["t1.tv_sec"]) - before), 2)
         self.assertTrue(0 <= int(s.vars["t1.tv_usec"]) < 1_000_000)
-        self.assertEqual((s.vars["a.tv_sec"], s.vars["a.tv_usec"], s.vars["a.msec"]),
-                         ("1", "200000", "1200"))
+        self.assertEqual(
+            (s.vars["a.tv_sec"], s.vars["a.tv_usec"], s.vars["a.msec"]), ("1", "200000", "1200")
+        )
 
     async def test_popen_that_cannot_start_throws_popen(self):
         from donkey.mods import sys as modsys
@@ -194,6 +207,8 @@ class SysTests(unittest.TestCase):
 
         self.patch(modsys, "_process_reactor", lambda session: Broken())
         s = await self.run_script('sys.popen($out="true"); set($after=1);')
-        self.assertEqual((s.state, s.vars["ex_type"], s.vars["ex_cause"]),
-                         ("FAILED", "popen", "Too many open files"))
+        self.assertEqual(
+            (s.state, s.vars["ex_type"], s.vars["ex_cause"]),
+            ("FAILED", "popen", "Too many open files"),
+        )
         self.assertNotIn("after", s.vars)

@@ -1,4 +1,5 @@
 """mod_uri as a script sees it: the variables parse/parseNameaddr/getHeader/encode set."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,10 @@ class ScriptCase(unittest.TestCase):
         directory = self.mktemp()
         os.makedirs(directory)
         with open(os.path.join(directory, "t.dsm"), "w") as f:
-            f.write("import(mod_uri);\ninitial state A;\n"
-                    f'transition "go" A - sessionStart / {{\n{body}\n}} -> B;\nstate B;\n')
+            f.write(
+                "import(mod_uri);\ninitial state A;\n"
+                f'transition "go" A - sessionStart / {{\n{body}\n}} -> B;\nstate B;\n'
+            )
         h = Harness()
         h.load("main", {"diag_path": directory, "load_diags": "t"})
         session = h.call("t", variables=variables)
@@ -24,32 +27,51 @@ class ScriptCase(unittest.TestCase):
         return session
 
     def parts(self, s: HarnessSession, prefix: str) -> dict[str, str]:
-        return {k[len(prefix):]: v for k, v in s.vars.items() if k.startswith(prefix)}
+        return {k[len(prefix) :]: v for k, v in s.vars.items() if k.startswith(prefix)}
 
 
 class Parse(ScriptCase):
     def test_parse_full_uri(self):
-        s = self.run_script("uri.parse($u, r_);",
-                            {"u": "sip:alice@example.com:5070;transport=tcp?Subject=hi"})
-        self.assertEqual(self.parts(s, "r_"), {
-            "user": "alice", "host": "example.com", "port": "5070",
-            "param": "transport=tcp", "headers": "Subject=hi"})
+        s = self.run_script(
+            "uri.parse($u, r_);", {"u": "sip:alice@example.com:5070;transport=tcp?Subject=hi"}
+        )
+        self.assertEqual(
+            self.parts(s, "r_"),
+            {
+                "user": "alice",
+                "host": "example.com",
+                "port": "5070",
+                "param": "transport=tcp",
+                "headers": "Subject=hi",
+            },
+        )
         self.assertEqual(s.vars["errno"], "")
 
     def test_parse_select_and_no_user(self):
-        s = self.run_script("uri.parse(@remote_uri, remote_);\nuri.parse($u, h_);",
-                            {"u": "sip:gw.example.net"})
+        s = self.run_script(
+            "uri.parse(@remote_uri, remote_);\nuri.parse($u, h_);", {"u": "sip:gw.example.net"}
+        )
         self.assertEqual(s.vars["remote_user"], "caller")
         self.assertEqual(s.vars["remote_host"], "127.0.0.1")
-        self.assertEqual(self.parts(s, "h_"), {"user": "", "host": "gw.example.net",
-                                               "port": "", "param": "", "headers": ""})
+        self.assertEqual(
+            self.parts(s, "h_"),
+            {"user": "", "host": "gw.example.net", "port": "", "param": "", "headers": ""},
+        )
 
     def test_parse_in_angle_brackets_with_display_name(self):
-        s = self.run_script("uri.parse($u, p_);",
-                            {"u": '"Bob" <sips:bob@[2001:db8::1]:5061;user=phone>'})
-        self.assertEqual(self.parts(s, "p_"), {"user": "bob", "host": "[2001:db8::1]",
-                                               "port": "5061", "param": "user=phone",
-                                               "headers": ""})
+        s = self.run_script(
+            "uri.parse($u, p_);", {"u": '"Bob" <sips:bob@[2001:db8::1]:5061;user=phone>'}
+        )
+        self.assertEqual(
+            self.parts(s, "p_"),
+            {
+                "user": "bob",
+                "host": "[2001:db8::1]",
+                "port": "5061",
+                "param": "user=phone",
+                "headers": "",
+            },
+        )
 
     def test_parse_failure_sets_errno(self):
         s = self.run_script("uri.parse($u, p_);", {"u": "tel:+4930123"})
@@ -60,21 +82,40 @@ class Parse(ScriptCase):
     def test_parse_nameaddr(self):
         s = self.run_script(
             "uri.parseNameaddr($pai, n_);",
-            {"pai": '"Alice Smith" <sip:alice@example.com;user=phone>;tag=a1b2;lr;Expires=60'})
-        self.assertEqual(self.parts(s, "n_"), {
-            "display_name": "Alice Smith", "user": "alice", "host": "example.com", "port": "",
-            "headers": "", "param": "user=phone", "uri_param.tag": "a1b2",
-            "uri_param.lr": "", "uri_param.expires": "60"})
+            {"pai": '"Alice Smith" <sip:alice@example.com;user=phone>;tag=a1b2;lr;Expires=60'},
+        )
+        self.assertEqual(
+            self.parts(s, "n_"),
+            {
+                "display_name": "Alice Smith",
+                "user": "alice",
+                "host": "example.com",
+                "port": "",
+                "headers": "",
+                "param": "user=phone",
+                "uri_param.tag": "a1b2",
+                "uri_param.lr": "",
+                "uri_param.expires": "60",
+            },
+        )
 
     def test_parse_nameaddr_addr_spec(self):
         s = self.run_script("uri.parseNameaddr($a, n_);", {"a": "sip:100@10.0.0.1;foo=bar"})
-        self.assertEqual(self.parts(s, "n_"), {
-            "display_name": "", "user": "100", "host": "10.0.0.1", "port": "", "headers": "",
-            "param": "", "uri_param.foo": "bar"})
+        self.assertEqual(
+            self.parts(s, "n_"),
+            {
+                "display_name": "",
+                "user": "100",
+                "host": "10.0.0.1",
+                "port": "",
+                "headers": "",
+                "param": "",
+                "uri_param.foo": "bar",
+            },
+        )
 
     def test_parse_nameaddr_stops_at_comma(self):
-        s = self.run_script("uri.parseNameaddr($a, n_);",
-                            {"a": "<sip:a@x>;q=1, <sip:b@y>;q=2"})
+        s = self.run_script("uri.parseNameaddr($a, n_);", {"a": "<sip:a@x>;q=1, <sip:b@y>;q=2"})
         self.assertEqual((s.vars["n_user"], s.vars["n_uri_param.q"]), ("a", "1"))
 
     def test_parse_nameaddr_failure(self):
@@ -83,14 +124,17 @@ class Parse(ScriptCase):
 
 
 class Headers(ScriptCase):
-    HDRS = ("P-Asserted-Identity: <sip:+4930123@gw>\r\nX-Empty:\r\n"
-            "x-custom :  one\r\nX-Custom: two\r\n")
+    HDRS = (
+        "P-Asserted-Identity: <sip:+4930123@gw>\r\nX-Empty:\r\nx-custom :  one\r\nX-Custom: two\r\n"
+    )
 
     def test_get_header(self):
-        s = self.run_script("uri.getHeader(P-Asserted-Identity, PAI);\n"
-                            "uri.getHeader(X-CUSTOM, c);\nuri.getHeader(X-Missing, m);\n"
-                            "uri.getHeader(x-empty, e);",
-                            {"hdrs": self.HDRS})
+        s = self.run_script(
+            "uri.getHeader(P-Asserted-Identity, PAI);\n"
+            "uri.getHeader(X-CUSTOM, c);\nuri.getHeader(X-Missing, m);\n"
+            "uri.getHeader(x-empty, e);",
+            {"hdrs": self.HDRS},
+        )
         self.assertEqual(s.vars["PAI"], "<sip:+4930123@gw>")
         self.assertEqual(s.vars["c"], "one")
         self.assertEqual((s.vars["m"], s.vars["e"]), ("", ""))
@@ -99,8 +143,9 @@ class Headers(ScriptCase):
         session = SimpleNamespace(vars={}, call=SimpleNamespace(invite_hdrs="A: 1\r\n"))
         module.on_session_start(session)
         self.assertEqual(session.vars["hdrs"], "A: 1\r\n")
-        leg_like = SimpleNamespace(vars={}, call=SimpleNamespace(
-            request_headers=SimpleNamespace(raw="B: 2\r\n")))
+        leg_like = SimpleNamespace(
+            vars={}, call=SimpleNamespace(request_headers=SimpleNamespace(raw="B: 2\r\n"))
+        )
         module.on_session_start(leg_like)
         self.assertEqual(leg_like.vars["hdrs"], "B: 2\r\n")
         preset = SimpleNamespace(vars={"hdrs": "mine"}, call=SimpleNamespace(invite_hdrs="x"))
@@ -115,8 +160,9 @@ class Headers(ScriptCase):
 
 class Encoding(ScriptCase):
     def test_encode_decode(self):
-        s = self.run_script("uri.encode($e=$raw);\nuri.decode($d=$e);",
-                            {"raw": "abc-_.~ <sip:a@b>;x=1&ü"})
+        s = self.run_script(
+            "uri.encode($e=$raw);\nuri.decode($d=$e);", {"raw": "abc-_.~ <sip:a@b>;x=1&ü"}
+        )
         self.assertEqual(s.vars["e"], "abc-_.~%20%3Csip%3Aa%40b%3E%3Bx%3D1%26%C3%BC")
         self.assertEqual(s.vars["d"], "abc-_.~ <sip:a@b>;x=1&ü")
 

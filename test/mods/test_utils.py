@@ -1,4 +1,5 @@
 """mod_utils as a script sees it: variables set, files played, errors reported."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,20 +15,29 @@ from donkey.mods.utils import count_files, double2str, str2i
 class ScriptCase(unittest.TestCase):
     """Runs one small script as an inbound call; its work is on ``sessionStart``."""
 
-    def run_script(self, body: str, *, variables: dict[str, str] | None = None,
-                   extra_states: str = "", harness: Harness | None = None,
-                   files: tuple[str, ...] = (), errors_ok: bool = False) -> HarnessSession:
+    def run_script(
+        self,
+        body: str,
+        *,
+        variables: dict[str, str] | None = None,
+        extra_states: str = "",
+        harness: Harness | None = None,
+        files: tuple[str, ...] = (),
+        errors_ok: bool = False,
+    ) -> HarnessSession:
         directory = self.mktemp()
         os.makedirs(directory)
         self.dir = directory + "/"
         for name in files:
             open(os.path.join(directory, name), "wb").close()
         with open(os.path.join(directory, "t.dsm"), "w") as f:
-            f.write("import(mod_utils);\ninitial state A;\n"
-                    f'transition "go" A - sessionStart / {{\n{body}\n}} -> B;\n'
-                    f"state B;\n{extra_states}")
+            f.write(
+                "import(mod_utils);\ninitial state A;\n"
+                f'transition "go" A - sessionStart / {{\n{body}\n}} -> B;\n'
+                f"state B;\n{extra_states}"
+            )
         variables = dict(variables or {})
-        variables.setdefault("d", self.dir)          # prompts are found in $d
+        variables.setdefault("d", self.dir)  # prompts are found in $d
         h = harness or Harness()
         h.load("main", {"diag_path": directory, "load_diags": "t"})
         session = h.call("t", variables=variables)
@@ -69,14 +79,15 @@ class IdsAndRandom(ScriptCase):
         h = Harness()
         h.advance(1000)
         third = self.run_script(body, harness=h)
-        self.assertNotEqual((first.vars["a"], first.vars["b"]),
-                            (third.vars["a"], third.vars["b"]))
+        self.assertNotEqual((first.vars["a"], first.vars["b"]), (third.vars["a"], third.vars["b"]))
 
 
 class Arithmetic(ScriptCase):
     def test_add_prints_like_sems(self):
-        s = self.run_script("utils.add($a, 4);\nutils.add($b, 2.25);\nutils.add($c, $b);",
-                            variables={"a": "3", "b": "1.5", "c": "0.25"})
+        s = self.run_script(
+            "utils.add($a, 4);\nutils.add($b, 2.25);\nutils.add($c, $b);",
+            variables={"a": "3", "b": "1.5", "c": "0.25"},
+        )
         self.assertEqual((s.vars["a"], s.vars["b"], s.vars["c"]), ("7.0", "3.750", "4.0"))
 
     def test_add_to_unset_and_non_numbers(self):
@@ -88,13 +99,16 @@ class Arithmetic(ScriptCase):
         self.assertEqual(s.vars["a"], "-7.50")
 
     def test_mul_is_integer(self):
-        s = self.run_script("utils.mul($a, 7);\nutils.mul($b, 2);",
-                            variables={"a": "6", "b": "2.9"})
+        s = self.run_script(
+            "utils.mul($a, 7);\nutils.mul($b, 2);", variables={"a": "6", "b": "2.9"}
+        )
         self.assertEqual((s.vars["a"], s.vars["b"]), ("42", "4"))
 
     def test_int_truncates(self):
-        s = self.run_script("utils.int($a, 3.9);\nutils.int($b, -2.5);\nutils.int($c, $v);",
-                            variables={"v": "12abc"})
+        s = self.run_script(
+            "utils.int($a, 3.9);\nutils.int($b, -2.5);\nutils.int($c, $v);",
+            variables={"v": "12abc"},
+        )
         self.assertEqual((s.vars["a"], s.vars["b"], s.vars["c"]), ("3", "-2", "12"))
 
     def test_md5(self):
@@ -103,7 +117,7 @@ class Arithmetic(ScriptCase):
 
     def test_double2str(self):
         self.assertEqual(double2str(3.0), "3.0")
-        self.assertEqual(double2str(0.1 + 0.2), "0.30")      # SEMS keeps one zero
+        self.assertEqual(double2str(0.1 + 0.2), "0.30")  # SEMS keeps one zero
         self.assertEqual(double2str(1e20), "1.000000000000000e+20")
         self.assertEqual(double2str(-0.5), "-0.50")
         self.assertEqual(double2str(float("inf")), "inf")
@@ -123,30 +137,34 @@ class Strings(ScriptCase):
         self.assertEqual(s.vars["s"], "a+b++c")
 
     def test_replace_with_variables(self):
-        s = self.run_script("utils.replace($s, $from=>$to);",
-                            variables={"s": "sip:100@x", "from": "100", "to": "200"})
+        s = self.run_script(
+            "utils.replace($s, $from=>$to);",
+            variables={"s": "sip:100@x", "from": "100", "to": "200"},
+        )
         self.assertEqual(s.vars["s"], "sip:200@x")
 
     def test_replace_bad_spec_sets_errno(self):
-        s = self.run_script("utils.replace($s, nothing);", variables={"s": "abc"},
-                            errors_ok=True)
+        s = self.run_script("utils.replace($s, nothing);", variables={"s": "abc"}, errors_ok=True)
         self.assertEqual((s.vars["s"], s.vars["errno"]), ("abc", "arg"))
 
     def test_replace_empty_search_variable(self):
-        s = self.run_script("utils.replace($s, $empty=>x);", variables={"s": "abc"},
-                            errors_ok=True)
+        s = self.run_script("utils.replace($s, $empty=>x);", variables={"s": "abc"}, errors_ok=True)
         self.assertEqual((s.vars["s"], s.vars["errno"]), ("abc", "arg"))
 
     def test_split_string_cr(self):
-        s = self.run_script("utils.splitStringCR($out);\nutils.splitStringCR($in, $lines);",
-                            variables={"out": "one\ntwo\n\nfour\n", "in": "x\ny"})
-        self.assertEqual([s.vars.get(f"out[{i}]") for i in range(5)],
-                         ["one", "two", "", "four", None])
+        s = self.run_script(
+            "utils.splitStringCR($out);\nutils.splitStringCR($in, $lines);",
+            variables={"out": "one\ntwo\n\nfour\n", "in": "x\ny"},
+        )
+        self.assertEqual(
+            [s.vars.get(f"out[{i}]") for i in range(5)], ["one", "two", "", "four", None]
+        )
         self.assertEqual((s.vars["lines[0]"], s.vars["lines[1]"]), ("x", "y"))
 
     def test_split_string(self):
-        s = self.run_script("utils.splitString($a, ;);\nutils.splitString($b);",
-                            variables={"a": "x;y;", "b": "abc"})
+        s = self.run_script(
+            "utils.splitString($a, ;);\nutils.splitString($b);", variables={"a": "x;y;", "b": "abc"}
+        )
         self.assertEqual([s.vars.get(f"a[{i}]") for i in range(4)], ["x", "y", "", None])
         self.assertEqual([s.vars.get(f"b[{i}]") for i in range(4)], ["a", "b", "c", None])
 
@@ -158,18 +176,30 @@ class Strings(ScriptCase):
         doc = '{"a": 1, "b": [true, null, "x"], "c": {"d": 1.5, "e": "t"}}'
         s = self.run_script("utils.decodeJson($doc, $j);", variables={"doc": doc})
         got = {k: v for k, v in s.vars.items() if k.startswith("j")}
-        self.assertEqual(got, {"j.a": "1", "j.b[0]": "true", "j.b[1]": "", "j.b[2]": "x",
-                               "j.c.d": "1.50", "j.c.e": "t"})
+        self.assertEqual(
+            got,
+            {
+                "j.a": "1",
+                "j.b[0]": "true",
+                "j.b[1]": "",
+                "j.b[2]": "x",
+                "j.c.d": "1.50",
+                "j.c.e": "t",
+            },
+        )
 
     def test_decode_json_errors(self):
-        s = self.run_script("utils.decodeJson($doc, $j);", variables={"doc": "{broken"},
-                            errors_ok=True)
+        s = self.run_script(
+            "utils.decodeJson($doc, $j);", variables={"doc": "{broken"}, errors_ok=True
+        )
         self.assertEqual(s.vars["errno"], "arg")
         self.assertFalse([k for k in s.vars if k.startswith("j")])
 
     def test_escape_and_unescape_crlf(self):
-        s = self.run_script("utils.escapeCRLF($m);\nset($e=$m);\nutils.unescapeCRLF($m);",
-                            variables={"m": "a\r\nb\r\n"})
+        s = self.run_script(
+            "utils.escapeCRLF($m);\nset($e=$m);\nutils.unescapeCRLF($m);",
+            variables={"m": "a\r\nb\r\n"},
+        )
         self.assertEqual(s.vars["e"], "a\\r\\nb\\r\\n")
         self.assertEqual(s.vars["m"], "a\r\nb\r\n")
 
@@ -187,10 +217,14 @@ class Counting(ScriptCase):
         self.assertEqual(count_files(21000, "", "", True), ["20000", "1000"])
 
     def test_play_count_right_and_left(self):
-        s = self.run_script("utils.playCountRight(45, $d);\nutils.playCountLeft(45, $d);",
-                            files=("40.wav", "x5.wav"))
-        self.assertEqual(s.record.played, [self.dir + "40.wav", self.dir + "x5.wav",
-                                           self.dir + "x5.wav", self.dir + "40.wav"])
+        s = self.run_script(
+            "utils.playCountRight(45, $d);\nutils.playCountLeft(45, $d);",
+            files=("40.wav", "x5.wav"),
+        )
+        self.assertEqual(
+            s.record.played,
+            [self.dir + "40.wav", self.dir + "x5.wav", self.dir + "x5.wav", self.dir + "40.wav"],
+        )
 
     def test_play_count_clears_errno(self):
         s = self.run_script("set($errno=x);\nutils.playCountRight(3, $d);", files=("3.wav",))
@@ -202,7 +236,8 @@ class Counting(ScriptCase):
             "utils.playCountRight(21, $d);\nset($not_reached=1);",
             variables={"d": "/nonexistent/"},
             extra_states='transition "err" A - exception; test(#type == file) / '
-                         "{ set($path=#path); } -> E;\nstate E;\n")
+            "{ set($path=#path); } -> E;\nstate E;\n",
+        )
         self.assertEqual(s.path, ["A", "E"])
         self.assertEqual(s.vars["path"], "/nonexistent/20.wav")
         self.assertNotIn("not_reached", s.vars)
@@ -216,15 +251,18 @@ class Counting(ScriptCase):
         self.assertNotIn("count_file[0]", s.vars)
 
     def test_get_count(self):
-        s = self.run_script("utils.getCountRight(21, wav/);\nset($r0=$count_file[0]);\n"
-                            "set($r1=$count_file[1]);\nutils.getCountLeftNoSuffix(33, n/);")
+        s = self.run_script(
+            "utils.getCountRight(21, wav/);\nset($r0=$count_file[0]);\n"
+            "set($r1=$count_file[1]);\nutils.getCountLeftNoSuffix(33, n/);"
+        )
         self.assertEqual((s.vars["r0"], s.vars["r1"]), ("wav/20.wav", "wav/x1.wav"))
         self.assertEqual((s.vars["count_file[0]"], s.vars["count_file[1]"]), ("n/x3", "n/30"))
         self.assertEqual(s.vars["errno"], "")
 
     def test_get_count_right_no_suffix_and_left(self):
-        s = self.run_script("utils.getCountRightNoSuffix(99);\nset($a=$count_file[0]);\n"
-                            "utils.getCountLeft(5, d/);")
+        s = self.run_script(
+            "utils.getCountRightNoSuffix(99);\nset($a=$count_file[0]);\nutils.getCountLeft(5, d/);"
+        )
         self.assertEqual(s.vars["a"], "90")
         self.assertEqual(s.vars["count_file[0]"], "d/5.wav")
 
@@ -233,10 +271,12 @@ class Counting(ScriptCase):
         self.assertEqual(s.record.played, [self.dir + n for n in ("3.wav", "2.wav", "1.wav")])
 
     def test_spell_missing_file(self):
-        s = self.run_script("utils.spell(a, /nonexistent/);",
-                            extra_states='transition "err" A - exception / '
-                                         "{ set($type=#type); set($path=#path); } -> E;\n"
-                                         "state E;\n")
+        s = self.run_script(
+            "utils.spell(a, /nonexistent/);",
+            extra_states='transition "err" A - exception / '
+            "{ set($type=#type); set($path=#path); } -> E;\n"
+            "state E;\n",
+        )
         self.assertEqual((s.vars["type"], s.vars["path"]), ("file", "/nonexistent/a.wav"))
 
 
@@ -246,11 +286,17 @@ class RingTone(ScriptCase):
         self.assertEqual(s.record.media_calls, [("play_ringtone", 0, 1000, 4000, 425, 0, False)])
 
     def test_defaults_and_variables(self):
-        s = self.run_script("utils.playRingTone($len);\nutils.playRingTone(1, $on);",
-                            variables={"len": "3000", "on": "500"})
-        self.assertEqual(s.record.media_calls,
-                         [("play_ringtone", 3000, 2000, 4000, 440, 480, False),
-                          ("play_ringtone", 1, 500, 4000, 440, 480, False)])
+        s = self.run_script(
+            "utils.playRingTone($len);\nutils.playRingTone(1, $on);",
+            variables={"len": "3000", "on": "500"},
+        )
+        self.assertEqual(
+            s.record.media_calls,
+            [
+                ("play_ringtone", 3000, 2000, 4000, 440, 480, False),
+                ("play_ringtone", 1, 500, 4000, 440, 480, False),
+            ],
+        )
 
     def test_bad_values_fall_back(self):
         s = self.run_script("utils.playRingTone(x, y, 100);")
@@ -259,31 +305,33 @@ class RingTone(ScriptCase):
 
 class Conditions(ScriptCase):
     def check(self, condition: str, variables: dict[str, str]) -> str:
-        s = self.run_script(f"if {condition} {{ set($r=yes); }} else {{ set($r=no); }}",
-                            variables=variables)
+        s = self.run_script(
+            f"if {condition} {{ set($r=yes); }} else {{ set($r=no); }}", variables=variables
+        )
         return s.vars["r"]
 
     def test_is_in_list(self):
         self.assertEqual(self.check('utils.isInList($c, "404, 405")', {"c": "405"}), "yes")
         self.assertEqual(self.check('utils.isInList($c, "404, 405")', {"c": "40"}), "no")
-        self.assertEqual(self.check("utils.isInList($c, $l)", {"c": "b", "l": "a,\tb ,c"}),
-                         "yes")
+        self.assertEqual(self.check("utils.isInList($c, $l)", {"c": "b", "l": "a,\tb ,c"}), "yes")
 
     def test_starts_with(self):
         self.assertEqual(self.check("utils.startsWith($u, sip:)", {"u": "sip:1@x"}), "yes")
-        self.assertEqual(self.check("utils.startsWith($u, $p)", {"u": "tel:1", "p": "sip"}),
-                         "no")
+        self.assertEqual(self.check("utils.startsWith($u, $p)", {"u": "tel:1", "p": "sip"}), "no")
         self.assertEqual(self.check("utils.startsWith($u, $p)", {"u": "ab", "p": "abc"}), "no")
 
     def test_as_transition_condition_with_not(self):
         s = self.run_script(
-            "repost();", variables={"c": "7"},
+            "repost();",
+            variables={"c": "7"},
             extra_states='transition "in" B - not utils.isInList($c, "1,2") / '
-                         "{ set($r=notin); } -> C;\nstate C;\n")
+            "{ set($r=notin); } -> C;\nstate C;\n",
+        )
         self.assertEqual(s.vars.get("r"), "notin")
 
 
 class Ids(unittest.TestCase):
     def test_new_id_shape(self):
         from donkey.mods.utils import new_id
+
         self.assertTrue(re.match(r"^[0-9A-F]{8}-[0-9A-F]{16}-[0-9A-F]{8}$", new_id()))

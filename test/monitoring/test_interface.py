@@ -3,8 +3,8 @@
 from twisted.internet import task
 from twisted.trial import unittest
 
-from donkey.di.registry import DIArgumentError, DINotImplemented, DIRegistry
 from donkey.app.monitoring_di import MonitoringInterface, registerMonitoring
+from donkey.di.registry import DIArgumentError, DINotImplemented, DIRegistry
 from donkey.monitoring.store import MonitoringStore
 
 
@@ -21,9 +21,7 @@ class InterfaceTestCase(unittest.TestCase):
         return self.successResultOf(self.registry.invoke("monitoring", func, list(args)))
 
     def fails(self, func, *args, exc=DIArgumentError):
-        return self.failureResultOf(
-            self.registry.invoke("monitoring", func, list(args)), exc
-        ).value
+        return self.failureResultOf(self.registry.invoke("monitoring", func, list(args)), exc).value
 
 
 class RegistrationTests(InterfaceTestCase):
@@ -158,7 +156,9 @@ class ReaderTests(InterfaceTestCase):
         self.fails("listByRegex", "r_uri")
 
     def test_get(self):
-        self.assertEqual(self.call("get", "b"), [{"dir": "out", "codec_name": "GSM", "dsm_state": "RUN"}])
+        self.assertEqual(
+            self.call("get", "b"), [{"dir": "out", "codec_name": "GSM", "dsm_state": "RUN"}]
+        )
         self.assertEqual(self.call("get", "nothere"), [])
         self.fails("get")
         self.fails("get", 1)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet import defer, reactor
 from twisted.internet.protocol import ProcessProtocol
@@ -41,8 +42,8 @@ def scenario(name: str) -> str:
 class _SippProtocol(ProcessProtocol):
     def __init__(self) -> None:
         self.done: defer.Deferred = defer.Deferred()
-        self.out: List[bytes] = []
-        self.err: List[bytes] = []
+        self.out: list[bytes] = []
+        self.err: list[bytes] = []
         self.ended = False
 
     def outReceived(self, data: bytes) -> None:
@@ -53,19 +54,28 @@ class _SippProtocol(ProcessProtocol):
 
     def processEnded(self, reason) -> None:
         self.ended = True
-        self.done.callback((reason.value.exitCode, b"".join(self.out).decode(errors="replace"),
-                            b"".join(self.err).decode(errors="replace")))
+        self.done.callback(
+            (
+                reason.value.exitCode,
+                b"".join(self.out).decode(errors="replace"),
+                b"".join(self.err).decode(errors="replace"),
+            )
+        )
 
 
 class Sipp:
     """One sipp process; killed (by its own PID only) on timeout or stop()."""
 
-    def __init__(self, args: List[str], cwd: str, timeout: float = 20.0) -> None:
+    def __init__(self, args: list[str], cwd: str, timeout: float = 20.0) -> None:
         os.makedirs(cwd, exist_ok=True)
         self.proto = _SippProtocol()
         argv = [SIPP] + args + ["-nostdin", "-timeout", "%ds" % int(timeout), "-timeout_error"]
         self.transport = reactor.spawnProcess(
-            self.proto, SIPP, argv, env={"PATH": os.environ.get("PATH", "")}, path=cwd,
+            self.proto,
+            SIPP,
+            argv,
+            env={"PATH": os.environ.get("PATH", "")},
+            path=cwd,
             childFDs={0: "w", 1: "r", 2: "r"},
         )
         self._killer = reactor.callLater(timeout + 5, self.stop)
@@ -97,18 +107,43 @@ class Sipp:
         return self.proto.done if not self.proto.ended else defer.succeed(None)
 
 
-def sipp_uac(test, scen: str, target_port: int, extra: Optional[List[str]] = None,
-             calls: int = 1, timeout: float = 20.0) -> Sipp:
-    args = ["-sf", scenario(scen), "-m", str(calls), "-i", "127.0.0.1", "-p", str(free_udp_port()),
-            "-s", "service", "127.0.0.1:%d" % target_port] + (extra or [])
+def sipp_uac(
+    test,
+    scen: str,
+    target_port: int,
+    extra: list[str] | None = None,
+    calls: int = 1,
+    timeout: float = 20.0,
+) -> Sipp:
+    args = [
+        "-sf",
+        scenario(scen),
+        "-m",
+        str(calls),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(free_udp_port()),
+        "-s",
+        "service",
+        "127.0.0.1:%d" % target_port,
+    ] + (extra or [])
     s = Sipp(args, test.mktemp(), timeout)
     test.addCleanup(s.stop)
     return s
 
 
-def sipp_uas(test, port: int, scen: Optional[str] = None, calls: int = 1, timeout: float = 20.0) -> Sipp:
+def sipp_uas(
+    test, port: int, scen: str | None = None, calls: int = 1, timeout: float = 20.0
+) -> Sipp:
     args = (["-sf", scenario(scen)] if scen else ["-sn", "uas"]) + [
-        "-m", str(calls), "-i", "127.0.0.1", "-p", str(port)]
+        "-m",
+        str(calls),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
     s = Sipp(args, test.mktemp(), timeout)
     test.addCleanup(s.stop)
     return s
@@ -117,12 +152,12 @@ def sipp_uas(test, port: int, scen: Optional[str] = None, calls: int = 1, timeou
 class Recorder:
     """A CallListener recording every callback; ``when(name)`` waits for one."""
 
-    def __init__(self, on_invite: Optional[Callable[[Any], None]] = None) -> None:
-        self.events: List[Tuple[str, tuple]] = []
-        self._waiters: Dict[str, List[defer.Deferred]] = {}
+    def __init__(self, on_invite: Callable[[Any], None] | None = None) -> None:
+        self.events: list[tuple[str, tuple]] = []
+        self._waiters: dict[str, list[defer.Deferred]] = {}
         self._on_invite = on_invite
         self.leg = None
-        self.reinvite_answer: Optional[str] = None
+        self.reinvite_answer: str | None = None
         self.take_requests = False
 
     def _rec(self, name: str, *args: Any) -> None:
@@ -130,10 +165,10 @@ class Recorder:
         for d in self._waiters.pop(name, []):
             d.callback(args)
 
-    def names(self) -> List[str]:
+    def names(self) -> list[str]:
         return [n for n, _ in self.events]
 
-    def get(self, name: str) -> Optional[tuple]:
+    def get(self, name: str) -> tuple | None:
         for n, a in self.events:
             if n == name:
                 return a

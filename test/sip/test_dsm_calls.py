@@ -7,6 +7,7 @@ and the responses its scenario insists on, the monitoring entries
 (``listFinished``/``get`` over XML-RPC) with the DSM state graph, and what
 the scripts wrote there with ``monitoring.log``.
 """
+
 from __future__ import annotations
 
 import os
@@ -206,9 +207,16 @@ state END;
 """
 
 
-def write_config(testcase, scripts: dict[str, str], *, register: list[str] | None = None,
-                 system: list[str] = (), sems_extra: str = "", dsm_extra: str = "",
-                 files: dict[str, str] | None = None) -> str:
+def write_config(
+    testcase,
+    scripts: dict[str, str],
+    *,
+    register: list[str] | None = None,
+    system: list[str] = (),
+    sems_extra: str = "",
+    dsm_extra: str = "",
+    files: dict[str, str] | None = None,
+) -> str:
     """A sems.conf + etc/ + dsm/ tree in the test's temp dir; returns sems.conf's path."""
     root = os.path.abspath(testcase.mktemp())
     os.makedirs(os.path.join(root, "etc"))
@@ -218,18 +226,23 @@ def write_config(testcase, scripts: dict[str, str], *, register: list[str] | Non
             f.write(textwrap.dedent(text).lstrip())
     register = list(scripts) if register is None else register
     with open(os.path.join(root, "sems.conf"), "w") as f:
-        f.write("sip_ip=127.0.0.1\nmedia_ip=127.0.0.1\nplugin_config_path=etc\n"
-                "application=$(ruri.user)\nloglevel=2\n" + sems_extra)
+        f.write(
+            "sip_ip=127.0.0.1\nmedia_ip=127.0.0.1\nplugin_config_path=etc\n"
+            "application=$(ruri.user)\nloglevel=2\n" + sems_extra
+        )
     with open(os.path.join(root, "etc", "dsm.conf"), "w") as f:
-        f.write("diag_path=../dsm\n"
-                f"load_diags={','.join(scripts)}\n"
-                f"register_apps={','.join(register)}\n"
-                f"run_system_dsms={','.join(system)}\n"
-                "run_invite_event=yes\n"
-                "monitoring_full_stategraph=yes\nmonitoring_full_transitions=yes\n" + dsm_extra)
+        f.write(
+            "diag_path=../dsm\n"
+            f"load_diags={','.join(scripts)}\n"
+            f"register_apps={','.join(register)}\n"
+            f"run_system_dsms={','.join(system)}\n"
+            "run_invite_event=yes\n"
+            "monitoring_full_stategraph=yes\nmonitoring_full_transitions=yes\n" + dsm_extra
+        )
     with open(os.path.join(root, "etc", "xmlrpc2di.conf"), "w") as f:
-        f.write("server_ip=127.0.0.1\nxmlrpc_port=8090\nexport_di=yes\n"
-                "direct_export=dsm;monitoring\n")
+        f.write(
+            "server_ip=127.0.0.1\nxmlrpc_port=8090\nexport_di=yes\ndirect_export=dsm;monitoring\n"
+        )
     for name, text in (files or {}).items():
         with open(os.path.join(root, name), "w") as f:
             f.write(text)
@@ -251,8 +264,11 @@ class DSMCallTests(unittest.TestCase):
     async def uac(self, scenario: str, service: str, extra=(), expect_rc: int = 0):
         sipp = sipp_uac(self, scenario, self.daemon.sip_port, ["-s", service, *extra])
         code, out, err = await sipp.result()
-        self.assertEqual(code, expect_rc, f"sipp {scenario}: {out[-6000:]}{err[-2000:]}\n"
-                         + self.daemon.output()[-4000:])
+        self.assertEqual(
+            code,
+            expect_rc,
+            f"sipp {scenario}: {out[-6000:]}{err[-2000:]}\n" + self.daemon.output()[-4000:],
+        )
         return out
 
     async def finished(self, count: int = 1) -> list[dict]:
@@ -312,30 +328,40 @@ class DSMCallTests(unittest.TestCase):
     # 4 ------------------------------------------------------------------------------
     async def test_script_replies_404_and_500(self):
         # both numbers reach the one script through the application mapping
-        await self.start({"reject": REJECT}, sems_extra="application=$(mapping)\n"
-                         "app_mapping=etc/app_mapping.conf\n",
-                         files={"etc/app_mapping.conf": "^sip:reject[0-9]+@=>reject\n"})
+        await self.start(
+            {"reject": REJECT},
+            sems_extra="application=$(mapping)\napp_mapping=etc/app_mapping.conf\n",
+            files={"etc/app_mapping.conf": "^sip:reject[0-9]+@=>reject\n"},
+        )
         await self.uac("uac_expect_404.xml", "reject404")
         await self.uac("uac_expect_500.xml", "reject500")
         props = await self.finished(2)
-        self.assertEqual(sorted(p["ruri"].split("@")[0] for p in props),
-                         ["sip:reject404", "sip:reject500"])
+        self.assertEqual(
+            sorted(p["ruri"].split("@")[0] for p in props), ["sip:reject404", "sip:reject500"]
+        )
         for p in props:
             self.assertEqual(p["dsm_state"], "REJECTED")
         await self.no_calls_left()
 
     # 5, 6 ---------------------------------------------------------------------------
     async def dial(self, how: str, uas_scenario: str | None = None, auth=("", "")):
-        await self.start({"dialer": DIALER, "outcall": OUTCALL}, register=[],
-                         system=["dialer"])
+        await self.start({"dialer": DIALER, "outcall": OUTCALL}, register=[], system=["dialer"])
         port = free_port()
         uas = sipp_uas(self, port, uas_scenario)
         await task.deferLater(reactor, 0.3, lambda: None)
         code, reason = await self.daemon.call_xmlrpc(
-            "postDSMEvent", "dialer", [["action", "dial"], ["callee", "bob"],
-                                       ["domain", f"127.0.0.1:{port}"], ["app", "outcall"],
-                                       ["auth_user", auth[0]], ["auth_pwd", auth[1]],
-                                       ["how", how]])
+            "postDSMEvent",
+            "dialer",
+            [
+                ["action", "dial"],
+                ["callee", "bob"],
+                ["domain", f"127.0.0.1:{port}"],
+                ["app", "outcall"],
+                ["auth_user", auth[0]],
+                ["auth_pwd", auth[1]],
+                ["how", how],
+            ],
+        )
         self.assertEqual((code, reason), (200, "OK"))
         rc, out, err = await uas.result()
         self.assertEqual(rc, 0, out[-2000:] + err[-2000:] + self.daemon.output()[-4000:])
@@ -362,16 +388,23 @@ class DSMCallTests(unittest.TestCase):
         self.assertEqual(props["seen"], [0, "sessionStart"])
 
     async def test_dialout_with_wrong_password_fails(self):
-        await self.start({"dialer": DIALER, "outcall": OUTCALL}, register=[],
-                         system=["dialer"])
+        await self.start({"dialer": DIALER, "outcall": OUTCALL}, register=[], system=["dialer"])
         port = free_port()
         uas = sipp_uas(self, port, "uas_auth.xml")
         await task.deferLater(reactor, 0.3, lambda: None)
         await self.daemon.call_xmlrpc(
-            "postDSMEvent", "dialer", [["action", "dial"], ["callee", "bob"],
-                                       ["domain", f"127.0.0.1:{port}"], ["app", "outcall"],
-                                       ["auth_user", "alice"], ["auth_pwd", "wrong"],
-                                       ["how", "bye"]])
+            "postDSMEvent",
+            "dialer",
+            [
+                ["action", "dial"],
+                ["callee", "bob"],
+                ["domain", f"127.0.0.1:{port}"],
+                ["app", "outcall"],
+                ["auth_user", "alice"],
+                ["auth_pwd", "wrong"],
+                ["how", "bye"],
+            ],
+        )
         (props,) = await self.finished()
         self.assertEqual(props["failed"], "403")
         await uas.stop()
@@ -429,8 +462,9 @@ class DSMCallTests(unittest.TestCase):
         await self.remote_disappeared("408")
 
     async def test_503_past_session_limit(self):
-        await self.start({"holder": HOLDER}, sems_extra="session_limit=1\n",
-                         dsm_extra="hold_seconds=3\n")
+        await self.start(
+            {"holder": HOLDER}, sems_extra="session_limit=1\n", dsm_extra="hold_seconds=3\n"
+        )
         first = sipp_uac(self, "uac_wait_bye.xml", self.daemon.sip_port, ["-s", "holder"])
         await wait_for(lambda: self.daemon.call_xmlrpc("calls"), 10, "the first call")
         await self.uac("uac_expect_503.xml", "holder")
@@ -451,18 +485,26 @@ class SessionTimerConfigTests(unittest.TestCase):
     def config(self, dsm: str = "", sems: str = ""):
         from donkey.app.server import session_timer_config
         from donkey.config import load_server_config
-        return session_timer_config(load_server_config(
-            write_config(self, {"answer": ANSWER}, sems_extra=sems, dsm_extra=dsm)))
+
+        return session_timer_config(
+            load_server_config(
+                write_config(self, {"answer": ANSWER}, sems_extra=sems, dsm_extra=dsm)
+            )
+        )
 
     def test_off_by_default(self):
         st = self.config()
         self.assertEqual((st.enabled, st.session_expires, st.min_se), (False, 1800, 90))
 
     def test_from_dsm_conf(self):
-        st = self.config("enable_session_timer=yes\nsession_expires=240\nminimum_timer=90\n"
-                         "session_refresh_method=UPDATE\n")
-        self.assertEqual((st.enabled, st.session_expires, st.min_se, st.refresh_method),
-                         (True, 240, 90, "UPDATE"))
+        st = self.config(
+            "enable_session_timer=yes\nsession_expires=240\nminimum_timer=90\n"
+            "session_refresh_method=UPDATE\n"
+        )
+        self.assertEqual(
+            (st.enabled, st.session_expires, st.min_se, st.refresh_method),
+            (True, 240, 90, "UPDATE"),
+        )
 
     def test_from_sems_conf(self):
         st = self.config(sems="enable_session_timer=yes\nsession_expires=120\n")
@@ -470,6 +512,7 @@ class SessionTimerConfigTests(unittest.TestCase):
 
     def test_bad_values(self):
         from donkey.config import ConfigError
+
         with self.assertRaises(ConfigError):
             self.config("enable_session_timer=yes\nsession_expires=30\nminimum_timer=90\n")
         with self.assertRaises(ConfigError):
@@ -481,22 +524,30 @@ class LogFilterTests(unittest.TestCase):
 
     def test_port_chatter(self):
         from donkey.app.server import is_port_chatter
-        for text in ("RtpEndpoint starting on 30000", "_Discard starting on 30001",
-                     "Starting protocol <donkey.media.rtp.RtpEndpoint object at 0x1>",
-                     "Stopping protocol <donkey.media.rtp._Discard object at 0x1>",
-                     "(UDP Port 30000 Closed)"):
+
+        for text in (
+            "RtpEndpoint starting on 30000",
+            "_Discard starting on 30001",
+            "Starting protocol <donkey.media.rtp.RtpEndpoint object at 0x1>",
+            "Stopping protocol <donkey.media.rtp._Discard object at 0x1>",
+            "(UDP Port 30000 Closed)",
+        ):
             self.assertTrue(is_port_chatter({"message": (text,)}), text)
-        for event in ({"message": ("_SipDatagramProtocol starting on 5060",)},
-                      {"message": ("(UDP Port 1 Closed)",), "isError": 1},
-                      {"log_format": "SIP stack listening"}):
+        for event in (
+            {"message": ("_SipDatagramProtocol starting on 5060",)},
+            {"message": ("(UDP Port 1 Closed)",), "isError": 1},
+            {"log_format": "SIP stack listening"},
+        ):
             self.assertFalse(is_port_chatter(event), event)
 
     def test_filtered_observer(self):
         from twisted.logger import LogLevel
+
         from donkey.app.server import _FilteredObserver
 
         class Control:
             loglevel = 2
+
         seen = []
         observer = _FilteredObserver(seen.append, Control())
         observer({"message": ("RtpEndpoint starting on 30000",), "log_level": LogLevel.info})

@@ -9,7 +9,6 @@ from donkey.sip import reactor_bridge
 from donkey.sip.leg import CallLeg
 from donkey.sip.session_timer import SessionTimerConfig
 from donkey.sip.stack import SipStack, StackLimits
-
 from test.sip.helpers import SDP, Recorder, free_udp_port, sipp_uac, sipp_uas, with_timeout
 
 WAIT = 15
@@ -24,12 +23,14 @@ class _StackTest(unittest.TestCase):
         reactor_bridge.install(reactor)
         self.apps = []
         self.behaviour = lambda leg: leg.accept(sdp=SDP)
-        self.stack = SipStack(self._factory, "127.0.0.1", 0, limits=self.limits, session_timer=self.st_cfg)
+        self.stack = SipStack(
+            self._factory, "127.0.0.1", 0, limits=self.limits, session_timer=self.st_cfg
+        )
         self.stack.startService()
         self.addCleanup(self.stack.stopService)
 
     def _factory(self, leg):
-        app = Recorder(on_invite=lambda l: self.behaviour(l))
+        app = Recorder(on_invite=lambda leg: self.behaviour(leg))
         self.apps.append(app)
         return app
 
@@ -136,8 +137,14 @@ class LimitTests(_StackTest):
         # occupy the only session slot with an outbound call nobody answers
         dead_port = free_udp_port()
         rec = Recorder()
-        leg = CallLeg.dial(self.stack, "sip:a@127.0.0.1", "sip:b@127.0.0.1",
-                           "sip:b@127.0.0.1:%d" % dead_port, SDP, listener=rec)
+        leg = CallLeg.dial(
+            self.stack,
+            "sip:a@127.0.0.1",
+            "sip:b@127.0.0.1",
+            "sip:b@127.0.0.1:%d" % dead_port,
+            SDP,
+            listener=rec,
+        )
         self.assertEqual(self.stack.current_calls, 1)
         yield self.run_uac("uac_expect_503.xml")
         self.assertEqual(self.apps, [])
@@ -158,8 +165,15 @@ class OutboundTests(_StackTest):
         uas = sipp_uas(self, port)
         yield task.deferLater(reactor, 0.3, lambda: None)
         rec = Recorder()
-        leg = CallLeg.dial(self.stack, '"Donkey" <sip:donkey@example.org>', "sip:bob@example.net",
-                           "sip:bob@127.0.0.1:%d" % port, SDP, listener=rec, headers="X-Test: 1")
+        leg = CallLeg.dial(
+            self.stack,
+            '"Donkey" <sip:donkey@example.org>',
+            "sip:bob@example.net",
+            "sip:bob@127.0.0.1:%d" % port,
+            SDP,
+            listener=rec,
+            headers="X-Test: 1",
+        )
         self.assertEqual(leg.direction, "out")
         sdp = yield with_timeout(rec.when("on_connected"), WAIT)
         self.assertIn("m=audio", sdp[0])
@@ -179,9 +193,16 @@ class OutboundTests(_StackTest):
         uas = sipp_uas(self, port, "uas_auth.xml")
         yield task.deferLater(reactor, 0.3, lambda: None)
         rec = Recorder()
-        leg = CallLeg.dial(self.stack, "sip:alice@127.0.0.1", "sip:bob@127.0.0.1",
-                           "sip:bob@127.0.0.1:%d" % port, SDP, listener=rec,
-                           auth_user="alice", auth_pwd="secret")
+        leg = CallLeg.dial(
+            self.stack,
+            "sip:alice@127.0.0.1",
+            "sip:bob@127.0.0.1",
+            "sip:bob@127.0.0.1:%d" % port,
+            SDP,
+            listener=rec,
+            auth_user="alice",
+            auth_pwd="secret",
+        )
         yield with_timeout(rec.when("on_connected"), WAIT)
         leg.bye()
         rc, out, err = yield with_timeout(uas.result(), WAIT)
@@ -194,8 +215,14 @@ class OutboundTests(_StackTest):
         port = free_udp_port()
         uas = sipp_uas(self, port, "uas_auth.xml")
         yield task.deferLater(reactor, 0.3, lambda: None)
-        CallLeg.dial(self.stack, "sip:alice@127.0.0.1", "sip:bob@127.0.0.1",
-                     "sip:bob@127.0.0.1:%d" % port, SDP, listener=rec)  # no credentials
+        CallLeg.dial(
+            self.stack,
+            "sip:alice@127.0.0.1",
+            "sip:bob@127.0.0.1",
+            "sip:bob@127.0.0.1:%d" % port,
+            SDP,
+            listener=rec,
+        )  # no credentials
         code, reason = yield with_timeout(rec.when("on_failed"), WAIT)
         self.assertEqual(code, 401)
         yield uas.stop()

@@ -2,13 +2,13 @@
 
 import signal
 
+from sippy.Time.MonoTime import MonoTime
+from sippy.Time.Timeout import Timeout, TimeoutAbsMono, TimeoutInact
 from twisted.internet import reactor
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 
 from donkey.sip import reactor_bridge
-from sippy.Time.MonoTime import MonoTime
-from sippy.Time.Timeout import Timeout, TimeoutAbsMono, TimeoutInact
 
 
 class BridgeTestCase(unittest.TestCase):

@@ -10,13 +10,14 @@ from donkey.sip.session_timer import (
     negotiate_uas,
     uac_request_headers,
 )
-
 from test.sip.helpers import SDP
 
 
 class HeaderTests(unittest.TestCase):
     def test_split(self):
-        self.assertEqual(split_headers("A: 1\r\nB:2\n  cont\r\n\r\n"), [("A", "1"), ("B", "2 cont")])
+        self.assertEqual(
+            split_headers("A: 1\r\nB:2\n  cont\r\n\r\n"), [("A", "1"), ("B", "2 cont")]
+        )
         self.assertEqual(split_headers(None), [])
         self.assertEqual(split_headers([("X", "y")]), [("X", "y")])
 
@@ -44,12 +45,16 @@ class SessionTimerNegotiation(unittest.TestCase):
         self.assertEqual(uac_request_headers(SessionTimerConfig()), "")
 
     def test_too_small_gets_422(self):
-        st, min_se = negotiate_uas(self.cfg, SipHeaders([("Session-Expires", "30"), ("Supported", "timer")]))
+        st, min_se = negotiate_uas(
+            self.cfg, SipHeaders([("Session-Expires", "30"), ("Supported", "timer")])
+        )
         self.assertIsNone(st)
         self.assertEqual(min_se, 90)
 
     def test_peer_chooses_uac(self):
-        st, _ = negotiate_uas(self.cfg, SipHeaders([("Session-Expires", "300;refresher=uac"), ("Supported", "timer")]))
+        st, _ = negotiate_uas(
+            self.cfg, SipHeaders([("Session-Expires", "300;refresher=uac"), ("Supported", "timer")])
+        )
         self.assertEqual((st.interval, st.we_refresh), (300, False))
         self.assertEqual(st.header_value(True), "300;refresher=uac")
         self.assertEqual(st.expiry_delay(), 300 - 32)
@@ -83,14 +88,18 @@ class SdpTests(unittest.TestCase):
         self.assertNotIn("a=sendrecv", ans)
         self.assertIn("m=audio 40000 RTP/AVP 0 101", ans)
         self.assertIn("a=inactive", answer_hold(SDP.replace("a=sendrecv", "a=inactive"), SDP))
-        self.assertIn("a=recvonly", answer_hold(SDP.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0"), SDP))
+        self.assertIn(
+            "a=recvonly", answer_hold(SDP.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0"), SDP)
+        )
         self.assertIn("a=sendrecv", answer_hold(SDP, ans))
         self.assertIsNone(answer_hold(SDP, None))
 
 
 class DtmfTests(unittest.TestCase):
     def test_relay(self):
-        self.assertEqual(_parse_dtmf("application/dtmf-relay", "Signal=#\r\nDuration=250\r\n"), (11, 250))
+        self.assertEqual(
+            _parse_dtmf("application/dtmf-relay", "Signal=#\r\nDuration=250\r\n"), (11, 250)
+        )
         self.assertEqual(_parse_dtmf("application/dtmf-relay", "Signal= 7\nDuration= 90"), (7, 90))
         self.assertEqual(_parse_dtmf("application/dtmf-relay", "garbage"), (None, 250))
 

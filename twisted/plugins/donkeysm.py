@@ -1,3 +1,5 @@
 from twisted.application.service import ServiceMaker
 
-donkeysm = ServiceMaker("donkey", "donkey.tap", "SEMS-compatible DSM SIP application server", "donkeysm")
+donkeysm = ServiceMaker(
+    "donkey", "donkey.tap", "SEMS-compatible DSM SIP application server", "donkeysm"
+)

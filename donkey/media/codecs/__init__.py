@@ -5,6 +5,7 @@ The media layer works on 20 ms frames of 16-bit signed little-endian PCM at
 register themselves with :func:`register` so SDP negotiation can find them by
 the encoding name offered by the peer (or by static payload type).
 """
+
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable

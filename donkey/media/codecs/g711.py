@@ -1,4 +1,5 @@
 """G.711 µ-law (PCMU, PT 0) and A-law (PCMA, PT 8), done in C by audioop."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
