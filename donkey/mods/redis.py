@@ -66,10 +66,9 @@ from donkey.dsm.module import Module
 CONNECTION = "db_redis.con"  # session.objects key of the session's connection
 STATE_KEY = "mod_redis.connections"
 
-E_CONNECTION, E_WRITE, E_READ, E_RESULT, E_UNKNOWN, E_ARG = (
+E_CONNECTION, E_WRITE, E_RESULT, E_UNKNOWN, E_ARG = (
     "connection",
     "write",
-    "read",
     "result",
     "unknown",
     "arg",
