@@ -6,6 +6,20 @@ white space and at ``; { } [ ]``, but quotes and parentheses group, so
 ``dlg.acceptInvite(183, Session Progress)`` is one token and a missing ``;``
 between two actions on separate lines does no harm.  Every token keeps its
 ``file:line:col`` for error messages.
+
+What SEMS loads in spite of a mistake loads here too, with a
+:class:`CompileWarning` instead of an error, and runs as it runs in SEMS:
+
+- a transition to a state the diagram does not define: taking it runs the
+  old state's exit actions and the transition's actions, logs an error and
+  stays in the old state;
+- a ``test()`` (or ``keyTest()``, ``eventTest()`` ...) expression without a
+  comparison: the condition never matches (so ``not test(...)`` always does);
+- a stray ``}`` ending a transition's bare action list before ``->``.
+
+``set($x="")`` is no mistake: a second parameter written as an empty quoted
+string is the empty string.  The warnings of the last compile are in
+:attr:`Compiler.warnings`.
 """
 
 from __future__ import annotations
@@ -15,12 +29,31 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from donkey.dsm.core import compile_test
 from donkey.dsm.diagram import Action, Condition, Diagram, ForLoop, IfBlock, State, Transition
 from donkey.dsm.errors import CompileError, CompileErrors, Location
-from donkey.dsm.module import Module, Spec, parse_args
+from donkey.dsm.module import Module, Spec, parse_args, split_two
 
 ModuleResolver = Callable[[str, Location], Module]
+
+
+@dataclass(frozen=True)
+class CompileWarning:
+    """Something SEMS loads although it is probably a mistake.
+
+    ``str(warning)`` is ``file:line:col: warning: message``, the format
+    editors and compilers use, so a checker can print it next to errors.
+    """
+
+    message: str
+    location: Location | None = None
+
+    def __str__(self) -> str:
+        if self.location is None:
+            return f"warning: {self.message}"
+        return f"{self.location}: warning: {self.message}"
 
 
 # ---------------------------------------------------------------------------
@@ -244,10 +277,10 @@ def split_call(token: str) -> tuple[str, str | None]:
 @dataclass
 class _StateDraft:
     name: str
+    location: Location
     enter: tuple = ()
     exit: tuple = ()
     transitions: list[Transition] = field(default_factory=list)
-    location: Location | None = None
 
 
 class Compiler:
@@ -263,8 +296,12 @@ class Compiler:
         self.core = core
         self.resolve_module = resolve_module
         self.preloaded = tuple(preloaded)
+        #: The warnings of the last :meth:`compile_file` / :meth:`compile_text`,
+        #: whether it succeeded or raised, in the order they were found.
+        self.warnings: list[CompileWarning] = []
 
     def compile_file(self, path: str, name: str | None = None) -> Diagram:
+        self.warnings = []
         source = read_source(path)
         diagram_name = name or os.path.splitext(os.path.basename(path))[0]
         return self._compile(source, diagram_name, path)
@@ -272,12 +309,16 @@ class Compiler:
     def compile_text(
         self, text: str, name: str = "script", file: str = "<script>", load_path: str = "."
     ) -> Diagram:
+        self.warnings = []
         return self._compile(source_from_text(text, file, load_path), name, file)
 
     # ------------------------------------------------------------------
     def _compile(self, source: Source, name: str, file: str) -> Diagram:
         parser = _Parser(self, source)
-        parser.parse()
+        try:
+            parser.parse()
+        finally:
+            self.warnings = parser.warnings
         states = {
             s.name: State(s.name, s.enter, s.exit, tuple(s.transitions), s.location)
             for s in parser.states.values()
@@ -290,7 +331,12 @@ class Compiler:
 
 
 def check(diagram: Diagram, parser: _Parser) -> list[CompileError]:
-    """The consistency check: initial state, target states."""
+    """The consistency check: initial state (an error), target states (warnings).
+
+    SEMS loads a transition to an undefined state and complains only when it
+    is taken; the engine does the same (:meth:`donkey.dsm.engine.Engine._fire`),
+    so here it is a warning in ``parser.warnings``.
+    """
     errors: list[CompileError] = list(parser.errors)
     if diagram.initial is None:
         first = next(iter(parser.states.values()), None)
@@ -299,12 +345,37 @@ def check(diagram: Diagram, parser: _Parser) -> list[CompileError]:
     for state in diagram.states.values():
         for tr in state.transitions:
             if tr.target not in diagram.states:
-                errors.append(
-                    CompileError(
-                        f"transition '{tr.name}' leads to unknown state '{tr.target}'", tr.location
-                    )
+                parser.warn(
+                    f"transition '{tr.name}' leads to unknown state '{tr.target}': "
+                    f"taking it runs its actions and stays in state '{tr.source}'",
+                    tr.location,
                 )
     return errors
+
+
+def _never(session: Any, event: Any, args: tuple) -> bool:
+    """The condition an unreadable test expression becomes, as in SEMS."""
+    return False
+
+
+def _quoted_empty_second(spec: Spec, raw: str) -> tuple | None:
+    """``(par1, "")`` when ``raw`` is ``par1 = ""`` for a two-parameter ``spec``.
+
+    :func:`~donkey.dsm.module.parse_args` refuses an empty second parameter;
+    written as ``""`` or ``''`` it is deliberate (``set($pin="")`` in SEMS's
+    examples), so it stands for the empty string.
+    """
+    if spec.split in (None, "raw", "list"):
+        return None
+    sep = spec.split or ""
+    par1, par2, found = split_two(raw, sep)
+    tail = raw.rstrip(" \t")
+    if not found or not par1 or par2 or not tail or tail[-1] not in "\"'":
+        return None
+    args: tuple = (par1, "")
+    if spec.prepare is not None:
+        args = spec.prepare(args)
+    return args
 
 
 class _Parser:
@@ -320,6 +391,7 @@ class _Parser:
         self.states: dict[str, _StateDraft] = {}
         self.initial: str | None = None
         self.errors: list[CompileError] = []
+        self.warnings: list[CompileWarning] = []
 
     # -- token helpers ----------------------------------------------------
     def loc(self, token: Token | None = None) -> Location:
@@ -341,6 +413,10 @@ class _Parser:
 
     def error(self, message: str, token: Token | None = None) -> CompileError:
         return CompileError(message, self.loc(token))
+
+    def warn(self, message: str, at: Token | Location | None = None) -> None:
+        location = at if isinstance(at, Location) else self.loc(at)
+        self.warnings.append(CompileWarning(message, location))
 
     # -- top level --------------------------------------------------------
     def parse(self) -> None:
@@ -398,7 +474,7 @@ class _Parser:
         name = name_tok.text
         if name in self.states:
             self.errors.append(self.error(f"state '{name}' is defined twice", name_tok))
-        draft = _StateDraft(name, location=self.loc(name_tok))
+        draft = _StateDraft(name, self.loc(name_tok))
         while True:
             tok = self.next(f"';' to end state '{name}'")
             if tok.text == ";":
@@ -434,7 +510,8 @@ class _Parser:
             )
         body = self.parse_block(f"body of function '{fname}'")
         self.functions[fname] = body
-        if self.peek() is not None and self.peek().text == ";":
+        after = self.peek()
+        if after is not None and after.text == ";":
             self.pos += 1
 
     def parse_transition(self, at: Token) -> None:
@@ -531,6 +608,10 @@ class _Parser:
                 raise self.error(f'unexpected string "{t}" in {what}', tok)
             if t in (";", "{"):
                 continue
+            if t == "}" and "->" in enders:
+                # SEMS ends a bare action list at '}' as at '->'.
+                self.warn(f"stray '}}' before '->' in {what} (ignored)", tok)
+                return tuple(out)
             if t == "}" or t in ("->", "-->"):
                 raise self.error(f"unexpected '{t}' in {what}", tok)
             if t == "if":
@@ -620,7 +701,13 @@ class _Parser:
         try:
             args = parse_args(spec, params or "")
         except ValueError as e:
-            raise self.error(str(e), tok) from None
+            try:
+                tolerated = _quoted_empty_second(spec, params or "")
+            except ValueError:
+                tolerated = None
+            if tolerated is None:
+                raise self.error(str(e), tok) from None
+            args = tolerated
         return Action(spec, args, tok.text, self.loc(tok))
 
     def _add_condition(self, conds: list, tok: Token, invert: bool) -> None:
@@ -637,5 +724,10 @@ class _Parser:
         try:
             args = parse_args(spec, params or "")
         except ValueError as e:
-            raise self.error(str(e), tok) from None
+            if spec.prepare is not compile_test:
+                raise self.error(str(e), tok) from None
+            # SEMS loads a test expression it cannot read; it never matches.
+            self.warn(f"{e}; the condition never matches", tok)
+            never = Spec(spec.name, _never, spec.split, spec.optional, None, spec.module)
+            return Condition(never, (), invert, tok.text, self.loc(tok))
         return Condition(spec, args, invert, tok.text, self.loc(tok))

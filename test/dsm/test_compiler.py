@@ -127,8 +127,10 @@ class CompileTests(unittest.TestCase):
         self.assertEqual(str(cm.exception), 'q.dsm:2:10: unterminated " quote')
 
     def test_consistency_problems_are_all_reported(self):
+        """Every consistency error is listed, and an unknown target state as a warning (SEMS loads it)."""
+        c = compiler()
         with self.assertRaises(CompileError) as cm:
-            compiler().compile_text(
+            c.compile_text(
                 "state A;\ninitial state B;\ninitial state C;\n"
                 'transition "t" A - startup -> NOWHERE;\n'
                 'transition "u" MISSING - startup -> A;\n',
@@ -139,7 +141,13 @@ class CompileTests(unittest.TestCase):
             [
                 "c.dsm:3:15: second initial state 'C' (initial state is 'B')",
                 "c.dsm:5:16: transition 'u': source state 'MISSING' is not defined (yet)",
-                "c.dsm:4:12: transition 't' leads to unknown state 'NOWHERE'",
+            ],
+        )
+        self.assertEqual(
+            [str(w) for w in c.warnings],
+            [
+                "c.dsm:4:12: warning: transition 't' leads to unknown state 'NOWHERE': "
+                "taking it runs its actions and stays in state 'A'"
             ],
         )
 
@@ -163,12 +171,17 @@ class CompileTests(unittest.TestCase):
         )
         compiler().compile_text("import(mod_dlg);\ninitial state A enter { dlg.bye(); };\n")
 
-    def test_bad_test_expression_is_a_compile_error(self):
-        with self.assertRaises(CompileError) as cm:
-            compiler().compile_text(
-                "initial state A;\ntransition t A - test($a) -> A;\n", file="t.dsm"
-            )
-        self.assertIn("t.dsm:2:18: expression '$a' not understood", str(cm.exception))
+    def test_bad_test_expression_is_a_warning(self):
+        """A test() without a comparison loads as in SEMS, with a warning at its place."""
+        c = compiler()
+        c.compile_text("initial state A;\ntransition t A - test($a) -> A;\n", file="t.dsm")
+        self.assertEqual(
+            [str(w) for w in c.warnings],
+            [
+                "t.dsm:2:18: warning: expression '$a' not understood: "
+                "expected ==, !=, < or >; the condition never matches"
+            ],
+        )
 
     def test_two_parameter_action_needs_both(self):
         with self.assertRaises(CompileError) as cm:
