@@ -113,7 +113,7 @@ class RegistryTests(unittest.TestCase):
         self.assertEqual(self.registry.names(), ["test", "plain"])
         self.assertIn("plain", self.registry)
         self.assertEqual(self.registry.lookup("plain", "double")([4]), 8)
-        self.assertEqual(self.registry.functionNames("plain"), ["double"])
+        self.assertEqual(self.registry.function_names("plain"), ["double"])
 
     def test_replaceAndUnregister(self):
         other = DIInterface("test")

@@ -12,7 +12,7 @@ from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, read
 from twisted.web.http_headers import Headers
 from twisted.web.xmlrpc import Fault, Proxy
 
-from donkey.app.monitoring_di import registerMonitoring
+from donkey.app.monitoring_di import register_monitoring
 from donkey.di.registry import DIInterface, DIRegistry
 from donkey.di.xmlrpc import (
     FAULT_ARGS,
@@ -23,8 +23,8 @@ from donkey.di.xmlrpc import (
     AccessPolicy,
     InMemoryCoreControl,
     XmlRpcConfig,
-    makeXmlRpcService,
-    marshalResponse,
+    make_xmlrpc_service,
+    marshal_response,
 )
 from donkey.monitoring.store import MonitoringStore
 
@@ -58,7 +58,7 @@ def buildRegistry(store):
     dsm.add("echo", lambda args: args)
     dsm.add("_secret", lambda args: "secret")
     registry.register("dsm", dsm)
-    registerMonitoring(registry, store)
+    register_monitoring(registry, store)
     other = DIInterface("other")
     other.add("help", lambda args: "other help")
     other.add("ping", lambda args: "pong")
@@ -83,10 +83,10 @@ class ServerMixin:
             "direct_export": "dsm;monitoring",
         }
         config.update(self.config)
-        self.service = makeXmlRpcService(config, self.registry, self.core, reactor)
+        self.service = make_xmlrpc_service(config, self.registry, self.core, reactor)
         self.service.startService()
         self.addCleanup(self.service.stopService)
-        self.port = self.service.getPort()
+        self.port = self.service.get_port()
         self.url = b"http://127.0.0.1:%d/" % self.port
 
     def proxy(self, **kw):
@@ -209,7 +209,7 @@ class DirectExportTests(ServerMixin, unittest.TestCase):
         late = DIInterface("late")
         late.add("hello", lambda args: "hi")
         self.registry.register("late", late)
-        self.service.resource.directExport += ("late",)
+        self.service.resource.direct_export += ("late",)
         self.assertEqual((yield self.call("hello")), "hi")
         self.assertEqual((yield self.call("late.hello")), "hi")
 
@@ -238,7 +238,7 @@ class DirectExportTests(ServerMixin, unittest.TestCase):
         )
         self.store.log(SEED_ID, "dsm_state", "START")
         for step in SEED_GRAPH:
-            self.store.logAdd(SEED_ID, "dsm_stategraph", step)
+            self.store.log_add(SEED_ID, "dsm_stategraph", step)
         self.store.log(SEED_ID, "dsm_state", "WAIT_CALLEE")
         self.store.update(SEED_ID, {"dsm_diag": "quizconnect_caller", "dir": "in"})
         got = yield self.call("get", SEED_ID)
@@ -394,10 +394,10 @@ class HTTPTests(ServerMixin, unittest.TestCase):
     @defer.inlineCallbacks
     def test_stopAndRestart(self):
         yield self.service.stopService()
-        self.assertRaises(RuntimeError, self.service.getPort)
+        self.assertRaises(RuntimeError, self.service.get_port)
         self.service.startService()
         self.assertEqual(
-            (yield Proxy(b"http://127.0.0.1:%d/" % self.service.getPort()).callRemote("calls")), 3
+            (yield Proxy(b"http://127.0.0.1:%d/" % self.service.get_port()).callRemote("calls")), 3
         )
 
 
@@ -460,7 +460,7 @@ class DenyListTests(ServerMixin, unittest.TestCase):
 
 class ConfigTests(unittest.TestCase):
     def test_defaults(self):
-        cfg = XmlRpcConfig.fromDict({})
+        cfg = XmlRpcConfig.from_dict({})
         self.assertEqual(cfg.server_ip, "127.0.0.1")
         self.assertEqual(cfg.port, 8090)
         self.assertTrue(cfg.export_di)
@@ -470,7 +470,7 @@ class ConfigTests(unittest.TestCase):
         self.assertEqual(cfg.policy.allow, ())
 
     def test_values(self):
-        cfg = XmlRpcConfig.fromDict(
+        cfg = XmlRpcConfig.from_dict(
             {
                 "server_ip": "",
                 "xmlrpc_port": "9000",
@@ -496,22 +496,22 @@ class ConfigTests(unittest.TestCase):
             {"xmlrpc_password": "p"},
             {"xmlrpc_timeout": "soon"},
         ):
-            self.assertRaises(ValueError, XmlRpcConfig.fromDict, bad)
+            self.assertRaises(ValueError, XmlRpcConfig.from_dict, bad)
 
     def test_addressPolicy(self):
-        policy = AccessPolicy(allow=AccessPolicy.parseAllow("127.0.0.1;::1"))
-        self.assertTrue(policy.addressAllowed("127.0.0.1"))
-        self.assertTrue(policy.addressAllowed("::1"))
-        self.assertTrue(policy.addressAllowed("::ffff:127.0.0.1"))
-        self.assertFalse(policy.addressAllowed("127.0.0.2"))
-        self.assertFalse(policy.addressAllowed(None))
-        self.assertFalse(policy.addressAllowed("not an address"))
-        self.assertTrue(AccessPolicy().addressAllowed(None))
+        policy = AccessPolicy(allow=AccessPolicy.parse_allow("127.0.0.1;::1"))
+        self.assertTrue(policy.address_allowed("127.0.0.1"))
+        self.assertTrue(policy.address_allowed("::1"))
+        self.assertTrue(policy.address_allowed("::ffff:127.0.0.1"))
+        self.assertFalse(policy.address_allowed("127.0.0.2"))
+        self.assertFalse(policy.address_allowed(None))
+        self.assertFalse(policy.address_allowed("not an address"))
+        self.assertTrue(AccessPolicy().address_allowed(None))
 
 
 class MarshalTests(unittest.TestCase):
     def roundtrip(self, value, allowNone=False):
-        (result,), _ = xmlrpclib.loads(marshalResponse(value, allowNone))
+        (result,), _ = xmlrpclib.loads(marshal_response(value, allowNone))
         return result
 
     def test_scalars(self):
@@ -547,4 +547,4 @@ class MarshalTests(unittest.TestCase):
         self.assertEqual(fault.faultCode, FAULT_FAILURE)
 
     def test_compact(self):
-        self.assertNotIn(b"\n<value>", marshalResponse([["a", "b"], ["c", "d"]]))
+        self.assertNotIn(b"\n<value>", marshal_response([["a", "b"], ["c", "d"]]))

@@ -3,7 +3,7 @@
 from twisted.internet import task
 from twisted.trial import unittest
 
-from donkey.app.monitoring_di import MonitoringInterface, registerMonitoring
+from donkey.app.monitoring_di import MonitoringInterface, register_monitoring
 from donkey.di.registry import DIArgumentError, DINotImplemented, DIRegistry
 from donkey.monitoring.store import MonitoringStore
 
@@ -14,7 +14,7 @@ class InterfaceTestCase(unittest.TestCase):
         self.clock.advance(100)
         self.store = MonitoringStore(self.clock)
         self.registry = DIRegistry()
-        self.iface = registerMonitoring(self.registry, self.store)
+        self.iface = register_monitoring(self.registry, self.store)
 
     def call(self, func, *args):
         """Invoke synchronously (all monitoring functions are)."""
@@ -104,7 +104,7 @@ class WriterTests(InterfaceTestCase):
 
     def test_addAlias(self):
         self.call("add", "a", "g", "x")
-        self.assertEqual(self.store.getSingle("a", "g"), [0, "x"])
+        self.assertEqual(self.store.get_single("a", "g"), [0, "x"])
 
     def test_logAddMissingValue(self):
         self.fails("logAdd", "a", "g")
