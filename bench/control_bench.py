@@ -32,14 +32,14 @@ def serve(sessions: int) -> None:
     sys.path.insert(0, ROOT)
     from twisted.internet import reactor
 
-    from donkey.app.monitoring_di import registerMonitoring
+    from donkey.app.monitoring_di import register_monitoring
     from donkey.di.registry import DIRegistry
-    from donkey.di.xmlrpc import InMemoryCoreControl, makeXmlRpcService
+    from donkey.di.xmlrpc import InMemoryCoreControl, make_xmlrpc_service
     from donkey.monitoring.store import MonitoringStore
 
     registry = DIRegistry()
     store = MonitoringStore(reactor)
-    registerMonitoring(registry, store)
+    register_monitoring(registry, store)
     for i in range(sessions):
         ident = "%08X-4C72F4BF%08X-B6A45B70" % (i, i * 7919)
         app = "quizconnect_callee" if i % 3 else "quizconnect_caller"
@@ -58,14 +58,14 @@ def serve(sessions: int) -> None:
         for step in ("START", "> got INVITE in callee leg >", "RUN_INVITE", "ENTER_PIN"):
             store.add(ident, "dsm_stategraph", step if step.startswith(">") else app + "/" + step)
     core = InMemoryCoreControl(sessions=sessions)
-    service = makeXmlRpcService(
+    service = make_xmlrpc_service(
         {"server_ip": "127.0.0.1", "xmlrpc_port": "0", "direct_export": "monitoring"},
         registry,
         core,
         reactor,
     )
     service.startService()
-    print("PORT %d %s" % (service.getPort(), store.list()[sessions // 2]), flush=True)
+    print("PORT %d %s" % (service.get_port(), store.list()[sessions // 2]), flush=True)
     reactor.run()
 
 

@@ -1,10 +1,12 @@
-"""
-The C{monitoring} DI interface: a L{MonitoringStore} under SEMS's function
-names and argument/result conventions.
+"""The ``monitoring`` DI interface: a store under SEMS's function names and result shapes.
 
-Those conventions are what XML-RPC clients see (e.g. C{s.get(id)} answers
-C{[{attr: value}]} or C{[]}, C{s.getAttributeActive('dsm_state')} answers
-C{[[id, value], ...]}, writers answer C{[0, 'OK']}), so scripts written for
+The store (:class:`~donkey.monitoring.store.MonitoringStore`) is plain
+Python with snake_case methods; this adapter is where SEMS's spellings
+(``markFinished``, ``getAttributeActive`` ...) and argument checks live.
+
+Those conventions are what XML-RPC clients see (e.g. ``s.get(id)`` answers
+``[{attr: value}]`` or ``[]``, ``s.getAttributeActive('dsm_state')`` answers
+``[[id, value], ...]``, writers answer ``[0, 'OK']``), so scripts written for
 SEMS keep working.
 """
 
@@ -17,7 +19,7 @@ from typing import Any
 from donkey.di.registry import DIArgumentError, DIFunction, DIInterface, DIRegistry
 from donkey.monitoring.store import MonitoringStore
 
-__all__ = ["INTERFACE_NAME", "MonitoringInterface", "registerMonitoring"]
+__all__ = ["INTERFACE_NAME", "MonitoringInterface", "register_monitoring"]
 
 INTERFACE_NAME = "monitoring"
 
@@ -25,6 +27,7 @@ _OK = [0, "OK"]
 
 
 def _arg(args: list, i: int, func: str, what: str) -> Any:
+    """Argument ``i`` of ``monitoring.func``, or the SEMS "parameter number mismatch" error."""
     if i >= len(args):
         raise DIArgumentError(
             f"monitoring.{func}: missing argument {i + 1} ({what}); parameter number mismatch"
@@ -33,6 +36,7 @@ def _arg(args: list, i: int, func: str, what: str) -> Any:
 
 
 def _str(args: list, i: int, func: str, what: str) -> str:
+    """Argument ``i``, which must be a string."""
     value = _arg(args, i, func, what)
     if not isinstance(value, str):
         raise DIArgumentError(
@@ -43,6 +47,7 @@ def _str(args: list, i: int, func: str, what: str) -> str:
 
 
 def _int(args: list, i: int, func: str, what: str) -> int:
+    """Argument ``i``, which must be an integer (not a boolean)."""
     value = _arg(args, i, func, what)
     if not isinstance(value, int) or isinstance(value, bool):
         raise DIArgumentError(
@@ -53,6 +58,7 @@ def _int(args: list, i: int, func: str, what: str) -> int:
 
 
 def _number(args: list, i: int, func: str, what: str) -> float:
+    """Argument ``i``, which must be a number (not a boolean)."""
     value = _arg(args, i, func, what)
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise DIArgumentError(
@@ -63,6 +69,7 @@ def _number(args: list, i: int, func: str, what: str) -> float:
 
 
 def _filters(args: list, func: str) -> list[tuple[str, Any]]:
+    """``[attribute, value]`` pairs of ``listByFilter``/``eraseByFilter``."""
     out = []
     for i, f in enumerate(args):
         if not isinstance(f, (list, tuple)) or len(f) < 2 or not isinstance(f[0], str):
@@ -74,9 +81,9 @@ def _filters(args: list, func: str) -> list[tuple[str, Any]]:
 
 
 class MonitoringInterface(DIInterface):
-    """
-    DI adapter for one store.  Each function takes the SEMS argument list
-    and returns the SEMS result shape.
+    """DI adapter for one store.
+
+    Each function takes the SEMS argument list and returns the SEMS result shape.
     """
 
     def __init__(self, store: MonitoringStore, name: str = INTERFACE_NAME) -> None:
@@ -87,28 +94,28 @@ class MonitoringInterface(DIInterface):
             "set": self._set,
             "logAdd": self._add,
             "add": self._add,
-            "markFinished": self._markFinished,
-            "setExpiration": self._setExpiration,
+            "markFinished": self._mark_finished,
+            "setExpiration": self._set_expiration,
             "list": self._list,
-            "listByFilter": self._listByFilter,
-            "listByRegex": self._listByRegex,
-            "listActive": self._listActive,
-            "listFinished": self._listFinished,
+            "listByFilter": self._list_by_filter,
+            "listByRegex": self._list_by_regex,
+            "listActive": self._list_active,
+            "listFinished": self._list_finished,
             "get": self._get,
-            "getSingle": self._getSingle,
-            "getAttribute": self._getAttribute,
-            "getAttributeActive": self._getAttributeActive,
-            "getAttributeFinished": self._getAttributeFinished,
+            "getSingle": self._get_single,
+            "getAttribute": self._get_attribute,
+            "getAttributeActive": self._get_attribute_active,
+            "getAttributeFinished": self._get_attribute_finished,
             "erase": self._erase,
-            "eraseByFilter": self._eraseByFilter,
+            "eraseByFilter": self._erase_by_filter,
             "clear": self._clear,
-            "clearFinished": self._clearFinished,
+            "clearFinished": self._clear_finished,
             "inc": self._inc,
             "dec": self._dec,
-            "addCount": self._addCount,
-            "addSample": self._addSample,
-            "getCount": self._getCount,
-            "getAllCounts": self._getAllCounts,
+            "addCount": self._add_count,
+            "addSample": self._add_sample,
+            "getCount": self._get_count,
+            "getAllCounts": self._get_all_counts,
         }
         self.functions: dict[str, DIFunction] = table
 
@@ -135,12 +142,12 @@ class MonitoringInterface(DIInterface):
         )
         return list(_OK)
 
-    def _markFinished(self, args: list) -> list:
-        self.store.markFinished(_str(args, 0, "markFinished", "ID"))
+    def _mark_finished(self, args: list) -> list:
+        self.store.mark_finished(_str(args, 0, "markFinished", "ID"))
         return list(_OK)
 
-    def _setExpiration(self, args: list) -> list:
-        self.store.setExpiration(
+    def _set_expiration(self, args: list) -> list:
+        self.store.set_expiration(
             _str(args, 0, "setExpiration", "ID"),
             _number(args, 1, "setExpiration", "time"),
         )
@@ -150,15 +157,15 @@ class MonitoringInterface(DIInterface):
         self.store.erase(_str(args, 0, "erase", "ID"))
         return list(_OK)
 
-    def _eraseByFilter(self, args: list) -> list:
-        return self.store.eraseByFilter(*_filters(args, "eraseByFilter"))
+    def _erase_by_filter(self, args: list) -> list:
+        return self.store.erase_by_filter(*_filters(args, "eraseByFilter"))
 
     def _clear(self, args: list) -> list:
         self.store.clear()
         return list(_OK)
 
-    def _clearFinished(self, args: list) -> list:
-        self.store.clearFinished()
+    def _clear_finished(self, args: list) -> list:
+        self.store.clear_finished()
         return list(_OK)
 
     # readers
@@ -166,16 +173,16 @@ class MonitoringInterface(DIInterface):
     def _list(self, args: list) -> list:
         return self.store.list()
 
-    def _listActive(self, args: list) -> list:
-        return self.store.listActive()
+    def _list_active(self, args: list) -> list:
+        return self.store.list_active()
 
-    def _listFinished(self, args: list) -> list:
-        return self.store.listFinished()
+    def _list_finished(self, args: list) -> list:
+        return self.store.list_finished()
 
-    def _listByFilter(self, args: list) -> list:
-        return self.store.listByFilter(*_filters(args, "listByFilter"))
+    def _list_by_filter(self, args: list) -> list:
+        return self.store.list_by_filter(*_filters(args, "listByFilter"))
 
-    def _listByRegex(self, args: list) -> list:
+    def _list_by_regex(self, args: list) -> list:
         key = _str(args, 0, "listByRegex", "attribute name")
         pattern = _str(args, 1, "listByRegex", "regular expression")
         try:
@@ -184,32 +191,32 @@ class MonitoringInterface(DIInterface):
             raise DIArgumentError(
                 f"monitoring.listByRegex: could not compile regex {pattern!r}: {e}"
             ) from None
-        return self.store.listByRegex(key, rx)
+        return self.store.list_by_regex(key, rx)
 
     def _get(self, args: list) -> list:
         info = self.store.get(_str(args, 0, "get", "ID"))
         return [] if info is None else [info]
 
-    def _getSingle(self, args: list) -> list:
+    def _get_single(self, args: list) -> list:
         ident = _str(args, 0, "getSingle", "ID")
         key = _str(args, 1, "getSingle", "key")
         missing = object()
-        value = self.store.getSingle(ident, key, missing)
+        value = self.store.get_single(ident, key, missing)
         return [] if value is missing else [value]
 
-    def _getAttribute(self, args: list) -> list:
+    def _get_attribute(self, args: list) -> list:
         return [
             list(p)
-            for p in self.store.getAttribute(_str(args, 0, "getAttribute", "attribute name"))
+            for p in self.store.get_attribute(_str(args, 0, "getAttribute", "attribute name"))
         ]
 
-    def _getAttributeActive(self, args: list) -> list:
+    def _get_attribute_active(self, args: list) -> list:
         key = _str(args, 0, "getAttributeActive", "attribute name")
-        return [[i, v] for i, v in self.store.getAttributeActive(key)]
+        return [[i, v] for i, v in self.store.get_attribute_active(key)]
 
-    def _getAttributeFinished(self, args: list) -> list:
+    def _get_attribute_finished(self, args: list) -> list:
         key = _str(args, 0, "getAttributeFinished", "attribute name")
-        return [[i, v] for i, v in self.store.getAttributeFinished(key)]
+        return [[i, v] for i, v in self.store.get_attribute_finished(key)]
 
     # counters and samples
 
@@ -221,15 +228,15 @@ class MonitoringInterface(DIInterface):
         self.store.dec(_str(args, 0, "dec", "type"), _str(args, 1, "dec", "name"))
         return list(_OK)
 
-    def _addCount(self, args: list) -> list:
-        self.store.addCount(
+    def _add_count(self, args: list) -> list:
+        self.store.add_count(
             _str(args, 0, "addCount", "type"),
             _str(args, 1, "addCount", "name"),
             _int(args, 2, "addCount", "value"),
         )
         return list(_OK)
 
-    def _addSample(self, args: list) -> list:
+    def _add_sample(self, args: list) -> list:
         """addSample(type, name [, count [, timestamp]]); a float 3rd arg is a timestamp."""
         kind = _str(args, 0, "addSample", "type")
         name = _str(args, 1, "addSample", "name")
@@ -242,23 +249,23 @@ class MonitoringInterface(DIInterface):
                 count = _int(args, 2, "addSample", "count")
                 if len(args) > 3:
                     timestamp = _number(args, 3, "addSample", "timestamp")
-        self.store.addSample(kind, name, count, timestamp)
+        self.store.add_sample(kind, name, count, timestamp)
         return list(_OK)
 
-    def _getCount(self, args: list) -> list:
+    def _get_count(self, args: list) -> list:
         kind = _str(args, 0, "getCount", "type")
         name = _str(args, 1, "getCount", "name")
         seconds = _number(args, 2, "getCount", "seconds") if len(args) > 2 else 1
-        return [self.store.getCount(kind, name, seconds)]
+        return [self.store.get_count(kind, name, seconds)]
 
-    def _getAllCounts(self, args: list) -> dict:
+    def _get_all_counts(self, args: list) -> dict:
         kind = _str(args, 0, "getAllCounts", "type")
         seconds = _number(args, 1, "getAllCounts", "seconds") if len(args) > 1 else 1
-        return self.store.getAllCounts(kind, seconds)
+        return self.store.get_all_counts(kind, seconds)
 
 
-def registerMonitoring(registry: DIRegistry, store: MonitoringStore) -> MonitoringInterface:
-    """Publish C{store} on C{registry} as the C{monitoring} interface."""
+def register_monitoring(registry: DIRegistry, store: MonitoringStore) -> MonitoringInterface:
+    """Publish ``store`` on ``registry`` as the ``monitoring`` interface."""
     iface = MonitoringInterface(store)
     registry.register(iface.name, iface)
     return iface

@@ -20,17 +20,17 @@ from twisted.logger import Logger, LogLevel
 
 from donkey.app.control import make_dsm_interface
 from donkey.app.controller import CallController
-from donkey.app.monitoring_di import registerMonitoring
+from donkey.app.monitoring_di import register_monitoring
 from donkey.config import ConfigError, ServerConfig, read_config
 from donkey.di.registry import DIRegistry
-from donkey.di.xmlrpc import makeXmlRpcService
+from donkey.di.xmlrpc import make_xmlrpc_service
 from donkey.dsm import events as ev
 from donkey.dsm.errors import CompileError
 from donkey.dsm.runtime import Runtime
 from donkey.media.clock import MediaClock
 from donkey.media.conference import ConferenceBridge
 from donkey.media.rtp import PortAllocator
-from donkey.monitoring.store import MonitoringStore, makeGarbageCollector
+from donkey.monitoring.store import MonitoringStore, make_garbage_collector
 from donkey.sip.session_timer import SessionTimerConfig
 from donkey.sip.stack import SipStack, StackLimits
 
@@ -254,7 +254,7 @@ def _greet(top: service.MultiService, cfg: ServerConfig) -> None:
     apps = ", ".join(sorted(top.runtime.apps)) or "none"
     lines = [
         f"donkey is up: SIP udp:{sip}, XML-RPC http://{top.xmlrpc.interface}:"
-        f"{top.xmlrpc.getPort()}; applications: {apps}"
+        f"{top.xmlrpc.get_port()}; applications: {apps}"
     ]
     if "hello" in top.runtime.apps:
         lines.append(
@@ -288,7 +288,7 @@ def build_server(cfg: ServerConfig, reactor: Any) -> service.MultiService:
 
     store = MonitoringStore(reactor)
     registry = DIRegistry()
-    registerMonitoring(registry, store)
+    register_monitoring(registry, store)
     clock = MediaClock(reactor)
     runtime = Runtime(
         reactor,
@@ -331,10 +331,10 @@ def build_server(cfg: ServerConfig, reactor: Any) -> service.MultiService:
 
     _ClockService(clock).setServiceParent(top)
     stack.setServiceParent(top)
-    xmlrpc = makeXmlRpcService(cfg.xmlrpc, registry, control, reactor=reactor)
+    xmlrpc = make_xmlrpc_service(cfg.xmlrpc, registry, control, reactor=reactor)
     xmlrpc.setServiceParent(top)
     top.xmlrpc = xmlrpc
-    collector = makeGarbageCollector(cfg.monitoring, store, reactor)
+    collector = make_garbage_collector(cfg.monitoring, store, reactor)
     if collector is not None:
         collector.setServiceParent(top)
     DSMService(runtime, reactor).setServiceParent(top)

@@ -1,12 +1,12 @@
-"""
-Dynamic Invocation (DI): named interfaces of functions, callable by name.
+"""Dynamic Invocation (DI): named interfaces of functions, callable by name.
 
 SEMS modules publish their internal APIs as "DI factories" so that other
 modules (and the XML-RPC control plane) can call them without linking to
-them.  Here an interface is any object with a C{functions} mapping of
+them.  Here an interface is any object with a ``functions`` mapping of
 function name to a callable taking the argument list; the registry finds
-interfaces by name and always answers with a L{Deferred}, so callers need
-not care whether a function is synchronous.
+interfaces by name and always answers with a
+:class:`~twisted.internet.defer.Deferred`, so callers need not care whether
+a function is synchronous.
 """
 
 from __future__ import annotations
@@ -37,14 +37,13 @@ LIST_FUNCTION = "_list"
 
 
 class DIError(Exception):
-    """
-    A DI call could not be carried out.
+    """A DI call could not be carried out.
 
-    @ivar kind: a short category, so transports can map errors to their own
-        codes: C{"config"} (the interface is not loaded), C{"not_implemented"}
-        (no such function), C{"args"} (wrong argument count or types) or
-        C{"internal"}.
-    @ivar message: human readable detail.
+    :ivar kind: a short category, so transports can map errors to their own
+        codes: ``"config"`` (the interface is not loaded), ``"not_implemented"``
+        (no such function), ``"args"`` (wrong argument count or types) or
+        ``"internal"``.
+    :ivar message: human readable detail.
     """
 
     def __init__(self, kind: str, message: str) -> None:
@@ -64,10 +63,9 @@ class DINotImplemented(DIError):
 
 
 class DIArgumentError(DIError):
-    """
-    The arguments do not fit the function (count or type).
+    """The arguments do not fit the function (count or type).
 
-    DI functions raise this (rather than C{TypeError}/C{IndexError}) so the
+    DI functions raise this (rather than ``TypeError``/``IndexError``) so the
     caller gets a message naming the offending argument.
     """
 
@@ -78,13 +76,16 @@ class DIArgumentError(DIError):
 class IDIInterface(Protocol):
     """What the registry needs from an interface: its function table."""
 
-    functions: Mapping[str, DIFunction]
+    @property
+    def functions(self) -> Mapping[str, DIFunction]:
+        """Function name to callable taking the argument list."""
+        ...
 
 
 class DIInterface:
-    """
-    A convenient interface object: a name and a function table filled with
-    the L{function} decorator::
+    """A convenient interface object: a name and a function table.
+
+    The table is filled with the :meth:`function` decorator::
 
         iface = DIInterface("echo")
 
@@ -98,7 +99,7 @@ class DIInterface:
         self.functions: dict[str, DIFunction] = {}
 
     def function(self, name: str) -> Callable[[DIFunction], DIFunction]:
-        """Decorator registering C{f} under C{name}; returns C{f} unchanged."""
+        """Decorator registering ``f`` under ``name``; returns ``f`` unchanged."""
 
         def register(f: DIFunction) -> DIFunction:
             self.functions[name] = f
@@ -107,7 +108,7 @@ class DIInterface:
         return register
 
     def add(self, name: str, f: DIFunction) -> None:
-        """Register C{f} under C{name} (the non-decorator spelling)."""
+        """Register ``f`` under ``name`` (the non-decorator spelling)."""
         self.functions[name] = f
 
     def __repr__(self) -> str:
@@ -115,20 +116,18 @@ class DIInterface:
 
 
 class DIRegistry:
-    """
-    Interfaces by name.  One registry is created by the server and handed to
-    everything that needs DI (DSM modules, the XML-RPC resource, tests);
-    there is no global instance.
+    """Interfaces by name.
+
+    One registry is created by the server and handed to everything that
+    needs DI (DSM modules, the XML-RPC resource, tests); there is no global
+    instance.
     """
 
     def __init__(self) -> None:
         self._interfaces: dict[str, IDIInterface] = {}
 
     def register(self, name: str, interface: IDIInterface) -> None:
-        """
-        Publish C{interface} under C{name}, replacing any earlier one (so a
-        module can be reloaded).
-        """
+        """Publish ``interface`` under ``name``, replacing any earlier one (so a module can be reloaded)."""
         if not hasattr(interface, "functions"):
             raise TypeError(f"DI interface {name!r} has no 'functions' table")
         self._interfaces[name] = interface
@@ -138,7 +137,7 @@ class DIRegistry:
         self._interfaces.pop(name, None)
 
     def get(self, name: str) -> IDIInterface | None:
-        """The interface registered as C{name}, or C{None}."""
+        """The interface registered as ``name``, or ``None``."""
         return self._interfaces.get(name)
 
     def names(self) -> list[str]:
@@ -148,33 +147,32 @@ class DIRegistry:
     def __contains__(self, name: object) -> bool:
         return name in self._interfaces
 
-    def functionNames(self, name: str) -> list[str]:
-        """
-        The public function names of interface C{name}: those not starting
-        with C{_}, in definition order.  Raises L{DIError} C{config} if the
-        interface is unknown.
+    def function_names(self, name: str) -> list[str]:
+        """The public function names of interface ``name``.
+
+        Those not starting with ``_``, in definition order.  Raises
+        :class:`DIError` ``config`` if the interface is unknown.
         """
         return [f for f in self._interface(name).functions if not f.startswith("_")]
 
     def lookup(self, iface: str, func: str) -> DIFunction:
-        """
-        Resolve C{iface}.C{func} to its callable without calling it, so a
-        transport can bind a method once.  C{_list} is answered for every
-        interface that does not define it itself.
+        """Resolve ``iface.func`` to its callable without calling it.
+
+        So a transport can bind a method once.  ``_list`` is answered for
+        every interface that does not define it itself.
         """
         interface = self._interface(iface)
         f = interface.functions.get(func)
         if f is None:
             if func == LIST_FUNCTION:
-                return lambda args: self.functionNames(iface)
+                return lambda args: self.function_names(iface)
             raise DINotImplemented(f"{iface}: function '{func}' not implemented")
         return f
 
     def invoke(self, iface: str, func: str, args: list) -> defer.Deferred:
-        """
-        Call C{iface}.C{func} with C{args}.
+        """Call ``iface.func`` with ``args``.
 
-        @return: a Deferred firing with the function's result; lookup
+        :returns: a Deferred firing with the function's result; lookup
             failures and exceptions raised by the function arrive as its
             errback (never raised synchronously).
         """

@@ -181,7 +181,7 @@ class Runtime:
         if session in self.system_sessions:
             self.system_sessions.remove(session)
         if self.monitoring is not None and not session.system:
-            self.monitoring.markFinished(session.ltag)
+            self.monitoring.mark_finished(session.ltag)
         for callback in list(self.on_session_end):
             callback(session)
 

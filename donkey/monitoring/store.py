@@ -1,5 +1,4 @@
-"""
-The in-memory attribute-value store behind SEMS's C{monitoring} module.
+"""The in-memory attribute-value store behind SEMS's ``monitoring`` module.
 
 Entries are keyed by an ID (usually a session's local tag) and hold
 attribute-value pairs; the core and DSM push what a call is doing, and
@@ -7,40 +6,55 @@ operators read it back over XML-RPC.  Entries can be marked finished and
 are then listed separately and garbage collected.  Besides entries the
 store keeps per-type named counters and timestamped samples for rates.
 
-Time comes from the C{clock} passed in (an C{IReactorTime}), so tests drive
-expiry with L{twisted.internet.task.Clock}.  The store is plain Python: the
-SEMS-style DI conventions live in L{donkey.app.monitoring_di}.
+Time comes from the ``clock`` passed in (anything with ``seconds()``), so tests drive
+expiry with :class:`twisted.internet.task.Clock`.  The store is plain Python: the
+SEMS-style DI conventions live in :mod:`donkey.app.monitoring_di`.
 
 Deviations from SEMS, on purpose:
-  - C{erase(ID)} erases only that entry (SEMS's dispatcher cleared all).
-  - A sample whose timestamp equals the newest one is kept; only a clock
-    going backwards resets a sample list (SEMS also reset on equal times,
-    which with a test clock would drop samples).
-  - C{getCount}/C{getAllCounts} also report counters made with
-    C{inc}/C{dec}/C{addCount}, as the SEMS documentation promises; samples
-    take precedence for a name that has both.
+
+- ``erase(ID)`` erases only that entry (SEMS's dispatcher cleared all).
+- A sample whose timestamp equals the newest one is kept; only a clock
+  going backwards resets a sample list (SEMS also reset on equal times,
+  which with a test clock would drop samples).
+- ``getCount``/``getAllCounts`` also report counters made with
+  ``inc``/``dec``/``addCount``, as the SEMS documentation promises; samples
+  take precedence for a name that has both.
+
+The store's own methods are snake_case (``mark_finished``,
+``get_attribute_active`` ...); the SEMS spellings are the DI interface's.
 """
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from twisted.application.service import Service
 from twisted.internet import task
 from twisted.internet.interfaces import IReactorTime
 
+from donkey.common.truthy import truthy
+
 __all__ = [
     "MonitoringStore",
     "MonitoringGarbageCollector",
-    "storeFromConfig",
-    "makeGarbageCollector",
+    "store_from_config",
+    "make_garbage_collector",
 ]
 
 _MISSING = object()
+
+
+class Clock(Protocol):
+    """What the store needs of time: the reactor, or a test's :class:`~twisted.internet.task.Clock`."""
+
+    def seconds(self) -> float:
+        """Now, in seconds."""
+        ...
 
 
 @dataclass
@@ -53,21 +67,21 @@ class _Entry:
     finished: float | None = None
 
 
-def _isFinished(entry: _Entry, now: float) -> bool:
+def _is_finished(entry: _Entry, now: float) -> bool:
+    """Whether ``entry`` counts as finished at ``now``."""
     return entry.finished is not None and entry.finished <= now
 
 
 class MonitoringStore:
-    """
-    Attribute-value pairs per ID, counters and samples.
+    """Attribute-value pairs per ID, counters and samples.
 
-    @param clock: provides C{seconds()}; the reactor in production.
-    @param retainSamples: seconds a sample is kept for rate queries.
+    :param clock: provides ``seconds()``; the reactor in production.
+    :param retain_samples: seconds a sample is kept for rate queries.
     """
 
-    def __init__(self, clock: IReactorTime, retainSamples: float = 10.0) -> None:
+    def __init__(self, clock: Clock, retain_samples: float = 10.0) -> None:
         self.clock = clock
-        self.retainSamples = retainSamples
+        self.retain_samples = retain_samples
         self._entries: dict[str, _Entry] = {}
         # type -> name -> deque[(time, count)], oldest first
         self._samples: dict[str, dict[str, deque[tuple[float, int]]]] = {}
@@ -81,22 +95,21 @@ class MonitoringStore:
         return entry
 
     def set(self, ident: str, key: str, value: Any) -> None:
-        """Set attribute C{key} of entry C{ident} (created if missing)."""
+        """Set attribute ``key`` of entry ``ident`` (created if missing)."""
         self._entry(ident).info[key] = value
 
     def update(self, ident: str, attributes: Mapping[str, Any]) -> None:
-        """Set several attributes at once (SEMS's multi-pair C{set})."""
+        """Set several attributes at once (SEMS's multi-pair ``set``)."""
         self._entry(ident).info.update(attributes)
 
     log = set
 
     def add(self, ident: str, key: str, value: Any) -> None:
-        """
-        Append C{value} to attribute C{key}, turning it into a list.
+        """Append ``value`` to attribute ``key``, turning it into a list.
 
         As in SEMS, a missing attribute starts out as the integer 0, so the
-        first C{add} yields C{[0, value]}: the shape DSM state graphs have
-        always had (C{[0, 'app/START', '> transition >', ...]}).
+        first ``add`` yields ``[0, value]``: the shape DSM state graphs have
+        always had (``[0, 'app/START', '> transition >', ...]``).
         """
         info = self._entry(ident).info
         current = info.get(key, 0)
@@ -105,18 +118,17 @@ class MonitoringStore:
         else:
             info[key] = [current, value]
 
-    logAdd = add
+    log_add = add
 
-    def markFinished(self, ident: str) -> None:
-        """Mark C{ident} finished now, unless it already has a finish time."""
+    def mark_finished(self, ident: str) -> None:
+        """Mark ``ident`` finished now, unless it already has a finish time."""
         entry = self._entry(ident)
         if entry.finished is None:
             entry.finished = self.clock.seconds()
 
-    def setExpiration(self, ident: str, when: float | None) -> None:
-        """
-        Make C{ident} count as finished from absolute time C{when} (clock
-        seconds, i.e. the Epoch under a real reactor).  C{0} or C{None}
+    def set_expiration(self, ident: str, when: float | None) -> None:
+        """Make ``ident`` count as finished from absolute time ``when`` (clock
+        seconds, i.e. the Epoch under a real reactor).  ``0`` or ``None``
         makes it active again.
         """
         self._entry(ident).finished = when if when else None
@@ -129,30 +141,29 @@ class MonitoringStore:
     def __contains__(self, ident: object) -> bool:
         return ident in self._entries
 
-    def list(self) -> list[str]:
+    def list(self) -> builtins.list[str]:
         """All IDs, in creation order."""
         return list(self._entries)
 
-    def listActive(self) -> list[str]:
+    def list_active(self) -> builtins.list[str]:
         """IDs of entries not (yet) finished."""
         now = self.clock.seconds()
-        return [i for i, e in self._entries.items() if not _isFinished(e, now)]
+        return [i for i, e in self._entries.items() if not _is_finished(e, now)]
 
-    def listFinished(self) -> list[str]:
+    def list_finished(self) -> builtins.list[str]:
         """IDs of finished entries (awaiting garbage collection)."""
         now = self.clock.seconds()
-        return [i for i, e in self._entries.items() if _isFinished(e, now)]
+        return [i for i, e in self._entries.items() if _is_finished(e, now)]
 
-    def listByFilter(self, *filters: tuple[str, Any]) -> list[str]:
-        """IDs whose attributes equal every C{(attribute, value)} given."""
+    def list_by_filter(self, *filters: tuple[str, Any]) -> builtins.list[str]:
+        """IDs whose attributes equal every ``(attribute, value)`` given."""
         return [i for i, _ in self._matching(filters)]
 
-    def listByRegex(self, key: str, pattern: str | re.Pattern) -> list[str]:
-        """
-        IDs whose string attribute C{key} contains a match for C{pattern}
-        (searched, not anchored, like POSIX C{regexec}).
+    def list_by_regex(self, key: str, pattern: str | re.Pattern) -> builtins.list[str]:
+        """IDs whose string attribute ``key`` contains a match for ``pattern``
+        (searched, not anchored, like POSIX ``regexec``).
 
-        @raise re.error: for an invalid pattern.
+        :raises re.error: for an invalid pattern.
         """
         rx = re.compile(pattern) if isinstance(pattern, str) else pattern
         out = []
@@ -163,50 +174,49 @@ class MonitoringStore:
         return out
 
     def get(self, ident: str) -> dict[str, Any] | None:
-        """A copy of C{ident}'s attributes, or C{None} if unknown."""
+        """A copy of ``ident``'s attributes, or ``None`` if unknown."""
         entry = self._entries.get(ident)
         if entry is None:
             return None
         return {k: (v.copy() if isinstance(v, list) else v) for k, v in entry.info.items()}
 
-    def getView(self, ident: str) -> Mapping[str, Any] | None:
-        """
-        C{ident}'s live attributes (not a copy), or C{None}: for callers that
+    def get_view(self, ident: str) -> Mapping[str, Any] | None:
+        """``ident``'s live attributes (not a copy), or ``None``: for callers that
         only read them at once, such as a transport marshalling a reply.
         """
         entry = self._entries.get(ident)
         return None if entry is None else entry.info
 
-    def getSingle(self, ident: str, key: str, default: Any = None) -> Any:
-        """One attribute of one entry, or C{default}."""
+    def get_single(self, ident: str, key: str, default: Any = None) -> Any:
+        """One attribute of one entry, or ``default``."""
         entry = self._entries.get(ident)
         if entry is None:
             return default
         return entry.info.get(key, default)
 
-    def getAttribute(self, key: str) -> list[tuple[str, Any]]:
-        """C{(ID, value)} of attribute C{key} for every entry (None if unset)."""
+    def get_attribute(self, key: str) -> builtins.list[tuple[str, Any]]:
+        """``(ID, value)`` of attribute ``key`` for every entry (None if unset)."""
         return [(i, e.info.get(key)) for i, e in self._entries.items()]
 
-    def getAttributeActive(self, key: str) -> list[tuple[str, Any]]:
-        """L{getAttribute} restricted to active entries."""
+    def get_attribute_active(self, key: str) -> builtins.list[tuple[str, Any]]:
+        """:meth:`get_attribute` restricted to active entries."""
         now = self.clock.seconds()
-        return [(i, e.info.get(key)) for i, e in self._entries.items() if not _isFinished(e, now)]
+        return [(i, e.info.get(key)) for i, e in self._entries.items() if not _is_finished(e, now)]
 
-    def getAttributeFinished(self, key: str) -> list[tuple[str, Any]]:
-        """L{getAttribute} restricted to finished entries."""
+    def get_attribute_finished(self, key: str) -> builtins.list[tuple[str, Any]]:
+        """:meth:`get_attribute` restricted to finished entries."""
         now = self.clock.seconds()
-        return [(i, e.info.get(key)) for i, e in self._entries.items() if _isFinished(e, now)]
+        return [(i, e.info.get(key)) for i, e in self._entries.items() if _is_finished(e, now)]
 
     # -- erasing -------------------------------------------------------
 
     def erase(self, ident: str) -> bool:
-        """Forget C{ident} (entry and samples); True if there was an entry."""
+        """Forget ``ident`` (entry and samples); True if there was an entry."""
         self._samples.pop(ident, None)
         return self._entries.pop(ident, None) is not None
 
-    def eraseByFilter(self, *filters: tuple[str, Any]) -> list[str]:
-        """Erase the entries L{listByFilter} would list; returns their IDs."""
+    def erase_by_filter(self, *filters: tuple[str, Any]) -> builtins.list[str]:
+        """Erase the entries :meth:`list_by_filter` would list; returns their IDs."""
         gone = [i for i, _ in self._matching(filters)]
         for ident in gone:
             self.erase(ident)
@@ -217,21 +227,20 @@ class MonitoringStore:
         self._entries.clear()
         self._samples.clear()
 
-    def clearFinished(self) -> list[str]:
+    def clear_finished(self) -> builtins.list[str]:
         """Erase all finished entries; returns their IDs."""
-        gone = self.listFinished()
+        gone = self.list_finished()
         for ident in gone:
             self.erase(ident)
         return gone
 
     # -- counters and samples -------------------------------------------
 
-    def addCount(self, kind: str, name: str, value: int) -> int:
-        """
-        Add C{value} to counter C{name} of C{kind}; returns the new value.
+    def add_count(self, kind: str, name: str, value: int) -> int:
+        """Add ``value`` to counter ``name`` of ``kind``; returns the new value.
 
-        Counters live as integer attributes of the entry C{kind} (so
-        C{get(kind)} shows them, as in SEMS); a non-integer value there is
+        Counters live as integer attributes of the entry ``kind`` (so
+        ``get(kind)`` shows them, as in SEMS); a non-integer value there is
         restarted from 0.
         """
         info = self._entry(kind).info
@@ -243,18 +252,17 @@ class MonitoringStore:
         return current
 
     def inc(self, kind: str, name: str) -> int:
-        """Counter C{name} of C{kind} plus one; returns the new value."""
-        return self.addCount(kind, name, 1)
+        """Counter ``name`` of ``kind`` plus one; returns the new value."""
+        return self.add_count(kind, name, 1)
 
     def dec(self, kind: str, name: str) -> int:
-        """Counter C{name} of C{kind} minus one; returns the new value."""
-        return self.addCount(kind, name, -1)
+        """Counter ``name`` of ``kind`` minus one; returns the new value."""
+        return self.add_count(kind, name, -1)
 
-    def addSample(
+    def add_sample(
         self, kind: str, name: str, count: int = 1, timestamp: float | None = None
     ) -> None:
-        """
-        Record C{count} events of C{name} at C{timestamp} (default: now).
+        """Record ``count`` events of ``name`` at ``timestamp`` (default: now).
 
         Timestamps must not go backwards: if one does (clock resync) the
         sample list starts over.
@@ -265,9 +273,10 @@ class MonitoringStore:
             samples.clear()
         samples.append((now, count))
 
-    def getCount(self, kind: str, name: str, seconds: float = 1.0, now: float | None = None) -> int:
-        """
-        Events of C{name} sampled within the last C{seconds} (inclusive); for
+    def get_count(
+        self, kind: str, name: str, seconds: float = 1.0, now: float | None = None
+    ) -> int:
+        """Events of ``name`` sampled within the last ``seconds`` (inclusive); for
         a name with no samples, the value of its counter (or 0).
         """
         if now is None:
@@ -279,10 +288,10 @@ class MonitoringStore:
         value = entry.info.get(name, 0) if entry is not None else 0
         return value if isinstance(value, int) else 0
 
-    def getAllCounts(
+    def get_all_counts(
         self, kind: str, seconds: float = 1.0, now: float | None = None
     ) -> dict[str, int]:
-        """L{getCount} for every counter and sampled name of C{kind}."""
+        """:meth:`get_count` for every counter and sampled name of ``kind``."""
         if now is None:
             now = self.clock.seconds()
         out: dict[str, int] = {}
@@ -296,7 +305,7 @@ class MonitoringStore:
         return out
 
     def _sum(self, samples: deque[tuple[float, int]], now: float, seconds: float) -> int:
-        cliff = now - self.retainSamples
+        cliff = now - self.retain_samples
         while samples and samples[0][0] <= cliff:
             samples.popleft()
         start = now - seconds
@@ -313,11 +322,10 @@ class MonitoringStore:
 
 
 class MonitoringGarbageCollector(Service):
-    """
-    Periodically drops finished entries (SEMS's C{run_garbage_collector}).
+    """Periodically drops finished entries (SEMS's ``run_garbage_collector``).
 
-    @param interval: seconds between collections.
-    @param clock: the clock driving the collection.
+    :param interval: seconds between collections.
+    :param clock: the clock driving the collection.
     """
 
     def __init__(self, store: MonitoringStore, interval: float, clock: IReactorTime) -> None:
@@ -328,7 +336,7 @@ class MonitoringGarbageCollector(Service):
 
     def startService(self) -> None:
         super().startService()
-        self._loop = task.LoopingCall(self.store.clearFinished)
+        self._loop = task.LoopingCall(self.store.clear_finished)
         self._loop.clock = self.clock
         self._loop.start(self.interval, now=False)
 
@@ -339,7 +347,8 @@ class MonitoringGarbageCollector(Service):
         self._loop = None
 
 
-def _intOption(config: Mapping[str, str], key: str, default: int) -> int:
+def _int_option(config: Mapping[str, str], key: str, default: int) -> int:
+    """An integer setting, ``default`` when empty; ``ValueError`` naming the key otherwise."""
     raw = config.get(key, "").strip()
     if not raw:
         return default
@@ -349,21 +358,20 @@ def _intOption(config: Mapping[str, str], key: str, default: int) -> int:
         raise ValueError(f"monitoring: {key}={raw!r} is not an integer") from None
 
 
-def storeFromConfig(config: Mapping[str, str], clock: IReactorTime) -> MonitoringStore:
-    """A store configured by C{monitoring.conf} keys (C{retain_samples_s})."""
-    return MonitoringStore(clock, retainSamples=_intOption(config, "retain_samples_s", 10))
+def store_from_config(config: Mapping[str, str], clock: Clock) -> MonitoringStore:
+    """A store configured by ``monitoring.conf`` keys (``retain_samples_s``)."""
+    return MonitoringStore(clock, retain_samples=_int_option(config, "retain_samples_s", 10))
 
 
-def makeGarbageCollector(
+def make_garbage_collector(
     config: Mapping[str, str], store: MonitoringStore, clock: IReactorTime
 ) -> MonitoringGarbageCollector | None:
+    """The collector service if ``run_garbage_collector=yes`` (SEMS default:
+    no), every ``garbage_collector_interval`` seconds (default 10).
     """
-    The collector service if C{run_garbage_collector=yes} (SEMS default:
-    no), every C{garbage_collector_interval} seconds (default 10).
-    """
-    if config.get("run_garbage_collector", "no").strip() != "yes":
+    if not truthy(config.get("run_garbage_collector"), False):
         return None
-    interval = _intOption(config, "garbage_collector_interval", 10)
+    interval = _int_option(config, "garbage_collector_interval", 10)
     if interval <= 0:
         raise ValueError("monitoring: garbage_collector_interval must be > 0")
     return MonitoringGarbageCollector(store, interval, clock)

@@ -13,9 +13,9 @@ from twisted.internet import defer, error, reactor, task
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial import unittest
 
-from donkey.app.monitoring_di import registerMonitoring
+from donkey.app.monitoring_di import register_monitoring
 from donkey.di.registry import DIInterface, DIRegistry
-from donkey.di.xmlrpc import InMemoryCoreControl, makeXmlRpcService
+from donkey.di.xmlrpc import InMemoryCoreControl, make_xmlrpc_service
 from donkey.monitoring.store import MonitoringStore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -96,7 +96,7 @@ def fillStore(store):
         store.log(ident, "to", "<sip:%s@192.168.5.106%s>" % (user, port))
         store.log(ident, "dsm_state", "START")
         for step in graph:
-            store.logAdd(ident, "dsm_stategraph", step)
+            store.log_add(ident, "dsm_stategraph", step)
         store.log(ident, "dsm_state", state)
         store.log(ident, "dsm_diag", app)
         store.log(ident, "dir", direction)
@@ -111,7 +111,7 @@ class ToolsTestCase(unittest.TestCase):
         self.store = MonitoringStore(self.clock)
         fillStore(self.store)
         self.registry = DIRegistry()
-        registerMonitoring(self.registry, self.store)
+        register_monitoring(self.registry, self.store)
         dsm = DIInterface("dsm")
         self.loaded = []
 
@@ -124,7 +124,7 @@ class ToolsTestCase(unittest.TestCase):
 
         self.registry.register("dsm", dsm)
         self.core = InMemoryCoreControl(sessions=3)
-        self.service = makeXmlRpcService(
+        self.service = make_xmlrpc_service(
             {"xmlrpc_port": self.port, "export_di": "yes", "direct_export": "dsm;monitoring"},
             self.registry,
             self.core,
@@ -137,7 +137,7 @@ class ToolsTestCase(unittest.TestCase):
                 "127.0.0.1:%s is in use (%s); the seed scripts hardcode that port" % (self.port, e)
             )
         self.addCleanup(self.service.stopService)
-        self.url = "http://127.0.0.1:%d" % self.service.getPort()
+        self.url = "http://127.0.0.1:%d" % self.service.get_port()
 
     @defer.inlineCallbacks
     def runTool(self, script, *args):
@@ -202,7 +202,7 @@ class SeedScriptTextTests(unittest.TestCase):
 class UrlToolsTests(ToolsTestCase):
     @defer.inlineCallbacks
     def test_listCalls(self):
-        self.store.markFinished(CALLEE_2)
+        self.store.mark_finished(CALLEE_2)
         out, err, code = yield self.runTool("list_calls.py", "--url", self.url)
         self.assertEqual((code, err), (0, ""))
         self.assertEqual(out, "calls: 3\n%s\n%s\n%s\n" % (CALLER, CALLEE_1, CALLEE_2))
@@ -218,13 +218,13 @@ class UrlToolsTests(ToolsTestCase):
 
     @defer.inlineCallbacks
     def test_listActiveCalls(self):
-        self.store.markFinished(CALLEE_2)
+        self.store.mark_finished(CALLEE_2)
         out, err, code = yield self.runTool("list_active_calls.py", "--url", self.url)
         self.assertEqual((code, out), (0, "calls: 3\n%s\n%s\n" % (CALLER, CALLEE_1)))
 
     @defer.inlineCallbacks
     def test_listFinishedCalls(self):
-        self.store.markFinished(CALLEE_2)
+        self.store.mark_finished(CALLEE_2)
         out, err, code = yield self.runTool("list_finished_calls.py", "--url", self.url)
         self.assertEqual((code, out), (0, "calls: 3\n%s\n" % CALLEE_2))
 

@@ -23,17 +23,20 @@ class TestConditionTests(unittest.TestCase):
         return s.state == "YES"
 
     def test_numbers_compare_numerically_strings_lexically(self):
+        """test() compares numbers as numbers and other text as strings."""
         self.assertTrue(self.check("$a < $b", a="2", b="10"))
         self.assertFalse(self.check("$a < $b", a="x2", b="x10"))
         self.assertTrue(self.check("$a > $b", a="-1", b="-5"))
 
     def test_prefix_and_len(self):
+        """test() matches a trailing * as a prefix and compares len() of values."""
         self.assertTrue(self.check("$a == 49*", a="4930"))
         self.assertFalse(self.check("$a == 49*", a="4"))
         self.assertTrue(self.check("len($a) == 4", a="abcd"))
         self.assertTrue(self.check("len($a) < len($b)", a="ab", b="abc"))
 
     def test_event_params_and_selects(self):
+        """test() reads event parameters, a missing one as empty."""
         self.assertTrue(self.check("#key == 1"))
         self.assertTrue(self.check('#missing == ""'))
 
@@ -72,6 +75,7 @@ class DITests(unittest.TestCase):
         self.h.runtime.di.register("greeter", iface)
 
     def test_typed_arguments_and_result_variables(self):
+        """DIgetResult passes typed arguments and leaves $DI_res0.. and an empty $errno."""
         s = self.h.system("s")
         s.key(1)
         self.assertEqual(self.calls, [["world", 5, "lit $who", ["x", "y"]]])
@@ -80,18 +84,21 @@ class DITests(unittest.TestCase):
         self.assertEqual(s.vars["errno"], "")
 
     def test_result_array(self):
+        """DIgetResultArray leaves $DI_res[i] and $DI_res_size."""
         s = self.h.system("s")
         s.key(2)
         self.assertEqual([s.vars[f"DI_res[{i}]"] for i in range(3)], ["a", "b", "3"])
         self.assertEqual(s.vars["DI_res_size"], "3")
 
     def test_unknown_interface_sets_config_errno(self):
+        """A DI call to an unknown interface sets $errno=config and the script goes on."""
         s = self.h.system("s")
         s.key(3)
         self.assertEqual(s.vars["errno"], "config")
         self.assertEqual(s.state, "DONE")
 
     def test_deferred_result_waits(self):
+        """A DI function answering later holds the transition until it answers."""
         s = self.h.system("s")
         s.key(4)
         self.assertEqual(s.state, "A")
@@ -101,6 +108,7 @@ class DITests(unittest.TestCase):
 
 class EventQueueTests(unittest.TestCase):
     def test_registered_queue_name_receives_events(self):
+        """postEvent to a registered queue name reaches the session that registered it."""
         h = harness_with(
             self,
             hub="""
@@ -121,6 +129,7 @@ class EventQueueTests(unittest.TestCase):
 
 class LogTests(unittest.TestCase):
     def test_log_levels_and_interpolation(self):
+        """log, logs and info write at their levels, with $(x) and #(key) filled in."""
         h = harness_with(
             self,
             s="""
@@ -145,6 +154,7 @@ class LogTests(unittest.TestCase):
 
 class CallActionTests(unittest.TestCase):
     def test_param_select_and_file_exception(self):
+        """param() and @selects read the call; a missing playFile file throws a file exception."""
         h = harness_with(
             self,
             s="""
@@ -175,6 +185,7 @@ class CallActionTests(unittest.TestCase):
         self.assertTrue(call.ended)
 
     def test_playlist_direction_names_follow_sems(self):
+        """setInputPlaylist and setOutputPlaylist mean what they mean in SEMS."""
         h = harness_with(
             self,
             s="""

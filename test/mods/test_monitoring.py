@@ -46,7 +46,7 @@ class Monitoring(unittest.TestCase):
 
     def test_set_overwrites(self):
         s = self.run_script("monitoring.set(k, 1);\nmonitoring.set(k, 2);", store=self.store)
-        self.assertEqual(self.store.getSingle(s.session.ltag, "k"), "2")
+        self.assertEqual(self.store.get_single(s.session.ltag, "k"), "2")
 
     def test_add_and_log_add(self):
         s = self.run_script(
@@ -55,7 +55,7 @@ class Monitoring(unittest.TestCase):
             variables={"k": "#"},
         )
         # As in SEMS the first add turns the missing attribute (0) into a list.
-        self.assertEqual(self.store.getSingle(s.session.ltag, "keys"), [0, "1", "#"])
+        self.assertEqual(self.store.get_single(s.session.ltag, "keys"), [0, "1", "#"])
 
     def test_log_vars(self):
         s = self.run_script("set($a=1);\nset($b=two);\nmonitoring.logVars();", store=self.store)
@@ -83,15 +83,15 @@ class Monitoring(unittest.TestCase):
             "monitoring.dec(calls, active);",
             store=self.store,
         )
-        self.assertEqual(self.store.getCount("calls", "active"), 1)
+        self.assertEqual(self.store.get_count("calls", "active"), 1)
 
     def test_entries_are_per_call(self):
         body = "monitoring.set(who, $me);"
         first = self.run_script(body, store=self.store, variables={"me": "1"})
         second = self.run_script(body, store=self.store, variables={"me": "2"})
         self.assertNotEqual(first.session.ltag, second.session.ltag)
-        self.assertEqual(self.store.getSingle(first.session.ltag, "who"), "1")
-        self.assertEqual(self.store.getSingle(second.session.ltag, "who"), "2")
+        self.assertEqual(self.store.get_single(first.session.ltag, "who"), "1")
+        self.assertEqual(self.store.get_single(second.session.ltag, "who"), "2")
 
     def test_without_monitoring_nothing_happens(self):
         """SEMS's monitoring calls are no-ops without the monitoring module: no errno."""
