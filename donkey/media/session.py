@@ -22,9 +22,10 @@ import os
 from collections import deque
 from collections.abc import Callable
 
+from donkey.common.dtmf import key_from_char
 from donkey.media.clock import MediaClock
 from donkey.media.codecs import Codec
-from donkey.media.dtmf import GoertzelDetector, Rfc4733Receiver, Rfc4733Sender, key_from_char
+from donkey.media.dtmf import GoertzelDetector, Rfc4733Receiver, Rfc4733Sender
 from donkey.media.frame import FRAME_BYTES, FRAME_MS, SAMPLES_PER_FRAME, SILENCE, Sink, Source
 from donkey.media.playlist import Playlist
 from donkey.media.recorder import Recorder
