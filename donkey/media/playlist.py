@@ -17,7 +17,6 @@ from collections.abc import Callable
 from donkey.media.frame import Source
 from donkey.media.sources import FilePlayer, RingtoneSource, SilenceSource
 from donkey.media.wav import MediaFileError, WavCache, load_wav_async
-from donkey.media.wav import cache as _default_cache
 
 #: Files bigger than this are decoded in a thread instead of on the reactor.
 ASYNC_LOAD_BYTES = 1024 * 1024
@@ -36,13 +35,19 @@ class Separator:
 
 
 class Playlist:
-    """Ordered list of sources; itself a :class:`~donkey.media.frame.Source`."""
+    """Ordered list of sources; itself a :class:`~donkey.media.frame.Source`.
+
+    Files are decoded through *wav_cache*, which the creator passes (a
+    :class:`~donkey.media.session.MediaSession` hands down its own).  Without
+    one the playlist keeps a private cache: right for a test or a tool, but
+    calls of a server should share theirs.
+    """
 
     def __init__(self, wav_cache: WavCache | None = None) -> None:
         self._items: deque[Source] = deque()
         self._cur: Source | None = None
         self._played = False
-        self._cache = wav_cache or _default_cache
+        self.wav_cache = wav_cache if wav_cache is not None else WavCache()
         self.on_empty: Callable[[], None] | None = None
         self.on_separator: Callable[[int], None] | None = None
 
@@ -60,17 +65,17 @@ class Playlist:
 
     def add_file(self, path: str, loop: bool = False, front: bool = False) -> FilePlayer:
         """Queue a WAV file; raises :class:`MediaFileError` if it can't be used."""
-        frames = self._cache.get(path)  # stats the file: raises if missing
+        frames = self.wav_cache.get(path)  # stats the file: raises if missing
         if frames is None:
             if not os.access(path, os.R_OK):
                 raise MediaFileError(path, "not readable")
             if os.path.getsize(path) > ASYNC_LOAD_BYTES:
                 player = FilePlayer(None, loop, path)
-                d = load_wav_async(path, self._cache)
+                d = load_wav_async(path, self.wav_cache)
                 d.addCallbacks(player.loaded, lambda _f: setattr(player, "failed", True))
                 self.add(player, front)
                 return player
-            frames = self._cache.frames(path)
+            frames = self.wav_cache.frames(path)
         player = FilePlayer(frames, loop, path)
         self.add(player, front)
         return player

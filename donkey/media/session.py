@@ -60,7 +60,12 @@ _KEY_POS = {
 
 
 class MediaSession:
-    """Media of one call.  Raises ``NoMediaPortAvailable`` if no port is free."""
+    """Media of one call.  Raises ``NoMediaPortAvailable`` if no port is free.
+
+    *wav_cache* is where played files are decoded; the server passes the one
+    it shares among all calls.  Without it the session gets a cache of its
+    own, which is fine for a test but makes every call decode its prompts anew.
+    """
 
     def __init__(
         self,
@@ -88,7 +93,9 @@ class MediaSession:
         self.sdp = SdpNegotiator(self.local_ip, endpoint.local_port or 0, codecs, dtmf_payload_type)
         self.negotiated: Negotiated | None = None
 
-        self.playlist = Playlist(wav_cache)
+        #: Decoded files; one per server, shared by all its calls (see WavCache).
+        self.wav_cache = wav_cache if wav_cache is not None else WavCache()
+        self.playlist = Playlist(self.wav_cache)
         self.playlist.on_empty = self._playlist_empty
         self.playlist.on_separator = self._playlist_separator
         self._input: Source = self.playlist

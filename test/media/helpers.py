@@ -13,6 +13,7 @@ from twisted.internet.testing import FakeDatagramTransport
 from donkey.media.clock import MediaClock
 from donkey.media.rtp import RtpEndpoint
 from donkey.media.session import MediaSession
+from donkey.media.wav import WavCache
 
 
 def tone(freqs, ms: int, rate: int = 8000, amp: float = 8000.0, start: int = 0) -> bytes:
@@ -79,12 +80,14 @@ def write_g711_wav(path: str, payload: bytes, rate: int, fmt_tag: int, channels:
 class FakeCall:
     """A MediaSession on a fake UDP transport, with a fake clock."""
 
-    def __init__(self, clock: MediaClock, port: int) -> None:
+    def __init__(self, clock: MediaClock, port: int, wav_cache: WavCache | None = None) -> None:
         self.ep = RtpEndpoint()
         self.ep.local_port = port
         self.transport = FakeDatagramTransport()
         self.ep.makeConnection(self.transport)
-        self.session = MediaSession(clock, endpoint=self.ep, local_ip="127.0.0.1")
+        self.session = MediaSession(
+            clock, endpoint=self.ep, local_ip="127.0.0.1", wav_cache=wav_cache
+        )
         self.addr = ("127.0.0.1", port)
 
         self.delivered = 0
@@ -102,11 +105,11 @@ class FakeCall:
 class FakeNet:
     """Two fake calls negotiated with each other; ``step()`` = one tick + delivery."""
 
-    def __init__(self) -> None:
+    def __init__(self, wav_cache: WavCache | None = None) -> None:
         self.time = Clock()
         self.clock = MediaClock(self.time)
-        self.a = FakeCall(self.clock, 40000)
-        self.b = FakeCall(self.clock, 40002)
+        self.a = FakeCall(self.clock, 40000, wav_cache)
+        self.b = FakeCall(self.clock, 40002, wav_cache)
         answer = self.b.session.answer(self.a.session.offer())
         self.a.session.apply_answer(answer)
 
