@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable
+from typing import TypeVar
 
 from donkey.media.frame import Source
 from donkey.media.sources import FilePlayer, RingtoneSource, SilenceSource
@@ -20,6 +21,8 @@ from donkey.media.wav import MediaFileError, WavCache, load_wav_async
 
 #: Files bigger than this are decoded in a thread instead of on the reactor.
 ASYNC_LOAD_BYTES = 1024 * 1024
+
+_S = TypeVar("_S", bound=Source)
 
 
 class Separator:
@@ -31,6 +34,7 @@ class Separator:
         self.id = id
 
     def read(self) -> bytes | None:
+        """No audio: the playlist reports the separator and moves on."""
         return None
 
 
@@ -52,7 +56,7 @@ class Playlist:
         self.on_separator: Callable[[int], None] | None = None
 
     # -- adding
-    def add(self, source: Source, front: bool = False) -> Source:
+    def add(self, source: _S, front: bool = False) -> _S:
         """Queue any source (at the end, or interrupting the current item)."""
         if front:
             if self._cur is not None:
@@ -81,7 +85,8 @@ class Playlist:
         return player
 
     def add_silence(self, ms: int, front: bool = False) -> SilenceSource:
-        return self.add(SilenceSource(ms), front)  # type: ignore[return-value]
+        """Queue *ms* milliseconds of silence."""
+        return self.add(SilenceSource(ms), front)
 
     def add_ringtone(
         self,
@@ -92,10 +97,12 @@ class Playlist:
         f2: float = 0.0,
         front: bool = False,
     ) -> RingtoneSource:
-        return self.add(RingtoneSource(length_ms, on_ms, off_ms, f, f2), front)  # type: ignore[return-value]
+        """Queue a ringtone: *f* (+ *f2*) Hz, *on_ms* on / *off_ms* off, for *length_ms*."""
+        return self.add(RingtoneSource(length_ms, on_ms, off_ms, f, f2), front)
 
     def add_separator(self, id: int, front: bool = False) -> Separator:
-        return self.add(Separator(int(id)), front)  # type: ignore[return-value]
+        """Queue a separator: ``on_separator(id)`` fires when playback reaches it."""
+        return self.add(Separator(int(id)), front)
 
     def flush(self) -> None:
         """Stop the current item and drop all queued ones; no event fires."""
@@ -131,17 +138,17 @@ class Playlist:
             if not items:
                 if self._played:
                     self._played = False
-                    cb = self.on_empty
-                    if cb is not None:
-                        cb()
+                    on_empty = self.on_empty
+                    if on_empty is not None:
+                        on_empty()
                     if items:  # the callback queued something: play it now
                         continue
                 return None
             item = items.popleft()
             if type(item) is Separator:
-                cb = self.on_separator
-                if cb is not None:
-                    cb(item.id)
+                on_separator = self.on_separator
+                if on_separator is not None:
+                    on_separator(item.id)
                 continue
             frame = item.read()
             if frame is not None:

@@ -286,8 +286,8 @@ class _RtpPort(udp.Port):
                 )
 
 
-class _Listening(Protocol):
-    """What we need of a listening UDP port: closing it."""
+class ListeningPort(Protocol):
+    """What media needs of a listening UDP port: closing it (maybe asynchronously)."""
 
     def stopListening(self) -> Deferred[None] | None: ...
 
@@ -306,7 +306,7 @@ class UdpReactor(Protocol):
 
 def _listen_rtp(
     reactor: UdpReactor, port: int, protocol: DatagramProtocol, interface: str
-) -> _Listening:
+) -> ListeningPort:
     if isinstance(reactor, PosixReactorBase):
         p = _RtpPort(port, protocol, interface, 8192, reactor)
         p.startListening()
@@ -337,7 +337,7 @@ class PortAllocator:
     host: str = "127.0.0.1"
     reactor: UdpReactor | None = None
     _next: int = field(init=False, default=0)
-    _bound: dict[int, tuple[_Listening, _Listening]] = field(init=False, default_factory=dict)
+    _bound: dict[int, tuple[ListeningPort, ListeningPort]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.low % 2:
@@ -374,7 +374,7 @@ class PortAllocator:
                 continue
             # RTCP first: a failed bind must not leave *protocol* attached.
             try:
-                rtcp: _Listening = reactor.listenUDP(port + 1, _Discard(), interface=self.host)
+                rtcp: ListeningPort = reactor.listenUDP(port + 1, _Discard(), interface=self.host)
             except CannotListenError:
                 continue
             try:
