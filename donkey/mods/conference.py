@@ -184,6 +184,7 @@ def play_mixin(session: Any, event: Event, args: tuple[str, ...]) -> None:
 @module.action("conference.playMixInList", split=",", optional=True)
 def play_mixin_list(session: Any, event: Event, args: tuple[str, ...]) -> None:
     path = session.resolve(args[0], event)
+    # exactly "true", as SEMS compares it: a script argument, not a config switch
     loop = session.resolve(args[1], event) == "true"
     try:
         _mixin(session, "conference.playMixInList").add_file(path, loop=loop)

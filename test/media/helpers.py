@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import socket
 import struct
 import wave
 from array import array
@@ -75,6 +76,36 @@ def write_g711_wav(path: str, payload: bytes, rate: int, fmt_tag: int, channels:
     )
     with open(path, "wb") as f:
         f.write(b"RIFF" + struct.pack("<I", len(body)) + body)
+
+
+def free_udp_range(count: int, host: str = "127.0.0.1") -> int:
+    """An even port with *count* UDP ports from it free on *host* right now.
+
+    Picked at run time (around an ephemeral port the kernel hands out) so
+    tests never depend on a fixed port that another program may hold.
+    """
+    for _ in range(200):
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.bind((host, 0))
+            base = probe.getsockname()[1] & ~1
+        finally:
+            probe.close()
+        if base + count > 65536:
+            continue
+        held: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                held.append(sock)
+                sock.bind((host, port))
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+        return base
+    raise RuntimeError(f"no {count} consecutive free UDP ports on {host}")
 
 
 class FakeCall:

@@ -14,6 +14,7 @@ from donkey.media.rtp import (
     _RtpPort,
     parse_header,
 )
+from test.media.helpers import free_udp_range
 
 
 class PacketTests(unittest.TestCase):
@@ -120,14 +121,15 @@ class PortAllocatorTests(unittest.TestCase):
     def test_pairs_and_exhaustion(self):
         from twisted.internet import reactor
 
-        alloc = PortAllocator(47100, 47103, "127.0.0.1", reactor)
+        low = free_udp_range(4)
+        alloc = PortAllocator(low, low + 3, "127.0.0.1", reactor)
         a, b = RtpEndpoint(), RtpEndpoint()
         pa = alloc.bind(a)
         pb = alloc.bind(b)
-        self.assertEqual(sorted([pa, pb]), [47100, 47102])
+        self.assertEqual(sorted([pa, pb]), [low, low + 2])
         self.assertEqual(a.local_port, pa)
         e = self.assertRaises(NoMediaPortAvailable, alloc.bind, RtpEndpoint())
-        self.assertIn("47100-47103", str(e))
+        self.assertIn(f"{low}-{low + 3}", str(e))
         yield alloc.release(pa)
         yield alloc.release(pa)  # idempotent
         self.assertEqual(alloc.bind(RtpEndpoint()), pa)
@@ -140,13 +142,14 @@ class PortAllocatorTests(unittest.TestCase):
         from twisted.internet import reactor
         from twisted.internet.protocol import DatagramProtocol
 
+        low = free_udp_range(4)
         squatter = reactor.listenUDP(
-            47201, DatagramProtocol(), interface="127.0.0.1"
+            low + 1, DatagramProtocol(), interface="127.0.0.1"
         )  # an RTCP port
         self.addCleanup(squatter.stopListening)
-        alloc = PortAllocator(47200, 47203, "127.0.0.1", reactor)
+        alloc = PortAllocator(low, low + 3, "127.0.0.1", reactor)
         port = alloc.bind(RtpEndpoint())
-        self.assertEqual(port, 47202)
+        self.assertEqual(port, low + 2)
         yield alloc.release(port)
 
 
