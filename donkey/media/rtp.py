@@ -293,7 +293,7 @@ class ListeningPort(Protocol):
 
 
 class UdpReactor(Protocol):
-    """The part of ``IReactorUDP`` and ``IReactorTime`` media needs.
+    """The part of ``IReactorUDP`` the port allocator needs.
 
     A :class:`typing.Protocol` rather than Twisted's zope interface, so the
     type checker can follow calls through it.
