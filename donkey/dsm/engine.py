@@ -117,11 +117,18 @@ class Engine:
     # -- internals -------------------------------------------------------------
     def _fire(self, tr: Transition, event: Event) -> Run:
         state = self.state
+        if state is None:  # run_event only fires transitions of a current state
+            return
         if state.exit and (yield from self._run(state.exit, event)):
             return
         if tr.actions and (yield from self._run(tr.actions, event)):
             return
-        target = self.diagram.states.get(tr.target)
+        # Read after the actions: one that jumped or called returned above, so
+        # this is still the diagram the transition belongs to.
+        diagram = self.diagram
+        if diagram is None:
+            return
+        target = diagram.states.get(tr.target)
         if target is None:
             log.error(
                 "{loc}: transition '{name}' leads to unknown state '{target}'",
@@ -131,7 +138,7 @@ class Engine:
             )
             return
         self.state = target
-        self.observer.transitioned(tr.name, self.diagram.name, target.name)
+        self.observer.transitioned(tr.name, diagram.name, target.name)
         if target.enter:
             yield from self._run(target.enter, event)
 

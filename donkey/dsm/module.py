@@ -35,10 +35,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
 
 ActionFunc = Callable[..., Any]
-ConditionFunc = Callable[..., bool]
+#: A condition answers now, or later through a Deferred (the session waits).
+ConditionFunc = Callable[..., "bool | Deferred[bool]"]
 Prepare = Callable[[tuple], tuple]
 
 

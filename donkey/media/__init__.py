@@ -3,6 +3,8 @@
 One :class:`MediaClock` ticks every 20 ms for all calls; each call has a
 :class:`MediaSession` (RTP endpoint, codec, playlist, DTMF, recorder).
 Conferences are rooms in a :class:`ConferenceBridge` mixed on the same tick.
+Decoded prompt files live in a :class:`WavCache` the server creates once and
+hands to every :class:`MediaSession` (there is no process-wide one).
 """
 
 from donkey.media.clock import MediaClock
@@ -31,7 +33,7 @@ from donkey.media.recorder import Recorder
 from donkey.media.rtp import NoMediaPortAvailable, PortAllocator, RtpEndpoint, RtpPacket
 from donkey.media.sdp import Negotiated, SdpError, SdpNegotiator, UnsupportedOffer
 from donkey.media.session import MediaSession
-from donkey.media.wav import MediaFileError, load_wav, load_wav_async
+from donkey.media.wav import MediaFileError, WavCache, load_wav, load_wav_async
 
 __all__ = [
     "MediaClock",
@@ -58,6 +60,7 @@ __all__ = [
     "SdpNegotiator",
     "UnsupportedOffer",
     "MediaFileError",
+    "WavCache",
     "load_wav",
     "load_wav_async",
     "FRAME_BYTES",

@@ -17,9 +17,14 @@ when the reactor was late, missed ticks are run back to back (up to
 from __future__ import annotations
 
 from array import array
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, cast
+
+from twisted.logger import Logger
 
 from donkey.media.frame import FRAME_MS
+
+_log = Logger(namespace="donkey.media.clock")
 
 TICK = FRAME_MS / 1000.0
 _GONE = object()
@@ -27,31 +32,59 @@ _SLACK = 1e-6
 
 
 class Clocked(Protocol):
+    """A call's media as the clock drives it (phases 1 and 3)."""
+
     def receive_tick(self) -> None: ...
     def send_tick(self) -> None: ...
 
 
 class Mixer(Protocol):
+    """A conference bridge as the clock drives it (phase 2)."""
+
     def mix(self) -> None: ...
+
+
+class DelayedCall(Protocol):
+    """The part of ``IDelayedCall`` the clock uses."""
+
+    def active(self) -> bool: ...
+    def cancel(self) -> None: ...
+
+
+class TimeReactor(Protocol):
+    """The part of ``IReactorTime`` media needs (the reactor, or a ``task.Clock``)."""
+
+    def seconds(self) -> float: ...
+    def callLater(
+        self, delay: float, callable: Callable[..., object], /, *args: object, **kw: object
+    ) -> DelayedCall: ...
 
 
 class MediaClock:
     """Drives all media; pass ``twisted.internet.task.Clock`` in tests."""
 
-    def __init__(self, reactor=None, max_catchup: int = 5, lateness_samples: int = 4096) -> None:
+    def __init__(
+        self,
+        reactor: TimeReactor | None = None,
+        max_catchup: int = 5,
+        lateness_samples: int = 4096,
+    ) -> None:
         if reactor is None:
             from twisted.internet import reactor as _r
 
-            reactor = _r
-        self.reactor = reactor
+            reactor = cast(TimeReactor, _r)
+        self.reactor: TimeReactor = reactor
         self.max_catchup = max_catchup
         # insertion-ordered set: O(1) connect/disconnect, ticks in connect order
         self._sessions: dict[Clocked, None] = {}
         self._dirty = False
-        self._recv: tuple = ()
-        self._send: tuple = ()
-        self._mixers: tuple = ()
-        self._call = None
+        self._recv: tuple[Callable[[], None], ...] = ()
+        self._send: tuple[Callable[[], None], ...] = ()
+        self._mixers: tuple[Mixer, ...] = ()
+        # Mixers whose failure was reported: a broken bridge fails every tick,
+        # and is reported once, not 50 times a second.
+        self._failed_mixers: set[int] = set()
+        self._call: DelayedCall | None = None
         self._start = 0.0
         self.ticks = 0  # ticks run since start
         self.skipped = 0
@@ -79,11 +112,14 @@ class MediaClock:
             self.stop()
 
     def add_mixer(self, mixer: Mixer) -> None:
+        """Run *mixer* in phase 2 of every tick (idempotent)."""
         if mixer not in self._mixers:
             self._mixers = self._mixers + (mixer,)
 
     def remove_mixer(self, mixer: Mixer) -> None:
+        """Stop mixing *mixer*."""
         self._mixers = tuple(m for m in self._mixers if m is not mixer)
+        self._failed_mixers.discard(id(mixer))
 
     def _rebuild(self) -> None:
         # Bound methods cached in tuples: the tick loop does no lookups.
@@ -95,14 +131,17 @@ class MediaClock:
 
     @property
     def sessions(self) -> list[Clocked]:
+        """The sessions being ticked, in connect order."""
         return list(self._sessions)
 
     @property
     def running(self) -> bool:
+        """Whether a next tick is scheduled."""
         return self._call is not None
 
     # -- scheduling
     def start(self) -> None:
+        """Schedule the first tick now (idempotent); :meth:`connect` calls it."""
         if self._call is not None:
             return
         self._start = self.reactor.seconds()
@@ -110,6 +149,7 @@ class MediaClock:
         self._call = self.reactor.callLater(0, self._run)
 
     def stop(self) -> None:
+        """Cancel the next tick; :meth:`disconnect` of the last session calls it."""
         call = self._call
         self._call = None
         if call is not None and call.active():
@@ -153,7 +193,7 @@ class MediaClock:
             try:
                 m.mix()
             except Exception:
-                self._failed(m.mix)
+                self._mixer_failed(m)
         if self._dirty:  # a session left during receive/mix: it sends nothing more
             self._rebuild()
         for f in self._send:
@@ -162,16 +202,25 @@ class MediaClock:
             except Exception:
                 self._failed(f)
 
-    def _failed(self, f) -> None:
+    def _failed(self, f: Callable[[], None]) -> None:
         # A broken call must not stop everybody's audio: report and go on.
-        from twisted.python import log
-
+        # The session is disconnected, so this logs once per broken call.
         self.errors += 1
-        log.err(None, "media tick failed in %r; disconnecting it" % (f,))
-        owner = getattr(f, "__self__", None)
+        _log.failure("media tick failed in {phase!r}; disconnecting it", phase=f)
+        owner: Any = getattr(f, "__self__", None)
         if owner is not None and owner in self._sessions:
             self.disconnect(owner)
 
+    def _mixer_failed(self, mixer: Mixer) -> None:
+        # A mixer stays registered (its members still get their own audio
+        # paths ticked), so only its first failure is logged.
+        self.errors += 1
+        if id(mixer) in self._failed_mixers:
+            return
+        self._failed_mixers.add(id(mixer))
+        _log.failure("media mixer {mixer!r} failed; further failures are only counted", mixer=mixer)
+
     def lateness_samples(self) -> list[float]:
+        """Recorded tick lateness (seconds behind schedule), oldest first until the ring wraps."""
         n = min(self._lat_n, len(self.lateness))
         return list(self.lateness[:n])

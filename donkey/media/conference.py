@@ -15,9 +15,13 @@ clipped back to 16 bits -- O(members) per room, all in C (audioop).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from donkey.media._audioop import audioop
-from donkey.media.frame import SILENCE
+from donkey.media.frame import SILENCE, Sink
+
+if TYPE_CHECKING:
+    from donkey.media.clock import MediaClock
 
 SPEAK_LISTEN = "speaklisten"
 SPEAK_ONLY = "speakonly"
@@ -56,14 +60,17 @@ class ConferenceChannel:
         self._out: bytes = SILENCE
 
     def write(self, frame: bytes) -> None:
+        """What the member says this tick (ignored for a listen-only member)."""
         if self.speaks:
             self._in = frame
 
     def read(self) -> bytes | None:
+        """What the member hears this tick: everybody else (silence if speak-only)."""
         return self._out if self.listens else SILENCE
 
     @property
     def closed(self) -> bool:
+        """Whether the member left the room."""
         return self._bridge is None
 
     def close(self) -> None:
@@ -79,7 +86,7 @@ class Tee:
 
     __slots__ = ("sinks",)
 
-    def __init__(self, *sinks) -> None:
+    def __init__(self, *sinks: Sink | None) -> None:
         self.sinks = tuple(s for s in sinks if s is not None)
 
     def write(self, frame: bytes) -> None:
@@ -90,7 +97,7 @@ class Tee:
 class ConferenceBridge:
     """All conference rooms of a runtime; register it on the clock to mix."""
 
-    def __init__(self, clock=None) -> None:
+    def __init__(self, clock: MediaClock | None = None) -> None:
         self._rooms: dict[str, list[ConferenceChannel]] = {}
         if clock is not None:
             clock.add_mixer(self)
@@ -114,6 +121,7 @@ class ConferenceBridge:
         return self.join(room, SPEAK_ONLY, owner)
 
     def leave(self, channel: ConferenceChannel) -> None:
+        """Take *channel* out of its room (same as ``channel.close()``)."""
         channel.close()
 
     def _remove(self, ch: ConferenceChannel) -> None:
@@ -128,6 +136,7 @@ class ConferenceBridge:
             del self._rooms[ch.room]
 
     def size(self, room: str) -> int:
+        """Number of members of *room* (0 for a room that does not exist)."""
         return len(self._rooms.get(room, ()))
 
     def members(self, room: str) -> list[object]:
@@ -135,9 +144,11 @@ class ConferenceBridge:
         return [ch.owner for ch in self._rooms.get(room, ())]
 
     def channels(self, room: str) -> list[ConferenceChannel]:
+        """The member channels of *room*, in join order."""
         return list(self._rooms.get(room, ()))
 
     def rooms(self) -> Iterable[str]:
+        """Names of the rooms with members."""
         return list(self._rooms)
 
     # -- per tick
@@ -148,44 +159,42 @@ class ConferenceBridge:
 
 
 def _mix_room(members: list[ConferenceChannel]) -> None:
-    speakers = [ch for ch in members if ch._in is not None]
+    speakers = [(ch, frame) for ch in members if (frame := ch._in) is not None]
     n = len(speakers)
     if n == 0:
         for ch in members:
             ch._out = SILENCE
     elif n == 1:
-        only = speakers[0]
-        frame = only._in
+        only, frame = speakers[0]
         for ch in members:
-            ch._out = SILENCE if ch is only else frame  # type: ignore[assignment]
+            ch._out = SILENCE if ch is only else frame
     elif n == 2:
-        a, b = speakers
-        fa, fb = a._in, b._in
+        (a, fa), (b, fb) = speakers
         both = None
         for ch in members:
             if ch is a:
-                ch._out = fb  # type: ignore[assignment]
+                ch._out = fb
             elif ch is b:
-                ch._out = fa  # type: ignore[assignment]
+                ch._out = fa
             else:
                 if both is None:
                     both = _add(fa, fb, 2)
                 ch._out = both
     else:
-        total = None
-        for ch in speakers:
-            w = _mul(_lin2lin(ch._in, 2, 4), 4, _DOWN)  # x << 8: room for 256 speakers
+        total = b""
+        for ch, frame in speakers:
+            w = _mul(_lin2lin(frame, 2, 4), 4, _DOWN)  # x << 8: room for 256 speakers
             ch._wide = w
-            total = w if total is None else _add(total, w, 4)
+            total = _add(total, w, 4) if total else w
         everyone = None
         for ch in members:
-            w = ch._wide
-            if w is None:
+            own = ch._wide
+            if own is None:
                 if everyone is None:
                     everyone = _lin2lin(_mul(total, 4, 256.0), 4, 2)
                 ch._out = everyone
             else:
-                ch._out = _lin2lin(_mul(_add(total, _mul(w, 4, -1.0), 4), 4, 256.0), 4, 2)
-    for ch in speakers:
+                ch._out = _lin2lin(_mul(_add(total, _mul(own, 4, -1.0), 4), 4, 256.0), 4, 2)
+    for ch, _ in speakers:
         ch._in = None
         ch._wide = None

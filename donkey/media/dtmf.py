@@ -1,7 +1,9 @@
 """DTMF: RFC 4733 telephone-events in and out, and in-band tone detection.
 
 Keys are ints as the DSM layer sees them: 0-9, ``*`` = 10, ``#`` = 11,
-A-D = 12-15.
+A-D = 12-15.  The key map itself is :mod:`donkey.common.dtmf`;
+:func:`key_from_char` and :func:`key_to_char` are re-exported here for the
+media code and tests that import them from this module.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import struct
 from array import array
 from collections import deque
 
+from donkey.common.dtmf import key_from_char, key_to_char
 from donkey.media._audioop import audioop
 from donkey.media.frame import SAMPLE_RATE, SAMPLES_PER_FRAME
 
-_KEY_CHARS = "0123456789*#ABCD"
 #: RFC 4733 end packets are sent this many times.
 END_REPEATS = 3
 #: Inter-digit pause (audio resumes) inside a queued sequence.
@@ -23,16 +25,17 @@ VOLUME = 10  # -10 dBm0
 _EVENT = struct.Struct("!BBH")
 
 
-def key_from_char(ch: str) -> int:
-    """'0'-'9', '*', '#', 'A'-'D' -> 0..15 (ValueError otherwise)."""
-    i = _KEY_CHARS.find(ch.upper()) if len(ch) == 1 else -1
-    if i < 0:
-        raise ValueError("not a DTMF key: %r" % ch)
-    return i
-
-
-def key_to_char(key: int) -> str:
-    return _KEY_CHARS[key]
+__all__ = [
+    "END_REPEATS",
+    "INTER_DIGIT_MS",
+    "VOLUME",
+    "GoertzelDetector",
+    "Rfc4733Receiver",
+    "Rfc4733Sender",
+    "build_event",
+    "key_from_char",
+    "key_to_char",
+]
 
 
 def build_event(key: int, end: bool, duration: int, volume: int = VOLUME) -> bytes:

@@ -13,14 +13,16 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable
+from typing import TypeVar
 
 from donkey.media.frame import Source
 from donkey.media.sources import FilePlayer, RingtoneSource, SilenceSource
 from donkey.media.wav import MediaFileError, WavCache, load_wav_async
-from donkey.media.wav import cache as _default_cache
 
 #: Files bigger than this are decoded in a thread instead of on the reactor.
 ASYNC_LOAD_BYTES = 1024 * 1024
+
+_S = TypeVar("_S", bound=Source)
 
 
 class Separator:
@@ -32,22 +34,29 @@ class Separator:
         self.id = id
 
     def read(self) -> bytes | None:
+        """No audio: the playlist reports the separator and moves on."""
         return None
 
 
 class Playlist:
-    """Ordered list of sources; itself a :class:`~donkey.media.frame.Source`."""
+    """Ordered list of sources; itself a :class:`~donkey.media.frame.Source`.
+
+    Files are decoded through *wav_cache*, which the creator passes (a
+    :class:`~donkey.media.session.MediaSession` hands down its own).  Without
+    one the playlist keeps a private cache: right for a test or a tool, but
+    calls of a server should share theirs.
+    """
 
     def __init__(self, wav_cache: WavCache | None = None) -> None:
         self._items: deque[Source] = deque()
         self._cur: Source | None = None
         self._played = False
-        self._cache = wav_cache or _default_cache
+        self.wav_cache = wav_cache if wav_cache is not None else WavCache()
         self.on_empty: Callable[[], None] | None = None
         self.on_separator: Callable[[int], None] | None = None
 
     # -- adding
-    def add(self, source: Source, front: bool = False) -> Source:
+    def add(self, source: _S, front: bool = False) -> _S:
         """Queue any source (at the end, or interrupting the current item)."""
         if front:
             if self._cur is not None:
@@ -60,23 +69,24 @@ class Playlist:
 
     def add_file(self, path: str, loop: bool = False, front: bool = False) -> FilePlayer:
         """Queue a WAV file; raises :class:`MediaFileError` if it can't be used."""
-        frames = self._cache.get(path)  # stats the file: raises if missing
+        frames = self.wav_cache.get(path)  # stats the file: raises if missing
         if frames is None:
             if not os.access(path, os.R_OK):
                 raise MediaFileError(path, "not readable")
             if os.path.getsize(path) > ASYNC_LOAD_BYTES:
                 player = FilePlayer(None, loop, path)
-                d = load_wav_async(path, self._cache)
+                d = load_wav_async(path, self.wav_cache)
                 d.addCallbacks(player.loaded, lambda _f: setattr(player, "failed", True))
                 self.add(player, front)
                 return player
-            frames = self._cache.frames(path)
+            frames = self.wav_cache.frames(path)
         player = FilePlayer(frames, loop, path)
         self.add(player, front)
         return player
 
     def add_silence(self, ms: int, front: bool = False) -> SilenceSource:
-        return self.add(SilenceSource(ms), front)  # type: ignore[return-value]
+        """Queue *ms* milliseconds of silence."""
+        return self.add(SilenceSource(ms), front)
 
     def add_ringtone(
         self,
@@ -87,10 +97,12 @@ class Playlist:
         f2: float = 0.0,
         front: bool = False,
     ) -> RingtoneSource:
-        return self.add(RingtoneSource(length_ms, on_ms, off_ms, f, f2), front)  # type: ignore[return-value]
+        """Queue a ringtone: *f* (+ *f2*) Hz, *on_ms* on / *off_ms* off, for *length_ms*."""
+        return self.add(RingtoneSource(length_ms, on_ms, off_ms, f, f2), front)
 
     def add_separator(self, id: int, front: bool = False) -> Separator:
-        return self.add(Separator(int(id)), front)  # type: ignore[return-value]
+        """Queue a separator: ``on_separator(id)`` fires when playback reaches it."""
+        return self.add(Separator(int(id)), front)
 
     def flush(self) -> None:
         """Stop the current item and drop all queued ones; no event fires."""
@@ -126,17 +138,17 @@ class Playlist:
             if not items:
                 if self._played:
                     self._played = False
-                    cb = self.on_empty
-                    if cb is not None:
-                        cb()
+                    on_empty = self.on_empty
+                    if on_empty is not None:
+                        on_empty()
                     if items:  # the callback queued something: play it now
                         continue
                 return None
             item = items.popleft()
             if type(item) is Separator:
-                cb = self.on_separator
-                if cb is not None:
-                    cb(item.id)
+                on_separator = self.on_separator
+                if on_separator is not None:
+                    on_separator(item.id)
                 continue
             frame = item.read()
             if frame is not None:

@@ -13,7 +13,6 @@ import os
 from donkey.media.frame import Source
 from donkey.media.sources import FilePlayer
 from donkey.media.wav import MediaFileError, WavCache
-from donkey.media.wav import cache as _default_cache
 
 
 class PromptNotFound(KeyError):
@@ -50,7 +49,7 @@ class PromptCollection:
     """Prompts by name, decoded and held in memory."""
 
     def __init__(self, wav_cache: WavCache | None = None) -> None:
-        self._cache = wav_cache or _default_cache
+        self._cache = wav_cache if wav_cache is not None else WavCache()
         self._frames: dict[str, tuple[bytes, ...]] = {}
         self._paths: dict[str, str] = {}
 

@@ -7,18 +7,29 @@ network) controls those bytes.
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
 
 from twisted.internet import udp
+from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.error import CannotListenError
 from twisted.internet.posixbase import PosixReactorBase
 from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import Logger
 
-# recvfrom errors meaning "nothing (more) to read" (as Twisted's udp.Port)
-_READ_IGNORE = frozenset(udp._sockErrReadIgnore) | frozenset(udp._sockErrReadRefuse)
+_log = Logger(namespace="donkey.media.rtp")
+
+#: ``recvfrom`` errors that mean "no datagram for us now", not a broken socket:
+#: the socket is drained (EAGAIN/EWOULDBLOCK), a signal interrupted the call
+#: (EINTR), or an ICMP port-unreachable answering one of our sends surfaced on
+#: this socket (ECONNREFUSED: Linux reports it on the next receive).  The
+#: same errors Twisted's own UDP port treats as harmless, kept here so we
+#: depend on no private Twisted name.
+READ_IGNORE_ERRNOS = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR, errno.ECONNREFUSED})
 
 _HDR = struct.Struct("!BBHII")
 _pack_into = _HDR.pack_into
@@ -149,12 +160,12 @@ class RtpEndpoint(DatagramProtocol):
         self.local_port: int | None = None
         self._buf = bytearray(HEADER_LEN + 160)
         self._buf_len = HEADER_LEN + 160
-        self._sendto: Callable[[bytes, tuple[str, int]], object] | None = None
+        self._sendto: Callable[[bytes | bytearray, tuple[str, int]], object] | None = None
         self._rx_ssrc = -1
         self._rx_seq = 0
 
     # -- twisted plumbing
-    def makeConnection(self, transport) -> None:  # type: ignore[override]
+    def makeConnection(self, transport: Any) -> None:
         super().makeConnection(transport)
         sock = getattr(transport, "socket", None)
         if sock is not None:
@@ -198,7 +209,7 @@ class RtpEndpoint(DatagramProtocol):
         self.stats.packets_sent += 1
 
     # -- receiving
-    def datagramReceived(self, data: bytes, addr) -> None:  # type: ignore[override]
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
         stats = self.stats
         if len(data) >= HEADER_LEN and data[0] == 0x80:
             # The usual packet: no CSRCs, extension or padding.
@@ -248,24 +259,54 @@ class _RtpPort(udp.Port):
     would follow every packet with a ``recvfrom`` failing with EAGAIN (an
     exception raised and caught, ~2 us) to learn the socket is empty.  With
     level-triggered polling a second queued packet simply wakes us again.
+
+    A protocol that raises is reported on the first failure and then only
+    when the count of failures reaches a power of two: a handler broken for
+    every packet would otherwise log 50 tracebacks a second per call.
     """
+
+    handler_errors = 0
 
     def doRead(self) -> None:
         try:
             data, addr = self.socket.recvfrom(self.maxPacketSize)
         except OSError as se:
-            if se.args[0] in _READ_IGNORE:
+            if se.args[0] in READ_IGNORE_ERRNOS:
                 return
             raise
         try:
             self.protocol.datagramReceived(data, addr)
         except BaseException:
-            from twisted.python import log
+            n = self.handler_errors = self.handler_errors + 1
+            if n & (n - 1) == 0:
+                _log.failure(
+                    "RTP packet handler {protocol!r} failed ({count} times so far)",
+                    protocol=self.protocol,
+                    count=n,
+                )
 
-            log.err()
+
+class ListeningPort(Protocol):
+    """What media needs of a listening UDP port: closing it (maybe asynchronously)."""
+
+    def stopListening(self) -> Deferred[None] | None: ...
 
 
-def _listen_rtp(reactor, port: int, protocol: DatagramProtocol, interface: str):
+class UdpReactor(Protocol):
+    """The part of ``IReactorUDP`` the port allocator needs.
+
+    A :class:`typing.Protocol` rather than Twisted's zope interface, so the
+    type checker can follow calls through it.
+    """
+
+    def listenUDP(
+        self, port: int, protocol: DatagramProtocol, interface: str = "", maxPacketSize: int = 8192
+    ) -> Any: ...
+
+
+def _listen_rtp(
+    reactor: UdpReactor, port: int, protocol: DatagramProtocol, interface: str
+) -> ListeningPort:
     if isinstance(reactor, PosixReactorBase):
         p = _RtpPort(port, protocol, interface, 8192, reactor)
         p.startListening()
@@ -278,7 +319,7 @@ class _Discard(DatagramProtocol):
 
     noisy = False
 
-    def datagramReceived(self, data, addr) -> None:  # type: ignore[override]
+    def datagramReceived(self, data: bytes, addr: Any) -> None:
         pass
 
 
@@ -294,9 +335,9 @@ class PortAllocator:
     low: int
     high: int
     host: str = "127.0.0.1"
-    reactor: object = None
+    reactor: UdpReactor | None = None
     _next: int = field(init=False, default=0)
-    _bound: dict[int, tuple[object, object]] = field(init=False, default_factory=dict)
+    _bound: dict[int, tuple[ListeningPort, ListeningPort]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.low % 2:
@@ -307,7 +348,7 @@ class PortAllocator:
         if self.reactor is None:
             from twisted.internet import reactor
 
-            self.reactor = reactor
+            self.reactor = cast(UdpReactor, reactor)
 
     @property
     def capacity(self) -> int:
@@ -316,6 +357,7 @@ class PortAllocator:
 
     @property
     def in_use(self) -> int:
+        """Number of port pairs bound now."""
         return len(self._bound)
 
     def bind(self, protocol: DatagramProtocol) -> int:
@@ -323,6 +365,8 @@ class PortAllocator:
 
         Raises :class:`NoMediaPortAvailable` when the range is exhausted.
         """
+        reactor = self.reactor
+        assert reactor is not None  # set in __post_init__
         for _ in range(self.capacity):
             port = self._next
             self._next = port + 2 if port + 3 <= self.high else self.low
@@ -330,11 +374,11 @@ class PortAllocator:
                 continue
             # RTCP first: a failed bind must not leave *protocol* attached.
             try:
-                rtcp = self.reactor.listenUDP(port + 1, _Discard(), interface=self.host)
+                rtcp: ListeningPort = reactor.listenUDP(port + 1, _Discard(), interface=self.host)
             except CannotListenError:
                 continue
             try:
-                rtp = _listen_rtp(self.reactor, port, protocol, self.host)
+                rtp = _listen_rtp(reactor, port, protocol, self.host)
             except CannotListenError:
                 rtcp.stopListening()
                 continue
@@ -346,13 +390,11 @@ class PortAllocator:
             "no free RTP port pair in %d-%d on %s" % (self.low, self.high, self.host)
         )
 
-    def release(self, port: int):
+    def release(self, port: int) -> Deferred[Any]:
         """Close the RTP and RTCP sockets of *port* (idempotent).
 
         Returns a Deferred firing once both sockets are really closed.
         """
-        from twisted.internet.defer import gatherResults, succeed
-
         pair = self._bound.pop(port, None)
         if pair is None:
             return succeed(None)

@@ -21,14 +21,18 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable
+from typing import Any, cast
 
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
+
+from donkey.common.dtmf import key_from_char
 from donkey.media.clock import MediaClock
 from donkey.media.codecs import Codec
-from donkey.media.dtmf import GoertzelDetector, Rfc4733Receiver, Rfc4733Sender, key_from_char
+from donkey.media.dtmf import GoertzelDetector, Rfc4733Receiver, Rfc4733Sender
 from donkey.media.frame import FRAME_BYTES, FRAME_MS, SAMPLES_PER_FRAME, SILENCE, Sink, Source
 from donkey.media.playlist import Playlist
 from donkey.media.recorder import Recorder
-from donkey.media.rtp import PortAllocator, RtpEndpoint, RtpStats
+from donkey.media.rtp import ListeningPort, PortAllocator, RtpEndpoint, RtpStats
 from donkey.media.sdp import SENDRECV, Negotiated, SdpNegotiator
 from donkey.media.sources import RingtoneSource
 from donkey.media.wav import WavCache
@@ -59,7 +63,12 @@ _KEY_POS = {
 
 
 class MediaSession:
-    """Media of one call.  Raises ``NoMediaPortAvailable`` if no port is free."""
+    """Media of one call.  Raises ``NoMediaPortAvailable`` if no port is free.
+
+    *wav_cache* is where played files are decoded; the server passes the one
+    it shares among all calls.  Without it the session gets a cache of its
+    own, which is fine for a test but makes every call decode its prompts anew.
+    """
 
     def __init__(
         self,
@@ -87,10 +96,12 @@ class MediaSession:
         self.sdp = SdpNegotiator(self.local_ip, endpoint.local_port or 0, codecs, dtmf_payload_type)
         self.negotiated: Negotiated | None = None
 
-        self.playlist = Playlist(wav_cache)
+        #: Decoded files; one per server, shared by all its calls (see WavCache).
+        self.wav_cache = wav_cache if wav_cache is not None else WavCache()
+        self.playlist = Playlist(self.wav_cache)
         self.playlist.on_empty = self._playlist_empty
         self.playlist.on_separator = self._playlist_separator
-        self._input: Source = self.playlist
+        self._input: Source | None = self.playlist
         self._output: Sink | None = self.playlist
         self._read: Callable[[], bytes | None] = self.playlist.read
         self._write: Callable[[bytes], None] | None = None  # the playlist discards
@@ -98,7 +109,7 @@ class MediaSession:
         # send state
         self._ts = int.from_bytes(os.urandom(4), "big")
         self._marker = True
-        self._encode: Callable[[bytes], bytes] | None = None
+        self._encode: Callable[[bytes], bytes] = _not_negotiated  # set by _apply()
         self._pt = -1
         self._te_pt = -1
         self._send_ok = False  # negotiated direction + remote address allow sending
@@ -109,7 +120,7 @@ class MediaSession:
         self._inband_tx: deque[RingtoneSource] = deque()
 
         # receive state
-        self._decode: Callable[[bytes], bytes] | None = None
+        self._decode: Callable[[bytes], bytes] = _not_negotiated
         self._rxq: deque[bytes] = deque(maxlen=JITTER_FRAMES)
         self._rxbuf = bytearray()
         # Playout starts (and restarts after running dry) once this many
@@ -382,13 +393,11 @@ class MediaSession:
     def stats(self) -> RtpStats:
         return self.rtp.stats
 
-    def close(self):
+    def close(self) -> Deferred[Any]:
         """End of call: stop media, finish the recording, free the port.
 
         Returns a Deferred that fires when the sockets are closed.
         """
-        from twisted.internet.defer import maybeDeferred, succeed
-
         if self.closed:
             return succeed(None)
         self.closed = True
@@ -399,12 +408,13 @@ class MediaSession:
         self.rtp.handler = _ignore
         if self._ports is not None and self.rtp.local_port is not None:
             return self._ports.release(self.rtp.local_port)
-        if self.rtp.transport is not None and hasattr(self.rtp.transport, "stopListening"):
-            return maybeDeferred(self.rtp.transport.stopListening)
+        transport = self.rtp.transport
+        if transport is not None and hasattr(transport, "stopListening"):
+            return maybeDeferred(cast(ListeningPort, transport).stopListening)
         return succeed(None)
 
     # ------------------------------------------------------- event posting
-    def _post(self, name: str, *args) -> None:
+    def _post(self, name: str, *args: object) -> None:
         self.reactor.callLater(0, self._fire, name, args)
 
     def _fire(self, name: str, args: tuple) -> None:
@@ -426,7 +436,7 @@ class MediaSession:
         if pt == self._pt:
             if not self._rx_on:
                 return
-            pcm = self._decode(payload)  # type: ignore[misc]
+            pcm = self._decode(payload)
             if len(pcm) == FRAME_BYTES:
                 self._rxq.append(pcm)
             else:
@@ -513,9 +523,15 @@ class MediaSession:
             frame = SILENCE
         if self._marker:
             self._marker = False
-            self._rtp_send(self._pt, True, ts, self._encode(frame))  # type: ignore[misc]
+            self._rtp_send(self._pt, True, ts, self._encode(frame))
         else:
-            self._rtp_send(self._pt, False, ts, self._encode(frame))  # type: ignore[misc]
+            self._rtp_send(self._pt, False, ts, self._encode(frame))
+
+
+def _not_negotiated(data: bytes) -> bytes:
+    # Never reached: nothing is sent before a codec is negotiated (_tx_on is
+    # off) and no packet matches the payload type -1.
+    raise RuntimeError("no codec negotiated yet")
 
 
 def _no_frame() -> bytes | None:

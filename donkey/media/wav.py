@@ -7,9 +7,13 @@ at load time.  Writing produces 8 kHz 16-bit mono files for recordings.
 
 Blocking: :func:`load_wav` decodes a whole file synchronously.  Prompts are
 small (tens of kB) so the playlist loads them on the reactor thread through
-the process-wide :data:`cache` (each file is decoded once, re-read only when
-its mtime/size changes).  For big files use :func:`load_wav_async`, which
+a :class:`WavCache` (each file is decoded once, re-read only when its
+mtime/size changes).  For big files use :func:`load_wav_async`, which
 decodes in a worker thread and fills the same cache.
+
+There is no process-wide cache: whoever builds media owns one and hands it
+down (the server makes one for all its calls, a test makes its own), so
+two servers in one process, or two tests, never share decoded audio.
 """
 
 from __future__ import annotations
@@ -17,10 +21,13 @@ from __future__ import annotations
 import os
 import struct
 import threading
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from donkey.media._audioop import audioop
 from donkey.media.frame import SAMPLE_RATE, split_frames
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
 
 WAVE_FORMAT_PCM = 1
 WAVE_FORMAT_ALAW = 6
@@ -106,7 +113,9 @@ class WavCache:
     """Decoded files, split into frames, keyed by path and (mtime, size).
 
     Playback just indexes the cached tuple of frames, so N calls playing the
-    same prompt share one copy and allocate nothing per frame.
+    same prompt share one copy and allocate nothing per frame -- provided
+    they share the cache: the server builds one and passes it to every
+    :class:`~donkey.media.session.MediaSession`.
     """
 
     def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
@@ -153,20 +162,27 @@ class WavCache:
             self._bytes += size
 
     def clear(self) -> None:
+        """Forget every decoded file (they reload on their next use)."""
         with self._lock:
             self._entries.clear()
             self._bytes = 0
 
 
-#: Process-wide cache used by the playlist and prompt collections.
-cache = WavCache()
+def _decode_frames(path: str) -> tuple[bytes, ...]:
+    return split_frames(load_wav(path))
 
 
-def load_wav_async(path: str, wav_cache: WavCache | None = None):
-    """Decode *path* in a worker thread; Deferred fires with its frames tuple."""
+def load_wav_async(path: str, wav_cache: WavCache | None = None) -> Deferred[tuple[bytes, ...]]:
+    """Decode *path* in a worker thread; the Deferred fires with its frames.
+
+    With *wav_cache* the frames are also kept there (and taken from it when
+    fresh); without one they are decoded for this caller only.
+    """
     from twisted.internet.threads import deferToThread
 
-    return deferToThread((wav_cache or cache).frames, path)
+    if wav_cache is None:
+        return deferToThread(_decode_frames, path)
+    return deferToThread(wav_cache.frames, path)
 
 
 class WavWriter:

@@ -15,10 +15,15 @@ the others and never itself.  The channel is freed when the session ends.
 
 from __future__ import annotations
 
+from typing import Any
+
 from donkey.dsm import events as ev
 from donkey.dsm.errors import DSMException
 from donkey.dsm.events import Event
 from donkey.dsm.module import Module
+from donkey.media.conference import ConferenceBridge, Tee
+from donkey.media.mixin import MixIn
+from donkey.media.wav import WavCache
 
 CHANNEL = "conference.channel"
 TEE = "conference.tee"
@@ -26,7 +31,7 @@ MIXIN = "conference.mixin"
 
 
 class ConferenceModule(Module):
-    def on_session_end(self, session) -> None:
+    def on_session_end(self, session: Any) -> None:
         for key in (CHANNEL, TEE):
             channel = session.objects.pop(key, None)
             if channel is not None:
@@ -38,17 +43,15 @@ class ConferenceModule(Module):
 module = ConferenceModule("mod_conference")
 
 
-def _bridge(session):
+def _bridge(session: Any) -> ConferenceBridge:
     """The runtime's rooms; a runtime built without any (the harness) gets clock-less ones."""
     runtime = session.runtime
     if runtime.conference is None:
-        from donkey.media.conference import ConferenceBridge
-
         runtime.conference = ConferenceBridge()
     return runtime.conference
 
 
-def _join(session, event, args, what: str) -> None:
+def _join(session: Any, event: Event, args: tuple[str, ...], what: str) -> None:
     media = session.require_media(what)
     room = session.resolve(args[0], event)
     mode = session.resolve(args[1], event) if len(args) > 1 else ""
@@ -66,17 +69,17 @@ def _join(session, event, args, what: str) -> None:
 
 
 @module.action("conference.join", split=",", optional=True)
-def join(session, event, args):
+def join(session: Any, event: Event, args: tuple[str, ...]) -> None:
     _join(session, event, args, "conference.join")
 
 
 @module.action("conference.rejoin", split=",", optional=True)
-def rejoin(session, event, args):
+def rejoin(session: Any, event: Event, args: tuple[str, ...]) -> None:
     _join(session, event, args, "conference.rejoin")
 
 
 @module.action("conference.leave")
-def leave(session, event, args):
+def leave(session: Any, event: Event, args: tuple[str, ...]) -> None:
     channel = session.objects.pop(CHANNEL, None)
     if channel is None:
         session.set_errno("script", "conference.leave: not in a conference\n")
@@ -89,9 +92,7 @@ def leave(session, event, args):
 
 
 @module.action("conference.teejoin", split=",", optional=True)
-def teejoin(session, event, args):
-    from donkey.media.conference import Tee
-
+def teejoin(session: Any, event: Event, args: tuple[str, ...]) -> None:
     media = session.require_media("conference.teejoin")
     room = session.resolve(args[0], event)
     key = TEE + ("." + session.resolve(args[1], event) if len(args) > 1 and args[1] else "")
@@ -104,7 +105,7 @@ def teejoin(session, event, args):
 
 
 @module.action("conference.teeleave")
-def teeleave(session, event, args):
+def teeleave(session: Any, event: Event, args: tuple[str, ...]) -> None:
     key = TEE + ("." + session.resolve(args[0], event) if args[0] else "")
     channel = session.objects.pop(key, None)
     if channel is not None:
@@ -113,7 +114,7 @@ def teeleave(session, event, args):
 
 
 @module.action("conference.postEvent", split=",")
-def post_event(session, event, args):
+def post_event(session: Any, event: Event, args: tuple[str, ...]) -> None:
     room = session.resolve(args[0], event)
     event_id = session.resolve(args[1], event)
     if not event_id.isdigit():
@@ -126,13 +127,13 @@ def post_event(session, event, args):
 
 
 @module.action("conference.size", split=",")
-def size(session, event, args):
+def size(session: Any, event: Event, args: tuple[str, ...]) -> None:
     room = session.resolve(args[0], event)
     session.vars[args[1].lstrip("$")] = str(_bridge(session).size(room))
 
 
 @module.action("conference.setPlayoutType")
-def set_playout_type(session, event, args):
+def set_playout_type(session: Any, event: Event, args: tuple[str, ...]) -> None:
     kind = session.resolve(args[0], event)
     if kind not in ("adaptive", "jb", "simple"):
         session.set_errno("arg", f"unknown playout type '{kind}'\n")
@@ -141,9 +142,7 @@ def set_playout_type(session, event, args):
 
 
 @module.action("conference.setupMixIn", split=",", optional=True)
-def setup_mixin(session, event, args):
-    from donkey.media.mixin import MixIn
-
+def setup_mixin(session: Any, event: Event, args: tuple[str, ...]) -> None:
     media = session.require_media("conference.setupMixIn")
     try:
         level = float(session.resolve(args[0], event) or "0.5")
@@ -151,12 +150,22 @@ def setup_mixin(session, event, args):
     except ValueError:
         session.set_errno("arg", "conference.setupMixIn: level and seconds must be numbers\n")
         return
-    mixin = MixIn(media.input, level, seconds)
+    mixin = MixIn(media.input, level, seconds, _wav_cache(media))
     session.objects[MIXIN] = mixin
     media.set_input(mixin)
 
 
-def _mixin(session, what: str):
+def _wav_cache(media: Any) -> WavCache | None:
+    """The call's decoded-file cache, so mixed-in prompts are shared with the server.
+
+    A media handle that has none (the harness records calls instead of
+    playing) leaves the mix-in its own.
+    """
+    cache = getattr(media, "wav_cache", None)
+    return cache if isinstance(cache, WavCache) else None
+
+
+def _mixin(session: Any, what: str) -> MixIn:
     mixin = session.objects.get(MIXIN)
     if mixin is None:
         raise DSMException("conference", text=f"{what}: call conference.setupMixIn first")
@@ -164,7 +173,7 @@ def _mixin(session, what: str):
 
 
 @module.action("conference.playMixIn")
-def play_mixin(session, event, args):
+def play_mixin(session: Any, event: Event, args: tuple[str, ...]) -> None:
     path = session.resolve(args[0], event)
     try:
         _mixin(session, "conference.playMixIn").play_file(path)
@@ -173,8 +182,9 @@ def play_mixin(session, event, args):
 
 
 @module.action("conference.playMixInList", split=",", optional=True)
-def play_mixin_list(session, event, args):
+def play_mixin_list(session: Any, event: Event, args: tuple[str, ...]) -> None:
     path = session.resolve(args[0], event)
+    # exactly "true", as SEMS compares it: a script argument, not a config switch
     loop = session.resolve(args[1], event) == "true"
     try:
         _mixin(session, "conference.playMixInList").add_file(path, loop=loop)
@@ -183,5 +193,5 @@ def play_mixin_list(session, event, args):
 
 
 @module.action("conference.flushMixInList")
-def flush_mixin_list(session, event, args):
+def flush_mixin_list(session: Any, event: Event, args: tuple[str, ...]) -> None:
     _mixin(session, "conference.flushMixInList").flush()

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import treq
@@ -41,7 +41,9 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTCP
 from twisted.python.failure import Failure
 from twisted.web.client import Agent, HTTPConnectionPool, ResponseFailed
+from twisted.web.iweb import IAgent, IResponse
 
+from donkey.dsm.events import Event
 from donkey.dsm.module import Module
 from donkey.dsm.values import to_uint_prefix
 
@@ -58,9 +60,12 @@ class _Client:
         self.pool = HTTPConnectionPool(reactor, persistent=True)
         self.pool.maxPersistentPerHost = 8
         self.pool.cachedConnectionTimeout = 60
-        self.http = HTTPClient(Agent(reactor, pool=self.pool))
+        # Agent provides IAgent through zope's @implementer, which the type
+        # checker cannot see: the cast states what Twisted declares.
+        self.http = HTTPClient(cast(IAgent, Agent(reactor, pool=self.pool)))
 
-    def close(self) -> Deferred:
+    def close(self) -> Deferred[None]:
+        """Close the kept-alive connections; fires when they are closed."""
         return self.pool.closeCachedConnections()
 
 
@@ -84,7 +89,7 @@ def shutdown(runtime: Any) -> Deferred:
     return c.close() if c is not None else defer.succeed(None)
 
 
-def _timeout(session) -> float:
+def _timeout(session: Any) -> float:
     text = session.vars.get("curl.timeout", "")
     if not text:
         return 0.0
@@ -107,21 +112,24 @@ def _describe(failure: Failure, url: str, timeout: float, timed_out: bool) -> st
         reasons = getattr(failure.value, "reasons", None) or []
         inner = "; ".join(r.getErrorMessage() for r in reasons)
         return f"Failure when receiving data from the peer: {inner}"
-    return failure.getErrorMessage() or failure.type.__name__
+    kind = failure.type
+    return failure.getErrorMessage() or (kind.__name__ if kind is not None else "error")
 
 
 def _perform(
-    session,
+    session: Any,
     url: str,
     method: str,
-    consume: Callable[[Any], Deferred],
+    consume: Callable[[IResponse], Deferred[Any]],
     body: bytes | None = None,
     content_type: str | None = None,
 ) -> Deferred:
     """Send the request, let ``consume(response)`` read the body; set errno/curl.err."""
     c = client(session.runtime)
     timeout = _timeout(session)
-    headers = {"Content-Type": [content_type]} if content_type else None
+    headers: dict[bytes | str, list[bytes | str]] | None = (
+        {"Content-Type": [content_type]} if content_type else None
+    )
 
     timed_out: list[bool] = []
 
@@ -159,10 +167,10 @@ def _perform(
     return d
 
 
-def _into_var(session) -> Callable[[Any], Deferred]:
+def _into_var(session: Any) -> Callable[[IResponse], Deferred[None]]:
     """Append the body to ``$curl.out`` as it arrives (as SEMS's write callback)."""
 
-    def consume(response) -> Deferred:
+    def consume(response: IResponse) -> Deferred[None]:
         session.vars.setdefault("curl.out", "")
         chunks: list[bytes] = []
 
@@ -174,8 +182,8 @@ def _into_var(session) -> Callable[[Any], Deferred]:
     return consume
 
 
-def _into_log(session, url: str) -> Callable[[Any], Deferred]:
-    def consume(response) -> Deferred:
+def _into_log(session: Any, url: str) -> Callable[[IResponse], Deferred[None]]:
+    def consume(response: IResponse) -> Deferred[None]:
         def show(data: bytes) -> None:
             session.log.debug(
                 "curl: {url} answered {code}: {body}",
@@ -189,7 +197,7 @@ def _into_log(session, url: str) -> Callable[[Any], Deferred]:
     return consume
 
 
-def _form_vars(session, spec: str) -> list[tuple[str, str]]:
+def _form_vars(session: Any, spec: str) -> list[tuple[str, str]]:
     """``$a;$b`` -> ``[("a", value of $a), ...]``."""
     out = []
     for item in spec.split(";"):
@@ -216,20 +224,20 @@ def _multipart(fields: list[tuple[str, str]]) -> tuple[bytes, str]:
 
 
 @module.action("curl.get")
-def _get(session, event, args) -> Deferred:
+def _get(session: Any, event: Event, args: tuple[str, ...]) -> Deferred:
     session.vars.pop("curl.out", None)
     url = session.resolve(args[0], event)
     return _perform(session, url, "GET", _into_var(session))
 
 
 @module.action("curl.getDiscardResult")
-def _get_discard(session, event, args) -> Deferred:
+def _get_discard(session: Any, event: Event, args: tuple[str, ...]) -> Deferred:
     url = session.resolve(args[0], event)
     return _perform(session, url, "GET", _into_log(session, url))
 
 
 @module.action("curl.getFile", split=",", optional=True)
-def _get_file(session, event, args) -> Deferred | None:
+def _get_file(session: Any, event: Event, args: tuple[str, ...]) -> Deferred | None:
     url = session.resolve(args[0], event)
     path = session.resolve(args[1], event)
     try:
@@ -238,16 +246,23 @@ def _get_file(session, event, args) -> Deferred | None:
         session.set_errno(E_FILE, f"cannot open '{path}' for writing: {e.strerror}")
         return None
 
-    def consume(response) -> Deferred:
-        return treq.collect(response, f.write)
+    def write(data: bytes) -> None:
+        f.write(data)
+
+    def consume(response: IResponse) -> Deferred[None]:
+        return treq.collect(response, write)
+
+    def close_file(result: object) -> object:
+        f.close()
+        return result
 
     d = _perform(session, url, "GET", consume)
-    d.addBoth(lambda result: (f.close(), result)[1])
+    d.addBoth(close_file)
     return d
 
 
 @module.action("curl.getForm", split=",", optional=True)
-def _get_form(session, event, args) -> Deferred:
+def _get_form(session: Any, event: Event, args: tuple[str, ...]) -> Deferred:
     session.vars.pop("curl.out", None)
     url = session.resolve(args[0], event)
     sep = "&" if "?" in url else "?"
@@ -257,8 +272,8 @@ def _get_form(session, event, args) -> Deferred:
     return _perform(session, url, "GET", _into_var(session))
 
 
-def _post(get_result: bool):
-    def action(session, event, args) -> Deferred:
+def _post(get_result: bool) -> Callable[[Any, Event, tuple[str, ...]], Deferred[Any]]:
+    def action(session: Any, event: Event, args: tuple[str, ...]) -> Deferred[Any]:
         url = session.resolve(args[0], event)
         if get_result:
             session.vars.pop("curl.out", None)

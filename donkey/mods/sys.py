@@ -40,7 +40,7 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any
+from typing import Any, Protocol, cast
 
 from twisted.internet import error, protocol
 from twisted.internet.defer import Deferred
@@ -48,6 +48,7 @@ from twisted.internet.interfaces import IReactorProcess
 from twisted.python.failure import Failure
 
 from donkey.dsm.errors import DSMException
+from donkey.dsm.events import Event
 from donkey.dsm.module import Module
 from donkey.dsm.values import to_uint_prefix
 
@@ -60,11 +61,11 @@ def _var_name(text: str) -> str:
     return text[1:] if text.startswith("$") else text
 
 
-def _ok(session) -> None:
+def _ok(session: Any) -> None:
     session.clear_errno()
 
 
-def _file_error(session, what: str, e: OSError) -> None:
+def _file_error(session: Any, what: str, e: OSError) -> None:
     session.log.warn("sys: {what} failed: {err}", what=what, err=e.strerror or str(e))
     session.set_errno(E_FILE, f"{what}: {e.strerror or e}")
 
@@ -74,7 +75,7 @@ def _file_error(session, what: str, e: OSError) -> None:
 
 
 @module.action("sys.mkdir")
-def _mkdir(session, event, args) -> None:
+def _mkdir(session: Any, event: Event, args: tuple[str, ...]) -> None:
     path = session.resolve(args[0], event)
     try:
         os.mkdir(path, 0o775)
@@ -85,7 +86,7 @@ def _mkdir(session, event, args) -> None:
 
 
 @module.action("sys.mkdirRecursive")
-def _mkdir_recursive(session, event, args) -> None:
+def _mkdir_recursive(session: Any, event: Event, args: tuple[str, ...]) -> None:
     path = session.resolve(args[0], event)
     try:
         os.makedirs(path, 0o775, exist_ok=True)
@@ -96,7 +97,7 @@ def _mkdir_recursive(session, event, args) -> None:
 
 
 @module.action("sys.rename", split=",", optional=True)
-def _rename(session, event, args) -> None:
+def _rename(session: Any, event: Event, args: tuple[str, ...]) -> None:
     src = session.resolve(args[0], event)
     dst = session.resolve(args[1], event)
     try:
@@ -108,7 +109,7 @@ def _rename(session, event, args) -> None:
 
 
 @module.action("sys.unlink")
-def _unlink(session, event, args) -> None:
+def _unlink(session: Any, event: Event, args: tuple[str, ...]) -> None:
     path = session.resolve(args[0], event)
     if not path:
         return
@@ -121,7 +122,7 @@ def _unlink(session, event, args) -> None:
 
 
 @module.action("sys.unlinkArray", split=",", optional=True)
-def _unlink_array(session, event, args) -> None:
+def _unlink_array(session: Any, event: Event, args: tuple[str, ...]) -> None:
     name = _var_name(session.resolve(args[0], event))
     if not name:
         return
@@ -146,7 +147,7 @@ def _unlink_array(session, event, args) -> None:
 
 
 @module.action("sys.tmpnam")
-def _tmpnam(session, event, args) -> None:
+def _tmpnam(session: Any, event: Event, args: tuple[str, ...]) -> None:
     name = _var_name(session.resolve(args[0], event))
     try:
         fd, path = tempfile.mkstemp(prefix="donkey_")
@@ -159,12 +160,12 @@ def _tmpnam(session, event, args) -> None:
 
 
 @module.condition("sys.file_exists")
-def _file_exists(session, event, args) -> bool:
+def _file_exists(session: Any, event: Event, args: tuple[str, ...]) -> bool:
     return os.path.exists(session.resolve(args[0], event))
 
 
 @module.condition("sys.file_not_exists")
-def _file_not_exists(session, event, args) -> bool:
+def _file_not_exists(session: Any, event: Event, args: tuple[str, ...]) -> bool:
     return not os.path.exists(session.resolve(args[0], event))
 
 
@@ -172,27 +173,36 @@ def _file_not_exists(session, event, args) -> bool:
 # processes
 
 
+class _ChildStdin(Protocol):
+    """The part of ``IProcessTransport`` used here, as a protocol the type checker follows."""
+
+    def closeStdin(self) -> None: ...
+
+
 class _Collector(protocol.ProcessProtocol):
     """Collects a child's standard output; fires with ``(output, wait_status)``."""
 
-    def __init__(self, done: Deferred):
+    def __init__(self, done: Deferred[tuple[bytes, int]]):
         self.done = done
         self.out: list[bytes] = []
 
     def connectionMade(self) -> None:
-        self.transport.closeStdin()
+        if self.transport is not None:
+            cast(_ChildStdin, self.transport).closeStdin()
 
     def outReceived(self, data: bytes) -> None:
         self.out.append(data)
 
     def processEnded(self, reason: Failure) -> None:
-        status = getattr(reason.value, "status", None)
+        value = reason.value
+        status = getattr(value, "status", None)
         if status is None:
-            status = 0 if reason.check(error.ProcessDone) else 256 * (reason.value.exitCode or 0)
+            code = getattr(value, "exitCode", None) or 0
+            status = 0 if reason.check(error.ProcessDone) else 256 * code
         self.done.callback((b"".join(self.out), status))
 
 
-def _process_reactor(session) -> Any:
+def _process_reactor(session: Any) -> Any:
     reactor = session.runtime.reactor
     if IReactorProcess.providedBy(reactor):
         return reactor
@@ -202,10 +212,10 @@ def _process_reactor(session) -> Any:
 
 
 @module.action("sys.popen", split="=")
-def _popen(session, event, args) -> Deferred:
+def _popen(session: Any, event: Event, args: tuple[str, ...]) -> Deferred[None]:
     var = _var_name(args[0])
     command = session.resolve(args[1], event)
-    done: Deferred = Deferred()
+    done: Deferred[tuple[bytes, int]] = Deferred()
     try:
         _process_reactor(session).spawnProcess(
             _Collector(done),
@@ -222,18 +232,17 @@ def _popen(session, event, args) -> Deferred:
         session.vars[var] = output.decode("utf-8", "replace")
         session.vars[var + ".status"] = str(status)
 
-    done.addCallback(finished)
-    return done
+    return done.addCallback(finished)
 
 
 @module.condition("sys.system")
-def _system(session, event, args) -> Deferred | bool:
+def _system(session: Any, event: Event, args: tuple[str, ...]) -> Deferred[bool] | bool:
     """Run the command through a process protocol: only this session waits for it."""
     command = session.resolve(args[0], event)
     if not command:
         session.log.error("sys.system: command is empty")
         return False
-    done: Deferred = Deferred()
+    done: Deferred[tuple[bytes, int]] = Deferred()
     try:
         _process_reactor(session).spawnProcess(
             _Collector(done),
@@ -262,7 +271,7 @@ def _system(session, event, args) -> Deferred | bool:
 
 
 @module.action("sys.getTimestamp")
-def _get_timestamp(session, event, args) -> None:
+def _get_timestamp(session: Any, event: Event, args: tuple[str, ...]) -> None:
     name = _var_name(session.resolve(args[0], event))
     now_ns = time.time_ns()
     sec, nsec = divmod(now_ns, 1_000_000_000)
@@ -286,7 +295,7 @@ def _atol(text: str) -> int:
 
 
 @module.action("sys.subTimestamp", split=",")
-def _sub_timestamp(session, event, args) -> None:
+def _sub_timestamp(session: Any, event: Event, args: tuple[str, ...]) -> None:
     t1 = _var_name(session.resolve(args[0], event))
     t2 = _var_name(session.resolve(args[1], event))
     v = session.vars

@@ -106,3 +106,43 @@ class ClockTests(unittest.TestCase):
         self.assertEqual(mc.sessions, [good])
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         mc.disconnect(good)
+
+
+class BrokenMixer:
+    def __init__(self):
+        self.calls = 0
+
+    def mix(self):
+        self.calls += 1
+        raise RuntimeError("mixer boom")
+
+
+class MixerFailureTests(unittest.TestCase):
+    def test_broken_mixer_is_reported_once_and_calls_keep_ticking(self):
+        """A conference bridge failing every tick logs one traceback, and calls still send audio."""
+        r = Clock()
+        mc = MediaClock(r)
+        good = Counter([], "good", r)
+        bad = BrokenMixer()
+        mc.add_mixer(bad)
+        mc.connect(good)
+        r.advance(0)
+        for _ in range(9):
+            r.advance(0.02)
+        self.assertEqual(bad.calls, 10)
+        self.assertEqual(len(good.times), 10)
+        self.assertEqual(mc.errors, 10)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_mixer_added_again_is_reported_again(self):
+        """A bridge removed and re-added after a failure gets its next failure logged."""
+        r = Clock()
+        mc = MediaClock(r)
+        bad = BrokenMixer()
+        mc.add_mixer(bad)
+        mc.connect(Counter([], "c", r))
+        r.advance(0)
+        mc.remove_mixer(bad)
+        mc.add_mixer(bad)
+        r.advance(0.02)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 2)

@@ -9,6 +9,7 @@ from donkey.media.dtmf import (
     Rfc4733Sender,
     build_event,
     key_from_char,
+    key_to_char,
 )
 from test.media.helpers import tone
 
@@ -32,6 +33,12 @@ class KeyTests(unittest.TestCase):
             [key_from_char(c) for c in "0129*#AbCD"], [0, 1, 2, 9, 10, 11, 12, 13, 14, 15]
         )
         self.assertRaises(ValueError, key_from_char, "E")
+
+    def test_key_numbers_back_to_characters(self):
+        """Key numbers turn back into the characters a script sees; no number wraps around."""
+        self.assertEqual("".join(key_to_char(k) for k in range(16)), "0123456789*#ABCD")
+        self.assertRaises(ValueError, key_to_char, 16)
+        self.assertRaises(ValueError, key_to_char, -1)
 
 
 class Rfc4733Tests(unittest.TestCase):

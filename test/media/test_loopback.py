@@ -11,7 +11,7 @@ from donkey.media.frame import SILENCE, split_frames
 from donkey.media.rtp import NoMediaPortAvailable, PortAllocator
 from donkey.media.session import MediaSession
 from donkey.media.wav import load_wav
-from test.media.helpers import tone, write_pcm_wav
+from test.media.helpers import free_udp_range, tone, write_pcm_wav
 
 
 class Recording:
@@ -31,7 +31,8 @@ class LoopbackTests(unittest.TestCase):
         os.makedirs(d)
         path = os.path.join(d, "hello.wav")
         write_pcm_wav(path, tone([440, 1000], 1000, 16000, amp=5000), 16000)
-        ports = PortAllocator(47300, 47399, "127.0.0.1", reactor)
+        low = free_udp_range(4)
+        ports = PortAllocator(low, low + 3, "127.0.0.1", reactor)
         clock = MediaClock(reactor)
         a = MediaSession(clock, ports)
         b = MediaSession(clock, ports)
@@ -73,7 +74,8 @@ class LoopbackTests(unittest.TestCase):
         self.assertEqual(a.rtp.remote, ("127.0.0.1", b.local_port))  # latched / from SDP
 
     def test_port_exhaustion_refuses_cleanly(self):
-        ports = PortAllocator(47400, 47403, "127.0.0.1", reactor)
+        low = free_udp_range(4)
+        ports = PortAllocator(low, low + 3, "127.0.0.1", reactor)
         clock = MediaClock(reactor)
         s1 = MediaSession(clock, ports)
         s2 = MediaSession(clock, ports)

@@ -1,3 +1,4 @@
+import errno
 import struct
 
 from twisted.internet.defer import inlineCallbacks
@@ -5,12 +6,15 @@ from twisted.internet.testing import FakeDatagramTransport
 from twisted.trial import unittest
 
 from donkey.media.rtp import (
+    READ_IGNORE_ERRNOS,
     NoMediaPortAvailable,
     PortAllocator,
     RtpEndpoint,
     RtpPacket,
+    _RtpPort,
     parse_header,
 )
+from test.media.helpers import free_udp_range
 
 
 class PacketTests(unittest.TestCase):
@@ -117,14 +121,15 @@ class PortAllocatorTests(unittest.TestCase):
     def test_pairs_and_exhaustion(self):
         from twisted.internet import reactor
 
-        alloc = PortAllocator(47100, 47103, "127.0.0.1", reactor)
+        low = free_udp_range(4)
+        alloc = PortAllocator(low, low + 3, "127.0.0.1", reactor)
         a, b = RtpEndpoint(), RtpEndpoint()
         pa = alloc.bind(a)
         pb = alloc.bind(b)
-        self.assertEqual(sorted([pa, pb]), [47100, 47102])
+        self.assertEqual(sorted([pa, pb]), [low, low + 2])
         self.assertEqual(a.local_port, pa)
         e = self.assertRaises(NoMediaPortAvailable, alloc.bind, RtpEndpoint())
-        self.assertIn("47100-47103", str(e))
+        self.assertIn(f"{low}-{low + 3}", str(e))
         yield alloc.release(pa)
         yield alloc.release(pa)  # idempotent
         self.assertEqual(alloc.bind(RtpEndpoint()), pa)
@@ -137,11 +142,72 @@ class PortAllocatorTests(unittest.TestCase):
         from twisted.internet import reactor
         from twisted.internet.protocol import DatagramProtocol
 
+        low = free_udp_range(4)
         squatter = reactor.listenUDP(
-            47201, DatagramProtocol(), interface="127.0.0.1"
+            low + 1, DatagramProtocol(), interface="127.0.0.1"
         )  # an RTCP port
         self.addCleanup(squatter.stopListening)
-        alloc = PortAllocator(47200, 47203, "127.0.0.1", reactor)
+        alloc = PortAllocator(low, low + 3, "127.0.0.1", reactor)
         port = alloc.bind(RtpEndpoint())
-        self.assertEqual(port, 47202)
+        self.assertEqual(port, low + 2)
         yield alloc.release(port)
+
+
+class _Socket:
+    """Stands in for the UDP socket: each recvfrom returns or raises the next item."""
+
+    def __init__(self, *items):
+        self.items = list(items)
+
+    def recvfrom(self, size):
+        item = self.items.pop(0)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+
+class _Raising(RtpEndpoint):
+    def datagramReceived(self, data, addr):
+        raise RuntimeError("handler boom")
+
+
+class RtpPortReadTests(unittest.TestCase):
+    def _port(self, protocol, *items):
+        from twisted.internet import reactor
+
+        port = _RtpPort(0, protocol, "127.0.0.1", 8192, reactor)
+        port.socket = _Socket(*items)
+        return port
+
+    def test_harmless_receive_errors_are_ignored(self):
+        """A drained socket, a signal or an ICMP port-unreachable never breaks the call's socket."""
+        self.assertEqual(
+            READ_IGNORE_ERRNOS,
+            {errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR, errno.ECONNREFUSED},
+        )
+        got = []
+        ep = RtpEndpoint()
+        ep.handler = lambda *a: got.append(a)
+        ep.accept_pts = frozenset({0})
+        pkt = RtpPacket(0, 1, 160, 7, b"x" * 160).build()
+        port = self._port(ep, *(OSError(e, "x") for e in sorted(READ_IGNORE_ERRNOS)))
+        for _ in READ_IGNORE_ERRNOS:
+            port.doRead()
+        port.socket = _Socket((pkt, ("127.0.0.1", 4000)))
+        port.doRead()
+        self.assertEqual(len(got), 1)
+
+    def test_other_receive_errors_propagate(self):
+        """A real socket error (EBADF) reaches the reactor, which drops the port."""
+        port = self._port(RtpEndpoint(), OSError(errno.EBADF, "bad"))
+        e = self.assertRaises(OSError, port.doRead)
+        self.assertEqual(e.errno, errno.EBADF)
+
+    def test_failing_handler_logged_at_powers_of_two(self):
+        """A handler failing on every packet logs 1st, 2nd, 4th, 8th failure, not each packet."""
+        pkt = (b"\x80" * 12, ("127.0.0.1", 4000))
+        port = self._port(_Raising(), *([pkt] * 10))
+        for _ in range(10):
+            port.doRead()
+        self.assertEqual(port.handler_errors, 10)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 4)

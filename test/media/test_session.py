@@ -7,7 +7,7 @@ from donkey.media.codecs import by_name
 from donkey.media.dtmf import build_event
 from donkey.media.rtp import RtpPacket
 from donkey.media.sources import PcmSource
-from donkey.media.wav import MediaFileError
+from donkey.media.wav import MediaFileError, WavCache
 from test.media.helpers import FakeNet, rms, tone, write_pcm_wav
 from test.media.test_dtmf import key_tone
 
@@ -273,3 +273,34 @@ class SessionTimeoutAndRecordTests(unittest.TestCase):
         net = FakeNet()
         self.assertRaises(MediaFileError, net.a.session.record_file, "/nonexistent/dir/r.wav")
         self.assertFalse(net.a.session.recording)
+
+
+class SessionWavCacheTests(unittest.TestCase):
+    def _prompt(self):
+        d = self.mktemp()
+        os.makedirs(d)
+        path = os.path.join(d, "hello.wav")
+        write_pcm_wav(path, tone([600], 100), 8000)
+        return path
+
+    def test_calls_given_one_cache_share_the_decoded_prompt(self):
+        """Two calls playing one prompt through the server's cache decode it once and share it."""
+        path = self._prompt()
+        shared = WavCache()
+        net = FakeNet(shared)
+        net.a.session.play_file(path)
+        frames = shared.get(path)
+        self.assertIsNotNone(frames)
+        net.b.session.play_file(path)
+        self.assertIs(shared.get(path), frames)
+        self.assertIs(net.a.session.wav_cache, shared)
+        self.assertIs(net.b.session.playlist.wav_cache, shared)
+
+    def test_session_without_a_cache_keeps_its_own(self):
+        """A session built without a cache (a test, a tool) decodes into a private one only."""
+        path = self._prompt()
+        net = FakeNet()
+        net.a.session.play_file(path)
+        self.assertIsNotNone(net.a.session.wav_cache.get(path))
+        self.assertIsNone(net.b.session.wav_cache.get(path))
+        self.assertIsNot(net.a.session.wav_cache, net.b.session.wav_cache)

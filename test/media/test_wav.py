@@ -79,6 +79,25 @@ class WavReadTests(unittest.TestCase):
         d.addCallback(lambda frames: self.assertEqual(len(frames), 5))
         return d
 
+    def test_async_load_fills_the_given_cache_or_none(self):
+        """A big file decoded in a thread lands in the cache it was asked for, and nowhere else."""
+        p = self.path("async2.wav")
+        write_pcm_wav(p, tone([440], 100), 8000)
+        cache = WavCache()
+
+        def cached(frames):
+            self.assertIs(cache.get(p), frames)
+            return load_wav_async(p)
+
+        def uncached(frames):
+            self.assertEqual(len(frames), 5)
+            self.assertIsNot(cache.get(p), frames)
+
+        d = load_wav_async(p, cache)
+        d.addCallback(cached)
+        d.addCallback(uncached)
+        return d
+
 
 class WavWriteTests(unittest.TestCase):
     def test_writer_header_is_fixed_up(self):

@@ -13,11 +13,26 @@ from typing import Protocol, runtime_checkable
 
 @runtime_checkable
 class Codec(Protocol):
-    """What the media layer needs from a codec."""
+    """What the media layer needs from a codec.
 
-    name: str  # SDP encoding name, e.g. "PCMU"
-    payload_type: int  # static (or preferred dynamic) RTP payload type
-    clock_rate: int  # RTP clock rate, Hz
+    The three attributes are read-only (properties here), so an immutable
+    codec such as a frozen dataclass satisfies the protocol.
+    """
+
+    @property
+    def name(self) -> str:
+        """SDP encoding name, e.g. ``PCMU``."""
+        ...
+
+    @property
+    def payload_type(self) -> int:
+        """Static (or preferred dynamic) RTP payload type."""
+        ...
+
+    @property
+    def clock_rate(self) -> int:
+        """RTP clock rate, Hz."""
+        ...
 
     def encode(self, pcm: bytes) -> bytes:
         """Encode linear 16-bit PCM at 8 kHz into an RTP payload."""
