@@ -9,6 +9,7 @@ directly.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
@@ -17,28 +18,18 @@ from donkey.dsm import callflow
 from donkey.dsm import events as ev
 from donkey.dsm.events import Event
 from donkey.dsm.loader import AppBundle
+from donkey.dsm.protocols import AudioSink, AudioSource, CallHandle, MediaHandle
+from donkey.dsm.session import Session
+from donkey.media.prompts import PromptNotFound, PromptSets
 from donkey.media.sdp import SdpError
 from donkey.media.session import MediaSession
+from donkey.sip.headers import SipHeaders
 from donkey.sip.leg import CallLeg
 
 if TYPE_CHECKING:  # pragma: no cover
     from donkey.app.controller import CallController
 
 log = Logger(namespace="donkey.app.call")
-
-SELECT_NAMES = (
-    "callid",
-    "remote_tag",
-    "user",
-    "domain",
-    "local_uri",
-    "local_party",
-    "remote_uri",
-    "remote_party",
-    "ruri",
-    "request_headers",
-)
-
 
 _NAMEADDR = re.compile(r'^\s*([^"<]*[^"<\s])\s*(<.*)$')
 
@@ -59,10 +50,18 @@ def quoted_display(header: str) -> str:
 
 
 class DSMMedia:
-    """``session.media``: the call's MediaSession plus the bundle's prompts."""
+    """``session.media``: the call's :class:`MediaSession` plus the bundle's prompts.
+
+    Every :class:`~donkey.dsm.protocols.MediaHandle` method is written out
+    here, most of them passing straight to the MediaSession, so a script
+    can reach nothing the protocol does not name.
+    """
 
     def __init__(
-        self, media: MediaSession, prompts: Any = None, dead_rtp_time: float | None = None
+        self,
+        media: MediaSession,
+        prompts: PromptSets | None = None,
+        dead_rtp_time: float | None = None,
     ):
         self._media = media
         self._prompts = prompts
@@ -70,10 +69,114 @@ class DSMMedia:
         #: seconds without RTP before ``rtpTimeout`` (sems.conf ``dead_rtp_time``)
         self.dead_rtp_time = dead_rtp_time
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._media, name)
+    # -- the playlist --------------------------------------------------------
+    def play_file(self, path: str, loop: bool = False, front: bool = False) -> None:
+        self._media.play_file(path, loop, front)
+
+    def play_prompt(self, name: str, front: bool = False, loop: bool = False) -> None:
+        """The prompt from the set chosen by ``setPromptSet`` (the default one before)."""
+        if self._prompts is None:
+            raise PromptNotFound(name)
+        collection = self._prompts.lookup(name, self._prompt_set)
+        self._media.play_source(collection.source(name, loop=loop), front=front)
+
+    def set_prompt_set(self, name: str) -> None:
+        if self._prompts is None or name not in self._prompts.names():
+            raise PromptNotFound(name)
+        self._prompt_set = name
+
+    def play_silence(self, ms: int, front: bool = False) -> None:
+        self._media.play_silence(ms, front)
+
+    def play_ringtone(
+        self,
+        length_ms: int,
+        on_ms: int,
+        off_ms: int,
+        f: int,
+        f2: int = 0,
+        front: bool = False,
+    ) -> None:
+        self._media.play_ringtone(length_ms, on_ms, off_ms, f, f2, front)
+
+    def add_separator(self, id: str, front: bool = False) -> None:
+        self._media.add_separator(int(id), front)
+
+    def flush_playlist(self) -> None:
+        self._media.flush_playlist()
+
+    def set_in_out_playlist(self) -> None:
+        self._media.set_in_out_playlist()
+
+    def set_input_playlist(self) -> None:
+        self._media.set_input_playlist()
+
+    def set_output_playlist(self) -> None:
+        self._media.set_output_playlist()
+
+    # -- recording -----------------------------------------------------------
+    def record_file(self, path: str) -> None:
+        self._media.record_file(path)
+
+    def stop_record(self) -> None:
+        self._media.stop_record()
+
+    @property
+    def record_length_ms(self) -> int:
+        return self._media.record_length_ms
+
+    @property
+    def record_data_size(self) -> int:
+        return self._media.record_data_size
+
+    # -- routing -------------------------------------------------------------
+    @property
+    def input(self) -> AudioSource | None:
+        return self._media.input
+
+    @property
+    def output(self) -> AudioSink | None:
+        return self._media.output
+
+    def set_input(self, source: AudioSource | None) -> None:
+        self._media.set_input(source)
+
+    def set_output(self, sink: AudioSink | None) -> None:
+        self._media.set_output(sink)
+
+    def connect(self) -> None:
+        self._media.connect()
+
+    def disconnect(self) -> None:
+        self._media.disconnect()
+
+    # -- switches ------------------------------------------------------------
+    def enable_receiving(self) -> None:
+        self._media.enable_receiving()
+
+    def disable_receiving(self) -> None:
+        self._media.disable_receiving()
+
+    def enable_force_dtmf_receiving(self) -> None:
+        self._media.enable_force_dtmf_receiving()
+
+    def disable_force_dtmf_receiving(self) -> None:
+        self._media.disable_force_dtmf_receiving()
+
+    def mute(self) -> None:
+        self._media.mute()
+
+    def unmute(self) -> None:
+        self._media.unmute()
+
+    def enable_dtmf_detection(self) -> None:
+        self._media.enable_dtmf_detection()
+
+    def disable_dtmf_detection(self) -> None:
+        self._media.disable_dtmf_detection()
 
     def monitor_rtp_timeout(self, enabled: bool, seconds: float | None = None) -> None:
+        """``monitorRTPTimeout``: after ``seconds`` (default ``dead_rtp_time``) without RTP."""
         if seconds is None:
             seconds = self.dead_rtp_time
         if seconds is None:
@@ -81,16 +184,12 @@ class DSMMedia:
         else:
             self._media.monitor_rtp_timeout(enabled and seconds > 0, float(seconds))
 
-    def play_prompt(self, name: str, front: bool = False, loop: bool = False) -> None:
-        if self._prompts is None:
-            raise LookupError(name)
-        collection = self._prompts.lookup(name, self._prompt_set)
-        self._media.play_source(collection.source(name, loop=loop), front=front)
+    # -- DTMF out ------------------------------------------------------------
+    def send_dtmf(self, key: int, duration_ms: int = 500) -> None:
+        self._media.send_dtmf(key, duration_ms)
 
-    def set_prompt_set(self, name: str) -> None:
-        if self._prompts is None or name not in self._prompts.names():
-            raise LookupError(name)
-        self._prompt_set = name
+    def send_dtmf_sequence(self, sequence: str, duration_ms: int = 500) -> None:
+        self._media.send_dtmf_sequence(sequence, duration_ms)
 
 
 class DSMCall:
@@ -103,7 +202,8 @@ class DSMCall:
         bundle: AppBundle,
         app: str,
         media: MediaSession,
-        variables: dict | None = None,
+        variables: dict[str, str] | None = None,
+        prompts: PromptSets | None = None,
     ):
         self.controller = controller
         self.leg = leg
@@ -124,21 +224,57 @@ class DSMCall:
             bundle,
             ltag=leg.local_tag or None,
             call=self,
-            media=DSMMedia(
-                self.media,
-                getattr(bundle, "prompts", None),
-                getattr(controller, "dead_rtp_time", None),
-            ),
+            media=DSMMedia(self.media, prompts, controller.dead_rtp_time),
             variables=variables,
         )
         self.session.ending.append(self._session_ended)
         self.direction = leg.direction
 
     # -- selects (session.select reads these) --------------------------------
-    def __getattr__(self, name: str) -> Any:
-        if name in SELECT_NAMES:
-            return getattr(self.leg, name)
-        raise AttributeError(name)
+    @property
+    def callid(self) -> str:
+        return self.leg.callid
+
+    @property
+    def remote_tag(self) -> str:
+        return self.leg.remote_tag
+
+    @property
+    def user(self) -> str:
+        return self.leg.user
+
+    @property
+    def domain(self) -> str:
+        return self.leg.domain
+
+    @property
+    def local_uri(self) -> str:
+        return self.leg.local_uri
+
+    @property
+    def local_party(self) -> str:
+        return self.leg.local_party
+
+    @property
+    def remote_uri(self) -> str:
+        return self.leg.remote_uri
+
+    @property
+    def remote_party(self) -> str:
+        return self.leg.remote_party
+
+    @property
+    def ruri(self) -> str:
+        return self.leg.ruri
+
+    @property
+    def request_headers(self) -> SipHeaders:
+        return self.leg.request_headers
+
+    @property
+    def other_id(self) -> str:
+        """donkey's calls have one leg: no B2B peer."""
+        return ""
 
     # -- the mod_dlg handle -------------------------------------------------------
     def accept_invite(self, code: int = 200, reason: str = "OK", headers: str = "") -> bool:
@@ -187,7 +323,9 @@ class DSMCall:
     ) -> None:
         self.leg.send_request(method, headers, body, content_type)
 
-    def reply_request(self, request: dict, code: int, reason: str, headers: str = "") -> None:
+    def reply_request(
+        self, request: Mapping[str, Any], code: int, reason: str, headers: str = ""
+    ) -> None:
         # the leg's request info carries the CSeq number as an int; "N METHOD" text also works
         cseq = str(request.get("cseq", "0")).split()
         self.leg.reply_request(
@@ -269,14 +407,14 @@ class DSMCall:
             log.warn("{ltag}: re-INVITE offer refused: {e}", ltag=self.session.ltag, e=str(e))
             return None
 
-    def on_request(self, method: str, info: dict) -> bool:
+    def on_request(self, method: str, info: dict[str, Any]) -> bool:
         if self.session.vars.get("enable_request_events") != "true":
             return False
         self.session.objects["dlg.request"] = info
         self._post(ev.SIP_REQUEST, **{k: str(v) for k, v in info.items()})
         return True
 
-    def on_reply(self, code: int, reason: str, info: dict) -> None:
+    def on_reply(self, code: int, reason: str, info: dict[str, Any]) -> None:
         if self.session.vars.get("enable_reply_events") == "true":
             self.session.objects["dlg.reply"] = info
             self._post(ev.SIP_REPLY, **{k: str(v) for k, v in info.items()})
@@ -293,6 +431,12 @@ class DSMCall:
         if not self.session.stopped:
             self.session.stop(False)
 
-    def _session_ended(self, session: Any) -> None:
+    def _session_ended(self, session: Session) -> None:
         self.media.close()
         self.controller.call_ended(self)
+
+
+if TYPE_CHECKING:  # mypy holds the live classes to the protocols the DSM layer is written against
+
+    def _implements(call: DSMCall, media: DSMMedia) -> tuple[CallHandle, MediaHandle]:
+        return call, media

@@ -20,11 +20,12 @@ from donkey.dsm import events as ev
 from donkey.dsm.errors import CompileError
 from donkey.dsm.events import Event
 from donkey.dsm.loader import split_list
+from donkey.dsm.runtime import Runtime
 
 MAIN = "main"
 
 
-def _strings(args: list, count: int, name: str, optional: int = 0) -> list[str]:
+def _strings(args: list[Any], count: int, name: str, optional: int = 0) -> list[str]:
     if not count - optional <= len(args) <= count:
         raise DIArgumentError(
             f"{name} takes {count - optional}"
@@ -36,7 +37,7 @@ def _strings(args: list, count: int, name: str, optional: int = 0) -> list[str]:
     return list(args)
 
 
-def make_dsm_interface(runtime: Any) -> DIInterface:
+def make_dsm_interface(runtime: Runtime) -> DIInterface:
     """The interface, bound to one runtime (registered as ``dsm``)."""
     iface = DIInterface("dsm")
 
@@ -44,7 +45,7 @@ def make_dsm_interface(runtime: Any) -> DIInterface:
         return dict(runtime.main_config)
 
     @iface.function("postDSMEvent")
-    def post_dsm_event(args: list) -> list:
+    def post_dsm_event(args: list[Any]) -> list[Any]:
         if not args or not isinstance(args[0], str):
             raise DIArgumentError("postDSMEvent(call_id, [[name, value], ...])")
         params: dict[str, str] = {}
@@ -61,7 +62,7 @@ def make_dsm_interface(runtime: Any) -> DIInterface:
             return [200, "OK"]
         return [404, "Session not found"]
 
-    def reload_main() -> list:
+    def reload_main() -> list[Any]:
         try:
             runtime.load_bundle(MAIN, main_conf())
         except CompileError as e:
@@ -69,10 +70,10 @@ def make_dsm_interface(runtime: Any) -> DIInterface:
         return [200, "DSMs reloaded"]
 
     @iface.function("reloadDSMs")
-    def reload_dsms(args: list) -> list:
+    def reload_dsms(args: list[Any]) -> list[Any]:
         return reload_main()
 
-    def load_one(name: str, diag_path: str, mod_path: str) -> list:
+    def load_one(name: str, diag_path: str, mod_path: str) -> list[Any]:
         bundle = runtime.bundles.get(MAIN)
         if bundle is not None and name in bundle.diagrams:
             return [400, f"DSM named '{name}' already loaded (use reloadDSMs to reload all)"]
@@ -84,20 +85,20 @@ def make_dsm_interface(runtime: Any) -> DIInterface:
         return [200, f"loaded {name} from {path}"]
 
     @iface.function("loadDSM")
-    def load_dsm(args: list) -> list:
+    def load_dsm(args: list[Any]) -> list[Any]:
         (name,) = _strings(args, 1, "loadDSM")
         conf = main_conf()
         return load_one(name, conf.get("diag_path", ""), conf.get("mod_path", ""))
 
     @iface.function("loadDSMWithPaths")
-    def load_dsm_with_paths(args: list) -> list:
+    def load_dsm_with_paths(args: list[Any]) -> list[Any]:
         name, diag_path, mod_path = _strings(args, 3, "loadDSMWithPaths")
         return load_one(name, diag_path, mod_path)
 
     iface.add("loadDSMWithPath", load_dsm_with_paths)
 
     @iface.function("preloadModules")
-    def preload_modules(args: list) -> list:
+    def preload_modules(args: list[Any]) -> list[Any]:
         conf = main_conf()
         try:
             for name in split_list(conf.get("preload_mods")):
@@ -108,7 +109,7 @@ def make_dsm_interface(runtime: Any) -> DIInterface:
         return [200, "modules preloaded"]
 
     @iface.function("preloadModule")
-    def preload_module(args: list) -> list:
+    def preload_module(args: list[Any]) -> list[Any]:
         name, mod_path = _strings(args, 2, "preloadModule")
         try:
             module = runtime.modules.load(name, runtime.main_path(mod_path))
@@ -121,19 +122,19 @@ def make_dsm_interface(runtime: Any) -> DIInterface:
         return [200, "module preloaded."]
 
     @iface.function("hasDSM")
-    def has_dsm(args: list) -> list:
+    def has_dsm(args: list[Any]) -> list[Any]:
         (name, *rest) = _strings(args, 2, "hasDSM", optional=1)
         bundle = runtime.bundles.get(rest[0] if rest and rest[0] else MAIN)
         return ["1" if bundle is not None and name in bundle.diagrams else "0"]
 
     @iface.function("listDSMs")
-    def list_dsms(args: list) -> list:
+    def list_dsms(args: list[Any]) -> list[Any]:
         _strings(args, 1, "listDSMs", optional=1)
         bundle = runtime.bundles.get(args[0] if args and args[0] else MAIN)
         return sorted(bundle.diagrams) if bundle is not None else []
 
     @iface.function("registerApplication")
-    def register_application(args: list) -> list:
+    def register_application(args: list[Any]) -> list[Any]:
         (name, *rest) = _strings(args, 2, "registerApplication", optional=1)
         conf_name = rest[0] if rest and rest[0] else MAIN
         bundle = runtime.bundles.get(conf_name)
@@ -143,7 +144,7 @@ def make_dsm_interface(runtime: Any) -> DIInterface:
         return [200, "registered DSM application"]
 
     @iface.function("loadConfig")
-    def load_config(args: list) -> list:
+    def load_config(args: list[Any]) -> list[Any]:
         path, name = _strings(args, 2, "loadConfig")
         if name.endswith(".conf"):
             name = name[:-5]
@@ -158,7 +159,7 @@ def make_dsm_interface(runtime: Any) -> DIInterface:
         return [200, "OK"]
 
     @iface.function("createSystemDSM")
-    def create_system_dsm(args: list) -> list:
+    def create_system_dsm(args: list[Any]) -> list[Any]:
         conf_name, diagram = _strings(args, 2, "createSystemDSM")
         ok, status = runtime.create_system_dsm(conf_name, diagram)
         return [200 if ok else 500, status]

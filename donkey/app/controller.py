@@ -5,21 +5,34 @@
 ``$(ruri.param)``, ``$(apphdr)``, tried in order), gives the call an RTP port
 and a DSM session (a :class:`~donkey.app.call.DSMCall`), and places the
 calls of ``dlg.dialout``.
+
+It also owns the decoded prompts of every app bundle
+(:class:`~donkey.media.prompts.PromptSets`): the DSM layer keeps only which
+files a bundle names, and the controller decodes them when the bundle loads
+(a hook of the runtime), so a call never reads a prompt from disk.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from twisted.logger import Logger
 
 from donkey.app.call import DSMCall, quoted_display
 from donkey.dsm import callflow
+from donkey.dsm.loader import AppBundle, PromptConfig
+from donkey.dsm.protocols import DialRequest
+from donkey.dsm.runtime import Runtime
 from donkey.media.clock import MediaClock
+from donkey.media.prompts import PromptSets
 from donkey.media.rtp import NoMediaPortAvailable, PortAllocator
 from donkey.media.session import MediaSession
+from donkey.media.wav import WavCache
 from donkey.sip.leg import CallLeg
+
+if TYPE_CHECKING:  # pragma: no cover
+    from donkey.sip.stack import SipStack
 
 log = Logger(namespace="donkey.app.controller")
 
@@ -29,12 +42,13 @@ class CallController:
 
     def __init__(
         self,
-        runtime: Any,
+        runtime: Runtime,
         clock: MediaClock,
         ports: PortAllocator,
         application: str = "$(mapping);$(ruri.user)",
         mapping: list[tuple[str, str]] | None = None,
         media_ip: str = "127.0.0.1",
+        wav_cache: WavCache | None = None,
     ):
         self.runtime = runtime
         self.clock = clock
@@ -42,9 +56,50 @@ class CallController:
         self.application = application
         self.mapping = [(re.compile(rx), app) for rx, app in (mapping or [])]
         self.media_ip = media_ip
-        self.stack: Any = None
+        self.stack: SipStack | None = None
         self.calls: dict[str, DSMCall] = {}
+        #: seconds without RTP before ``rtpTimeout`` (sems.conf ``dead_rtp_time``)
+        self.dead_rtp_time: float | None = None
+        self.wav_cache = wav_cache
+        # decoded prompts by bundle name, with the PromptConfig they were built from
+        self._prompts: dict[str, tuple[PromptConfig, PromptSets]] = {}
         runtime.dialer = self.dialout
+        runtime.bundle_hooks.append(self.load_prompts)
+        for bundle in list(runtime.bundles.values()):
+            self.load_prompts(bundle)
+
+    # -- prompts ---------------------------------------------------------------------
+    def load_prompts(self, bundle: AppBundle) -> None:
+        """Decode ``bundle``'s prompts now (runtime hook: at start-up and every reload).
+
+        A WAV that will not load is left out, as SEMS does; if that leaves a
+        ``required_prompts`` entry missing, ValueError keeps the old bundle.
+        """
+        config = bundle.prompts
+        if not config:
+            self._prompts.pop(bundle.name, None)
+            return
+        cached = self._prompts.get(bundle.name)
+        if cached is not None and cached[0] is config:
+            return  # loadDSM: same bundle file, one more diagram
+        prompt_sets, failed = PromptSets.build(config.default, config.sets, self.wav_cache)
+        for name in failed:
+            log.error("bundle {bundle}: prompt '{name}' not loaded", bundle=bundle.name, name=name)
+        missing = [name for name in config.required if name not in prompt_sets.default]
+        if missing:
+            raise ValueError(f"required prompts not loaded: {', '.join(missing)}")
+        self._prompts[bundle.name] = (config, prompt_sets)
+
+    def prompts_for(self, bundle: AppBundle) -> PromptSets | None:
+        """The decoded prompts of ``bundle`` (None: it has none)."""
+        if not bundle.prompts:
+            return None
+        cached = self._prompts.get(bundle.name)
+        if cached is None or cached[0] is not bundle.prompts:
+            # a bundle the runtime got without its hooks (or one replaced since)
+            self.load_prompts(bundle)
+            cached = self._prompts[bundle.name]
+        return cached[1]
 
     def new_media(self) -> MediaSession:
         return MediaSession(self.clock, self.ports, local_ip=self.media_ip)
@@ -89,7 +144,7 @@ class CallController:
             log.warn("no RTP port free for {ruri}: 503", ruri=leg.ruri)
             leg.reply(503, "Server Unavailable")
             return None
-        call = DSMCall(self, leg, bundle, diagram, media, variables)
+        call = DSMCall(self, leg, bundle, diagram, media, variables, self.prompts_for(bundle))
         leg.listener = call
         self._track(call, "in")
         return call
@@ -124,7 +179,7 @@ class CallController:
         self.calls.pop(call.session.ltag, None)
 
     # -- outbound --------------------------------------------------------------------
-    def dialout(self, request: Any) -> str:
+    def dialout(self, request: DialRequest) -> str:
         """``dlg.dialout``: place a call running ``request.app``; returns its local tag."""
         entry = self.runtime.apps.get(request.app)
         if entry is None:
@@ -137,6 +192,8 @@ class CallController:
         bundle, diagram = entry
         if request.ltag and request.ltag in self.runtime.sessions.by_tag:
             raise ValueError(f"local tag '{request.ltag}' is in use")
+        if self.stack is None:
+            raise RuntimeError("no SIP stack to dial out with")
         media = self.new_media()
         try:
             offer = media.offer()
@@ -153,7 +210,9 @@ class CallController:
         except Exception:
             media.close()
             raise
-        call = DSMCall(self, leg, bundle, diagram, media, request.variables)
+        call = DSMCall(
+            self, leg, bundle, diagram, media, request.variables, self.prompts_for(bundle)
+        )
         leg.listener = call
         self._track(call, "out")
         callflow.start_outbound(call.session, diagram)

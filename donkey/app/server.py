@@ -299,15 +299,15 @@ def build_server(cfg: ServerConfig, reactor: Any) -> service.MultiService:
         conference=ConferenceBridge(clock),
     )
     registry.register("dsm", make_dsm_interface(runtime))
+    ports = PortAllocator(cfg.rtp_low_port, cfg.rtp_high_port, host=cfg.media_ip)
+    # the controller first: it decodes each bundle's prompts as the bundle loads
+    controller = CallController(
+        runtime, clock, ports, cfg.application, cfg.app_mapping(), media_ip=cfg.media_ip
+    )
     try:
         load_bundles(runtime, cfg)
     except (CompileError, ConfigError) as e:
         raise StartupError(f"cannot load DSM scripts:\n{e}") from None
-
-    ports = PortAllocator(cfg.rtp_low_port, cfg.rtp_high_port, host=cfg.media_ip)
-    controller = CallController(
-        runtime, clock, ports, cfg.application, cfg.app_mapping(), media_ip=cfg.media_ip
-    )
     try:
         session_timer = session_timer_config(cfg)
     except ConfigError as e:

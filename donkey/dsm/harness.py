@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import task
 from twisted.logger import LogLevel, formatEvent
@@ -29,8 +29,19 @@ from donkey.dsm import callflow
 from donkey.dsm import events as ev
 from donkey.dsm.engine import StateObserver
 from donkey.dsm.events import Event
-from donkey.dsm.loader import AppBundle
+from donkey.dsm.loader import AppBundle, PromptConfig
+from donkey.dsm.protocols import (
+    AudioSink,
+    AudioSource,
+    CallHandle,
+    ConferenceRooms,
+    DialRequest,
+    DIHost,
+    MediaHandle,
+    MonitoringSink,
+)
 from donkey.dsm.runtime import Runtime
+from donkey.dsm.session import Session
 
 
 @dataclass
@@ -42,7 +53,8 @@ class Record:
     replies: list[tuple[int, str]] = field(default_factory=list)
     byes: int = 0
     played: list[str] = field(default_factory=list)
-    media_calls: list[tuple] = field(default_factory=list)
+    media_calls: list[tuple[Any, ...]] = field(default_factory=list)
+    call_calls: list[tuple[Any, ...]] = field(default_factory=list)
     dialouts: list[dict[str, str]] = field(default_factory=list)
     logs: list[str] = field(default_factory=list)
     vars_logged: list[dict[str, str]] = field(default_factory=list)
@@ -66,10 +78,24 @@ class _Recorder(StateObserver):
             self.inner.transitioned(transition, diagram, state)
 
 
-class RecordingCall:
-    """A SIP call handle that remembers what the script asked of it."""
+class RecordingHeaders(dict[str, str]):
+    """The INVITE headers a harness call was given (names lower-case), and their text."""
 
-    direction = "in"
+    def __init__(self, headers: Mapping[str, str]):
+        super().__init__((k.lower(), v) for k, v in headers.items())
+        self.raw = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+
+    def get(self, key: str, default: str | None = None, /) -> str | None:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+
+class RecordingCall:
+    """A SIP call handle (:class:`~donkey.dsm.protocols.CallHandle`) that remembers
+    what the script asked of it.
+
+    It has exactly the protocol's methods: a script that reaches for anything
+    else fails here as it would on the wire.
+    """
 
     def __init__(
         self,
@@ -81,8 +107,10 @@ class RecordingCall:
         local_party: str = "",
         callid: str = "",
         remote_tag: str = "remote-tag",
+        headers: Mapping[str, str] | None = None,
     ):
         self.record = record
+        self.direction = "in"
         self.user = user
         self.domain = domain
         self.callid = callid or f"call-{id(self):x}"
@@ -92,58 +120,218 @@ class RecordingCall:
         self.remote_uri = "sip:caller@127.0.0.1"
         self.remote_party = remote_party or f"<{self.remote_uri}>"
         self.ruri = self.local_uri
+        self.request_headers: RecordingHeaders | None = (
+            RecordingHeaders(headers) if headers is not None else None
+        )
+        self.other_id = ""
         self.connected = False
         self.replied = False  # any reply sent to the INVITE
         self.accepted = False  # answered, or early media sent
 
-    def accept_invite(self, code: int = 200, reason: str = "OK", headers: str = "") -> None:
+    def accept_invite(self, code: int = 200, reason: str = "OK", headers: str = "") -> bool:
         self.record.replies.append((code, reason))
+        self.record.call_calls.append(("accept_invite", code, reason, headers))
         self.replied = self.accepted = True
         if code >= 200:
             self.connected = True
+        return True
 
     def reply(self, code: int, reason: str, headers: str = "") -> None:
         self.record.replies.append((code, reason))
+        self.record.call_calls.append(("reply", code, reason, headers))
         self.replied = True
 
     def bye(self, headers: str = "") -> None:
         self.record.byes += 1
+        self.record.call_calls.append(("bye", headers))
+
+    def refer(self, target: str, expires: int = 0) -> None:
+        self.record.call_calls.append(("refer", target, expires))
+
+    def send_request(
+        self,
+        method: str,
+        headers: str = "",
+        body: str | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        self.record.call_calls.append(("send_request", method, headers, body, content_type))
+
+    def reply_request(
+        self, request: Mapping[str, Any], code: int, reason: str, headers: str = ""
+    ) -> None:
+        self.record.call_calls.append(("reply_request", dict(request), code, reason, headers))
+
+
+class _Routing:
+    """The harness's playlist stand-in for ``media.input``/``output`` (silent, discards)."""
+
+    def read(self) -> bytes | None:
+        return None
+
+    def write(self, frame: bytes) -> None:
+        pass
 
 
 class RecordingMedia:
-    """A media handle that checks files exist and remembers what was played."""
+    """A media handle (:class:`~donkey.dsm.protocols.MediaHandle`) that checks files
+    and prompts exist and remembers what was asked of it.
 
-    def __init__(self, record: Record):
+    Every protocol method appends ``(name, *arguments)`` to
+    ``record.media_calls``; a method the protocol does not have is an
+    AttributeError, as on a live call.  Prompts are the bundle's
+    (:class:`~donkey.dsm.loader.PromptConfig`): an unknown prompt or set is
+    a LookupError, the ``prompt`` exception in the script.
+    """
+
+    def __init__(self, record: Record, prompts: PromptConfig | None = None):
         self.record = record
+        self.prompts = prompts or PromptConfig()
+        self.prompt_set: str | None = None
         self.record_length_ms = 0
         self.record_data_size = 0
+        self._playlist = _Routing()
+        self.input: AudioSource | None = self._playlist
+        self.output: AudioSink | None = self._playlist
 
+    def _note(self, name: str, *args: Any) -> None:
+        self.record.media_calls.append((name, *args))
+
+    # -- the playlist --------------------------------------------------------
     def play_file(self, path: str, loop: bool = False, front: bool = False) -> None:
         if not os.path.isfile(path):
             raise FileNotFoundError(2, "No such file", path)
         self.record.played.append(path)
-        self.record.media_calls.append(("play_file", path, loop, front))
+        self._note("play_file", path, loop, front)
 
     def play_prompt(self, name: str, front: bool = False, loop: bool = False) -> None:
+        path = dict(self.prompts.prompts_of(self.prompt_set)).get(name)
+        if path is None or not os.path.isfile(path):
+            raise LookupError(name)
         self.record.played.append(f"prompt:{name}")
+        self._note("play_prompt", name, front, loop)
 
-    def __getattr__(self, name: str):
-        if name.startswith("_"):
-            raise AttributeError(name)
+    def set_prompt_set(self, name: str) -> None:
+        if name not in self.prompts.set_names():
+            raise LookupError(name)
+        self.prompt_set = name
+        self._note("set_prompt_set", name)
 
-        def recorded(*args: Any, **kwargs: Any) -> None:
-            self.record.media_calls.append((name, *args, *kwargs.values()))
+    def play_silence(self, ms: int, front: bool = False) -> None:
+        self._note("play_silence", ms, front)
 
-        return recorded
+    def play_ringtone(
+        self,
+        length_ms: int,
+        on_ms: int,
+        off_ms: int,
+        f: int,
+        f2: int = 0,
+        front: bool = False,
+    ) -> None:
+        self._note("play_ringtone", length_ms, on_ms, off_ms, f, f2, front)
+
+    def add_separator(self, id: str, front: bool = False) -> None:
+        self._note("add_separator", id, front)
+
+    def flush_playlist(self) -> None:
+        self._note("flush_playlist")
+
+    def set_in_out_playlist(self) -> None:
+        self.input = self.output = self._playlist
+        self._note("set_in_out_playlist")
+
+    def set_input_playlist(self) -> None:
+        self.input = self._playlist
+        self._note("set_input_playlist")
+
+    def set_output_playlist(self) -> None:
+        self.output = self._playlist
+        self._note("set_output_playlist")
+
+    # -- recording -----------------------------------------------------------
+    def record_file(self, path: str) -> None:
+        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise FileNotFoundError(2, "No such directory", path)
+        self._note("record_file", path)
+
+    def stop_record(self) -> None:
+        self._note("stop_record")
+
+    # -- routing -------------------------------------------------------------
+    def set_input(self, source: AudioSource | None) -> None:
+        self.input = source
+        self._note("set_input", source)
+
+    def set_output(self, sink: AudioSink | None) -> None:
+        self.output = sink
+        self._note("set_output", sink)
+
+    def connect(self) -> None:
+        self._note("connect")
+
+    def disconnect(self) -> None:
+        self._note("disconnect")
+
+    # -- switches ------------------------------------------------------------
+    def enable_receiving(self) -> None:
+        self._note("enable_receiving")
+
+    def disable_receiving(self) -> None:
+        self._note("disable_receiving")
+
+    def enable_force_dtmf_receiving(self) -> None:
+        self._note("enable_force_dtmf_receiving")
+
+    def disable_force_dtmf_receiving(self) -> None:
+        self._note("disable_force_dtmf_receiving")
+
+    def mute(self) -> None:
+        self._note("mute")
+
+    def unmute(self) -> None:
+        self._note("unmute")
+
+    def enable_dtmf_detection(self) -> None:
+        self._note("enable_dtmf_detection")
+
+    def disable_dtmf_detection(self) -> None:
+        self._note("disable_dtmf_detection")
+
+    def monitor_rtp_timeout(self, enabled: bool) -> None:
+        self._note("monitor_rtp_timeout", enabled)
+
+    # -- DTMF out ------------------------------------------------------------
+    def send_dtmf(self, key: int, duration_ms: int = 500) -> None:
+        self._note("send_dtmf", key, duration_ms)
+
+    def send_dtmf_sequence(self, sequence: str, duration_ms: int = 500) -> None:
+        self._note("send_dtmf_sequence", sequence, duration_ms)
+
+
+if TYPE_CHECKING:  # mypy holds the fakes to the protocols the live classes implement
+
+    def _implements(call: RecordingCall, media: RecordingMedia) -> tuple[CallHandle, MediaHandle]:
+        return call, media
 
 
 class HarnessSession:
     """A running session plus helpers to feed it events."""
 
-    def __init__(self, harness: Harness, session: Any, record: Record):
+    def __init__(
+        self,
+        harness: Harness,
+        session: Session,
+        record: Record,
+        call: RecordingCall | None = None,
+        media: RecordingMedia | None = None,
+    ):
         self.harness = harness
         self.session = session
         self.record = record
+        #: the fakes behind ``session.call`` and ``session.media`` (None in a system DSM)
+        self.call = call
+        self.media = media
 
     @property
     def path(self) -> list[str]:
@@ -177,7 +365,8 @@ class HarnessSession:
     def answer(self) -> None:
         """The far end of an outbound leg answers (200 OK)."""
         if not self.session.ended:
-            self.session.call.connected = True
+            if self.call is not None:
+                self.call.connected = True
             callflow.outbound_connected(self.session)
 
 
@@ -187,7 +376,7 @@ class _HarnessRuntime(Runtime):
         self.records: dict[int, Record] = {}
         self.next_record: Record | None = None  # for the session being made
 
-    def state_observer(self, session):
+    def state_observer(self, session: Session) -> StateObserver:
         record = self.next_record or Record()
         self.next_record = None
         self.records[id(session)] = record
@@ -200,13 +389,13 @@ class Harness:
     def __init__(
         self,
         *,
-        monitoring: Any = None,
+        monitoring: MonitoringSink | None = None,
         main_config: Mapping[str, str] | None = None,
-        di: Any = None,
-        conference: Any = None,
+        di: DIHost | None = None,
+        conference: ConferenceRooms | None = None,
     ):
         self.clock = task.Clock()
-        self.log_events: list[dict] = []
+        self.log_events: list[dict[str, Any]] = []
         self.runtime = _HarnessRuntime(
             self.clock,
             monitoring=monitoring,
@@ -219,7 +408,7 @@ class Harness:
         self.dialed: list[HarnessSession] = []
         self.answer_dialouts = True
 
-    def _dialout(self, request: Any) -> str:
+    def _dialout(self, request: DialRequest) -> str:
         """An outbound leg: ``invite`` now; answered (``sessionStart``) on the next tick."""
         bundle = next((b for b in self.runtime.bundles.values() if request.app in b.diagrams), None)
         if bundle is None:
@@ -234,15 +423,16 @@ class Harness:
         )
         call.direction = "out"
         call.ruri = request.r_uri
+        media = RecordingMedia(record, bundle.prompts)
         self.runtime.next_record = record
         session = self.runtime.new_session(
             bundle,
             ltag=request.ltag or None,
             call=call,
-            media=RecordingMedia(record),
+            media=media,
             variables=request.variables,
         )
-        leg = HarnessSession(self, session, record)
+        leg = HarnessSession(self, session, record, call, media)
         record.dialouts.append(
             {"r_uri": request.r_uri, "from": request.from_hdr, "to": request.to_hdr}
         )
@@ -256,7 +446,7 @@ class Harness:
         self.clock.callLater(0, begin)
         return session.ltag
 
-    def _observe(self, event: dict) -> None:
+    def _observe(self, event: dict[str, Any]) -> None:
         self.log_events.append(event)
         source = event.get("log_source")
         record = self.runtime.records.get(id(source)) if source is not None else None
@@ -268,7 +458,7 @@ class Harness:
     def load(self, name: str, conf: Mapping[str, str], base_dir: str = ".") -> AppBundle:
         return self.runtime.load_bundle(name, conf, base_dir)
 
-    def _record_for(self, session: Any) -> Record:
+    def _record_for(self, session: Session) -> Record:
         return self.runtime.records.setdefault(id(session), Record())
 
     def system(self, diagram: str, bundle: str = "main") -> HarnessSession:
@@ -299,14 +489,14 @@ class Harness:
         app = self.runtime.bundles[bundle]
         record = Record()
         call = RecordingCall(record, user=user, **call_kwargs)
-        media = RecordingMedia(record)
+        media = RecordingMedia(record, app.prompts)
         self.runtime.next_record = record
         session = self.runtime.new_session(
             app, call=call, media=media, variables=dict(variables or {})
         )
         invite = app.run_invite_event if run_invite is None else run_invite
         callflow.start_inbound(session, diagram, invite)
-        return HarnessSession(self, session, record)
+        return HarnessSession(self, session, record, call, media)
 
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)

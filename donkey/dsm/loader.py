@@ -12,7 +12,8 @@ or ``make_module()`` returning one.
 
 An *app bundle* is what SEMS's dsm.conf or a ``conf_dir/*.conf`` file
 describes: ``diag_path``, ``load_diags``, ``register_apps``, ``mod_path``,
-``preload_mods``, behaviour switches, and every other key as ``$config.key``.
+``preload_mods``, behaviour switches, the prompts (:class:`PromptConfig`),
+and every other key as ``$config.key``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
+from donkey.common.truthy import truthy
 from donkey.dsm.compiler import Compiler
 from donkey.dsm.core import core
 from donkey.dsm.diagram import Diagram
@@ -53,12 +55,12 @@ BUNDLE_KEYS = frozenset(
         "minimum_timer",
         "session_refresh_method",
         "accept_501_reply",
+        "load_prompts",
+        "required_prompts",
+        "prompts_sets_path",
+        "load_prompts_sets",
     }
 )
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("yes", "true", "1", "on")
 
 
 class ModuleLoader:
@@ -98,6 +100,8 @@ class ModuleLoader:
             candidate = os.path.join(directory, f"{name}.py")
             if os.path.isfile(candidate):
                 spec = importlib.util.spec_from_file_location(f"donkey_user_mods.{name}", candidate)
+                if spec is None or spec.loader is None:
+                    raise CompileError(f"module '{name}': cannot import {candidate}")
                 py_module = importlib.util.module_from_spec(spec)
                 spec.loader.exec_module(py_module)
                 return _as_module(py_module, name)
@@ -116,6 +120,90 @@ def _as_module(obj: object, name: str) -> Module:
     raise CompileError(f"'{name}' is not a DSM module (no 'module' or 'make_module')")
 
 
+Prompts = tuple[tuple[str, str], ...]  # (prompt name, WAV path) in file order
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    """Which prompts a bundle has: SEMS's ``load_prompts`` and prompt sets.
+
+    ``load_prompts`` lists prompts files (``name=path.wav`` lines) whose
+    prompts make the default collection; ``required_prompts`` must be among
+    them or the bundle does not load.  ``load_prompts_sets`` names prompt
+    sets, each read from the file of that name in ``prompts_sets_path``
+    (``name.conf`` is tried too); ``setPromptSet(name)`` selects one for a
+    call.  Relative paths are taken from the bundle's directory, WAV paths
+    in a prompts file from that file's directory.
+
+    The files are read when the bundle loads, so a call never waits on the
+    disk for them; the DSM layer keeps names and paths, and the media side
+    (:mod:`donkey.media.prompts`, built by :mod:`donkey.app.controller` when
+    the bundle loads) decodes the WAVs.
+    """
+
+    default: Prompts = ()
+    sets: tuple[tuple[str, Prompts], ...] = ()
+    required: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.default or self.sets)
+
+    def set_names(self) -> list[str]:
+        return [name for name, _ in self.sets]
+
+    def prompts_of(self, prompt_set: str | None) -> Prompts:
+        """The prompts of ``prompt_set`` (None: the default collection); KeyError if unknown."""
+        if prompt_set is None:
+            return self.default
+        for name, prompts in self.sets:
+            if name == prompt_set:
+                return prompts
+        raise KeyError(prompt_set)
+
+
+def read_prompts_file(path: str) -> Prompts:
+    """``(name, WAV path)`` of every ``name=path`` line; ``#`` lines and blanks skipped.
+
+    A relative WAV path is relative to the prompts file.  Raises
+    :class:`CompileError` when the file cannot be read.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.readlines()
+    except OSError as e:
+        raise CompileError(f"prompts file '{path}': {e.strerror or 'cannot be read'}") from None
+    base = os.path.dirname(os.path.abspath(path))
+    out: list[tuple[str, str]] = []
+    for raw in lines:
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, wav = line.partition("=")
+        name, wav = name.strip(), wav.strip()
+        if sep and name and wav:
+            out.append((name, wav if os.path.isabs(wav) else os.path.join(base, wav)))
+    return tuple(out)
+
+
+def prompt_config(conf: Mapping[str, str], base_dir: str) -> PromptConfig:
+    """Read the prompts files a bundle's keys name (raises :class:`CompileError`)."""
+    default: dict[str, str] = {}
+    for path in split_list(conf.get("load_prompts")):
+        default.update(read_prompts_file(_path(path, base_dir)))
+    sets_dir = _path(conf.get("prompts_sets_path", ""), base_dir)
+    sets = []
+    for name in split_list(conf.get("load_prompts_sets")):
+        path = os.path.join(sets_dir, name)
+        if not os.path.isfile(path) and os.path.isfile(path + ".conf"):
+            path += ".conf"
+        sets.append((name, read_prompts_file(path)))
+    required = tuple(split_list(conf.get("required_prompts")))
+    missing = [name for name in required if name not in default]
+    if missing:
+        raise CompileError(f"required prompts not loaded: {', '.join(missing)}")
+    return PromptConfig(tuple(default.items()), tuple(sets), required)
+
+
 @dataclass
 class AppBundle:
     """Compiled scripts plus the configuration they run with."""
@@ -127,6 +215,7 @@ class AppBundle:
     system_dsms: tuple[str, ...] = ()
     preloaded: tuple[Module, ...] = ()
     settings: dict[str, str] = field(default_factory=dict)
+    prompts: PromptConfig = field(default_factory=PromptConfig)
 
     @property
     def modules(self) -> tuple[Module, ...]:
@@ -139,14 +228,14 @@ class AppBundle:
 
     @property
     def run_invite_event(self) -> bool:
-        return _truthy(self.settings.get("run_invite_event"))
+        return truthy(self.settings.get("run_invite_event"))
 
     @property
     def set_param_variables(self) -> bool:
-        return _truthy(self.settings.get("set_param_variables"))
+        return truthy(self.settings.get("set_param_variables"))
 
     def flag(self, key: str) -> bool:
-        return _truthy(self.settings.get(key))
+        return truthy(self.settings.get(key))
 
 
 def split_list(value: str | None) -> list[str]:
@@ -186,6 +275,7 @@ def load_bundle(
         system_dsms=tuple(split_list(conf.get("run_system_dsms"))),
         preloaded=preloaded,
         settings=settings,
+        prompts=prompt_config(conf, base_dir),
     )
 
 

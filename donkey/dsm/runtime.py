@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.logger import ILogObserver, Logger, globalLogPublisher
 
@@ -27,6 +27,22 @@ from donkey.dsm.session import Session
 
 if TYPE_CHECKING:  # pragma: no cover
     from twisted.internet.defer import Deferred
+
+    from donkey.dsm.protocols import (
+        CallHandle,
+        ConferenceRooms,
+        Dialer,
+        DialRequest,
+        DIHost,
+        MediaHandle,
+        MonitoringSink,
+        Reactor,
+    )
+
+#: Called with each newly compiled bundle before it replaces the old one, to
+#: build what other rooms keep per bundle (the app's prompt sets); raising
+#: ``CompileError``, ``ValueError`` or ``OSError`` keeps the old bundle.
+BundleHook = Callable[[AppBundle], None]
 
 log = Logger()
 
@@ -74,7 +90,7 @@ class MonitoringObserver(StateObserver):
 
     __slots__ = ("store", "ident", "graph", "transitions")
 
-    def __init__(self, store: Any, ident: str, graph: bool, transitions: bool):
+    def __init__(self, store: MonitoringSink, ident: str, graph: bool, transitions: bool):
         self.store = store
         self.ident = ident
         self.graph = graph
@@ -99,14 +115,14 @@ class Runtime:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: Reactor,
         *,
-        di: Any = None,
-        monitoring: Any = None,
+        di: DIHost | None = None,
+        monitoring: MonitoringSink | None = None,
         log_observer: ILogObserver | None = None,
         main_config: Mapping[str, str] | None = None,
         base_dir: str = ".",
-        conference: Any = None,
+        conference: ConferenceRooms | None = None,
     ):
         self.reactor = reactor
         #: the DI registry the ``DI(...)`` actions call (None: no DI here)
@@ -115,8 +131,8 @@ class Runtime:
         #: mod_conference's rooms (None: conference actions throw)
         self.conference = conference
         # Places outbound calls for dlg.dialout; set by the SIP layer (or a harness).
-        self.dialer: Callable[[Any], str] | None = None
-        self.log_observer = log_observer or globalLogPublisher
+        self.dialer: Dialer | None = None
+        self.log_observer: ILogObserver = log_observer or cast(ILogObserver, globalLogPublisher)
         self.sessions = SessionContainer()
         self.modules = ModuleLoader()
         self.main_config: dict[str, str] = dict(main_config or {})
@@ -126,6 +142,8 @@ class Runtime:
         self.system_sessions: list[Session] = []
         self._module_state: dict[str, Any] = {}
         self.on_session_end: list[Callable[[Session], None]] = []
+        #: see :data:`BundleHook`
+        self.bundle_hooks: list[BundleHook] = []
 
     # -- per-runtime state of modules (pools, tables) -------------------------
     def module_state(self, key: str, factory: Callable[[], Any]) -> Any:
@@ -196,6 +214,11 @@ class Runtime:
                 module.preload(bundle.config, self)
             except (ValueError, OSError) as e:
                 raise CompileError(f"preloading {module.name} for bundle '{name}': {e}") from e
+        if register:
+            for app in bundle.register_apps:
+                if app not in bundle.diagrams:
+                    raise CompileError(f"register_apps: '{app}' is not loaded in bundle '{name}'")
+        self._run_bundle_hooks(bundle)
         old = self.bundles.get(name)
         self.bundles[name] = bundle
         for app, (b, diagram) in list(self.apps.items()):
@@ -206,10 +229,15 @@ class Runtime:
                     del self.apps[app]
         if register:
             for app in bundle.register_apps:
-                if app not in bundle.diagrams:
-                    raise CompileError(f"register_apps: '{app}' is not loaded in bundle '{name}'")
                 self.apps[app] = (bundle, app)
         return bundle
+
+    def _run_bundle_hooks(self, bundle: AppBundle) -> None:
+        for hook in self.bundle_hooks:
+            try:
+                hook(bundle)
+            except (ValueError, OSError) as e:
+                raise CompileError(f"bundle '{bundle.name}': {e}") from e
 
     def main_path(self, path: str) -> str:
         """A path from the main DSM config, relative to its directory."""
@@ -232,6 +260,7 @@ class Runtime:
             bundle = AppBundle("main", dict(self.main_config), {name: diagram})
         else:
             bundle = replace(old, diagrams={**old.diagrams, name: diagram})
+        self._run_bundle_hooks(bundle)
         self.bundles["main"] = bundle
         for app, (b, diag) in list(self.apps.items()):
             if b is old:
@@ -246,8 +275,20 @@ class Runtime:
         return True
 
     # -- sessions ---------------------------------------------------------------
-    def new_session(self, bundle: AppBundle, **kwargs: Any) -> Session:
-        session = Session(self, bundle, **kwargs)
+    def new_session(
+        self,
+        bundle: AppBundle,
+        *,
+        ltag: str | None = None,
+        call: CallHandle | None = None,
+        media: MediaHandle | None = None,
+        system: bool = False,
+        variables: dict[str, str] | None = None,
+    ) -> Session:
+        """A session of ``bundle``, known by its local tag from now on (not yet started)."""
+        session = Session(
+            self, bundle, ltag=ltag, call=call, media=media, system=system, variables=variables
+        )
         self.sessions.add(session)
         return session
 
@@ -271,7 +312,7 @@ class Runtime:
             if not ok:
                 log.error("run_system_dsms: {status}", status=status)
 
-    def dialout(self, request: Any) -> str:
+    def dialout(self, request: DialRequest) -> str:
         """Start an outbound call running ``request.app``; returns its local tag."""
         if self.dialer is None:
             raise RuntimeError("no SIP stack to dial out with")

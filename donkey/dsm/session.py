@@ -20,18 +20,20 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from donkey.dsm import events as ev
-from donkey.dsm.engine import Engine
+from donkey.dsm.engine import Engine, Run
 from donkey.dsm.errors import DSMException, SessionAborted
 from donkey.dsm.events import Event
 from donkey.dsm.values import interpolate, resolve
 
 if TYPE_CHECKING:  # pragma: no cover
     from donkey.dsm.loader import AppBundle
-    from donkey.dsm.runtime import Runtime
+    from donkey.dsm.protocols import CallHandle, DelayedCall, MediaHandle, SessionHost
 
 log = Logger()
 
 _RUN, _INIT, _CALL = 0, 1, 2
+#: what waits in a session's queue: an event to run (_RUN, _INIT) or a callback (_CALL)
+_Item = Event | Callable[[], None]
 _tag_counter = itertools.count(1)
 _tag_prefix = os.urandom(4).hex().upper()
 
@@ -58,12 +60,12 @@ class Session:
 
     def __init__(
         self,
-        runtime: Runtime,
+        runtime: SessionHost,
         app: AppBundle,
         *,
         ltag: str | None = None,
-        call: Any = None,
-        media: Any = None,
+        call: CallHandle | None = None,
+        media: MediaHandle | None = None,
         system: bool = False,
         variables: dict[str, str] | None = None,
     ):
@@ -81,11 +83,11 @@ class Session:
         self.objects: dict[str, Any] = {}  # rich per-session objects (DB results, regexes)
         self.engine = Engine(self, app.diagrams, runtime.state_observer(self))
         self.modules = app.modules
-        self._queue: deque[tuple[int, Any]] = deque()
+        self._queue: deque[tuple[int, _Item]] = deque()
         self._suspended = False  # waiting on an action's Deferred
         self.start_diagram = ""
         self._busy = False
-        self._timers: dict[int, Any] = {}
+        self._timers: dict[int, DelayedCall] = {}
         self.stopped = False
         self.ended = False
         self.ending: list[Callable[[Session], None]] = []  # called once when the session ends
@@ -104,7 +106,8 @@ class Session:
             return self.ltag
         if self.call is None or name not in SELECTS:
             return ""
-        return str(getattr(self.call, name, "") or "")
+        # every name in SELECTS but local_tag is a property of CallHandle
+        return str(getattr(self.call, name) or "")
 
     def set_errno(self, errno: str, strerror: str | None = None) -> None:
         self.vars["errno"] = errno
@@ -114,13 +117,13 @@ class Session:
     def clear_errno(self) -> None:
         self.vars["errno"] = ""
 
-    def require_call(self, what: str) -> Any:
+    def require_call(self, what: str) -> CallHandle:
         """The SIP handle, or a ``core`` exception in a system DSM."""
         if self.call is None:
             raise DSMException("core", cause=f"{what} is not available in a system DSM")
         return self.call
 
-    def require_media(self, what: str) -> Any:
+    def require_media(self, what: str) -> MediaHandle:
         """The media handle, or a ``core`` exception where there is none."""
         if self.media is None:
             raise DSMException("core", cause=f"{what} is not available without media")
@@ -153,10 +156,10 @@ class Session:
         """Call ``func`` once every event queued so far has been processed."""
         self._enqueue(_CALL, func)
 
-    def _enqueue(self, mode: int, event: Event) -> None:
+    def _enqueue(self, mode: int, item: _Item) -> None:
         if self.ended:
             return
-        self._queue.append((mode, event))
+        self._queue.append((mode, item))
         if not self._busy:
             self._drain()
 
@@ -169,13 +172,14 @@ class Session:
                 if self.stopped:
                     self._queue.clear()
                     break
-                mode, event = self._queue.popleft()
-                if mode == _CALL:
+                mode, item = self._queue.popleft()
+                if not isinstance(item, Event):
                     try:
-                        event()
+                        item()
                     except Exception:
                         log.failure("session {ltag}: internal callback failed", ltag=self.ltag)
                     continue
+                event = item
                 if mode == _INIT:
                     gen = self.engine.init(self.start_diagram, event)
                 else:
@@ -188,7 +192,7 @@ class Session:
         if self.stopped and not self.ended:
             self._finish()
 
-    def _step(self, gen, value: Any, error: BaseException | None) -> bool:
+    def _step(self, gen: Run, value: Any, error: BaseException | None) -> bool:
         """Run ``gen`` until it ends (True) or waits on a Deferred (False)."""
         while True:
             try:
@@ -210,7 +214,12 @@ class Session:
             holder: list[Any] = []
             waiting = [True]
 
-            def fired(result: Any, gen=gen, holder=holder, waiting=waiting) -> None:
+            def fired(
+                result: Any,
+                gen: Run = gen,
+                holder: list[Any] = holder,
+                waiting: list[bool] = waiting,
+            ) -> None:
                 if waiting[0]:
                     holder.append(result)
                 else:
@@ -225,7 +234,7 @@ class Session:
             self._suspended = True
             return False
 
-    def _resume(self, gen, result: Any) -> None:
+    def _resume(self, gen: Run, result: Any) -> None:
         self._suspended = False
         value, error = _split(result)
         if self._step(gen, value, error):

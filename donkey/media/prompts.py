@@ -4,11 +4,15 @@ A prompts file has ``name=path.wav`` lines (blank lines and ``#`` comments
 ignored).  All prompts are decoded into memory when loaded -- at startup,
 before calls arrive -- so playing one never touches the disk.  Several
 collections can be kept as named prompt sets.
+
+An app bundle's prompts arrive as ``(name, path)`` lists read by the DSM
+loader; :meth:`PromptSets.build` decodes them.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 from donkey.media.frame import Source
 from donkey.media.sources import FilePlayer
@@ -58,6 +62,16 @@ class PromptCollection:
         self._frames[name] = self._cache.frames(path)
         self._paths[name] = path
 
+    def add_all(self, prompts: Iterable[tuple[str, str]]) -> list[str]:
+        """Load every ``(name, path)``; returns the names whose file would not load."""
+        failed = []
+        for name, path in prompts:
+            try:
+                self.add(name, path)
+            except MediaFileError:
+                failed.append(name)
+        return failed
+
     def load_file(self, prompts_file: str, strict: bool = False) -> list[str]:
         """Load every ``name=path`` of *prompts_file*; returns names that failed
         (or raises on the first failure when *strict*)."""
@@ -98,6 +112,22 @@ class PromptSets:
     def __init__(self, default: PromptCollection | None = None) -> None:
         self.default = default or PromptCollection()
         self._sets: dict[str, PromptCollection] = {}
+
+    @classmethod
+    def build(
+        cls,
+        default: Iterable[tuple[str, str]],
+        sets: Iterable[tuple[str, Iterable[tuple[str, str]]]] = (),
+        wav_cache: WavCache | None = None,
+    ) -> tuple[PromptSets, list[str]]:
+        """Decode a bundle's prompts now; also returns what failed (``name``, ``set/name``)."""
+        prompt_sets = cls(PromptCollection(wav_cache))
+        failed = prompt_sets.default.add_all(default)
+        for set_name, prompts in sets:
+            collection = PromptCollection(wav_cache)
+            failed += [f"{set_name}/{name}" for name in collection.add_all(prompts)]
+            prompt_sets.add_set(set_name, collection)
+        return prompt_sets, failed
 
     def add_set(self, name: str, collection: PromptCollection) -> None:
         self._sets[name] = collection

@@ -15,11 +15,17 @@ SEMS; in a system DSM every action throws a ``core`` exception.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from donkey.dsm.errors import DSMException
+from donkey.dsm.events import Event
 from donkey.dsm.module import Module
+from donkey.dsm.session import Session
 from donkey.dsm.values import to_uint_prefix
+
+Args = tuple[str, ...]
 
 module = Module("mod_dlg")
 
@@ -49,7 +55,9 @@ def line_ends(text: str) -> str:
     return text.replace("\\r\\n", "\r\n")
 
 
-def _code_reason(session, event, args, default_code: int, default_reason: str):
+def _code_reason(
+    session: Session, event: Event, args: Args, default_code: int, default_reason: str
+) -> tuple[int, str] | None:
     code_text = session.resolve(args[0], event) if args and args[0] else ""
     reason = session.resolve(args[1], event) if len(args) > 1 and args[1] else ""
     if not code_text:
@@ -57,11 +65,13 @@ def _code_reason(session, event, args, default_code: int, default_reason: str):
     code = to_uint_prefix(code_text)
     if code is None or not 100 <= code <= 699:
         session.set_errno("arg", f"invalid reply code '{code_text}'\n")
-        return None, None
+        return None
     return code, reason
 
 
-def _attempt(session, what: str, errno: str, func, *args) -> bool:
+def _attempt(
+    session: Session, what: str, errno: str, func: Callable[..., object], *args: object
+) -> bool:
     """Run a dialog operation; its failure sets ``$errno`` (SEMS does not throw here)."""
     try:
         func(*args)
@@ -72,38 +82,41 @@ def _attempt(session, what: str, errno: str, func, *args) -> bool:
     return True
 
 
-def _reply_headers(session) -> str:
+def _reply_headers(session: Session) -> str:
     return line_ends(session.vars.get("dlg.reply.hdrs", ""))
 
 
 @module.action("dlg.reply", split=",")
-def reply(session, event, args):
+def reply(session: Session, event: Event, args: Args) -> None:
     call = session.require_call("dlg.reply")
-    code, reason = _code_reason(session, event, args, 200, "OK")
-    if code is None:
+    answer = _code_reason(session, event, args, 200, "OK")
+    if answer is None:
         return
+    code, reason = answer
     _attempt(session, "dlg.reply", "general", call.reply, code, reason, _reply_headers(session))
 
 
 @module.action("dlg.replyRequest", split=",")
-def reply_request(session, event, args):
+def reply_request(session: Session, event: Event, args: Args) -> None:
     call = session.require_call("dlg.replyRequest")
     request = session.objects.get("dlg.request")
     if request is None:
         raise DSMException("dlg", text="dlg.replyRequest used outside a sipRequest event")
-    code, reason = _code_reason(session, event, args, 200, "OK")
-    if code is None:
+    answer = _code_reason(session, event, args, 200, "OK")
+    if answer is None:
         return
+    code, reason = answer
     call.reply_request(request, code, reason, _reply_headers(session))
     session.clear_errno()
 
 
 @module.action("dlg.acceptInvite", split=",", optional=True)
-def accept_invite(session, event, args):
+def accept_invite(session: Session, event: Event, args: Args) -> None:
     call = session.require_call("dlg.acceptInvite")
-    code, reason = _code_reason(session, event, args, 200, "OK")
-    if code is None:
+    answer = _code_reason(session, event, args, 200, "OK")
+    if answer is None:
         return
+    code, reason = answer
     try:
         accepted = call.accept_invite(code, reason, _reply_headers(session))
     except Exception as e:
@@ -116,13 +129,13 @@ def accept_invite(session, event, args):
 
 
 @module.action("dlg.bye")
-def bye(session, event, args):
+def bye(session: Session, event: Event, args: Args) -> None:
     call = session.require_call("dlg.bye")
     _attempt(session, "dlg.bye", "general", call.bye, line_ends(session.resolve(args[0], event)))
 
 
 @module.action("dlg.dialout")
-def dialout(session, event, args):
+def dialout(session: Session, event: Event, args: Args) -> None:
     name = session.resolve(args[0], event)
     v = session.vars
 
@@ -166,13 +179,13 @@ def dialout(session, event, args):
 
 
 @module.action("dlg.getOtherId")
-def get_other_id(session, event, args):
+def get_other_id(session: Session, event: Event, args: Args) -> None:
     name = args[0].lstrip("$")
-    session.vars[name] = getattr(session.call, "other_id", "") if session.call else ""
+    session.vars[name] = session.call.other_id if session.call else ""
 
 
 @module.action("dlg.refer", split=",", optional=True)
-def refer(session, event, args):
+def refer(session: Session, event: Event, args: Args) -> None:
     call = session.require_call("dlg.refer")
     target = session.resolve(args[0], event)
     expires = to_uint_prefix(session.resolve(args[1], event) or "0") or 0
@@ -180,7 +193,7 @@ def refer(session, event, args):
 
 
 @module.action("dlg.info", split=",")
-def info(session, event, args):
+def info(session: Session, event: Event, args: Args) -> None:
     call = session.require_call("dlg.info")
     content_type = session.resolve(args[0], event)
     body = line_ends(session.resolve(args[1], event))
@@ -193,14 +206,14 @@ def info(session, event, args):
 
 
 @module.action("dlg.relayReply", split=",")
-def relay_reply(session, event, args):
+def relay_reply(session: Session, event: Event, args: Args) -> None:
     reply_request(session, event, args)
 
 
 module.actions["dlg.relayError"] = module.actions["dlg.relayReply"]
 
 
-def _body_of(message, content_type: str) -> str | None:
+def _body_of(message: Mapping[str, Any] | None, content_type: str) -> str | None:
     if message is None:
         return None
     if message.get("content_type", "").split(";")[0].strip().lower() == content_type.lower():
@@ -209,7 +222,7 @@ def _body_of(message, content_type: str) -> str | None:
 
 
 @module.action("dlg.getRequestBody", split=",")
-def get_request_body(session, event, args):
+def get_request_body(session: Session, event: Event, args: Args) -> None:
     dst = args[1].lstrip("$")
     body = _body_of(session.objects.get("dlg.request"), session.resolve(args[0], event))
     if body is None:
@@ -219,7 +232,7 @@ def get_request_body(session, event, args):
 
 
 @module.action("dlg.getReplyBody", split=",")
-def get_reply_body(session, event, args):
+def get_reply_body(session: Session, event: Event, args: Args) -> None:
     dst = args[1].lstrip("$")
     body = _body_of(session.objects.get("dlg.reply"), session.resolve(args[0], event))
     if body is None:
@@ -229,10 +242,10 @@ def get_reply_body(session, event, args):
 
 
 @module.condition("dlg.requestHasContentType")
-def request_has_content_type(session, event, args):
+def request_has_content_type(session: Session, event: Event, args: Args) -> bool:
     return _body_of(session.objects.get("dlg.request"), session.resolve(args[0], event)) is not None
 
 
 @module.condition("dlg.replyHasContentType")
-def reply_has_content_type(session, event, args):
+def reply_has_content_type(session: Session, event: Event, args: Args) -> bool:
     return _body_of(session.objects.get("dlg.reply"), session.resolve(args[0], event)) is not None

@@ -51,13 +51,17 @@ from __future__ import annotations
 import builtins
 import textwrap
 import types
+from collections.abc import Callable
 from typing import Any
 
 from twisted.logger import LogLevel
 
 from donkey.dsm import events as ev
 from donkey.dsm.errors import DSMException
+from donkey.dsm.events import Event
 from donkey.dsm.module import Module
+from donkey.dsm.protocols import MediaHandle
+from donkey.dsm.session import Session
 
 module = Module("mod_py")
 
@@ -134,7 +138,7 @@ _LEVELS = {0: LogLevel.error, 1: LogLevel.warn, 2: LogLevel.info, 3: LogLevel.de
 # compiling, once per script load
 
 
-def _compile(source: str, mode: str, what: str):
+def _compile(source: str, mode: str, what: str) -> types.CodeType:
     """Compile ``source``; retry dedented (DSM scripts indent their code)."""
     label = f"<mod_py {what}: '{source.strip()[:60]}'>"
     try:
@@ -153,11 +157,11 @@ def _compile(source: str, mode: str, what: str):
         ) from None
 
 
-def _prepare_action(args: tuple) -> tuple:
+def _prepare_action(args: tuple[str, ...]) -> tuple[types.CodeType, str]:
     return (_compile(args[0], "exec", "action"), args[0])
 
 
-def _prepare_condition(args: tuple) -> tuple:
+def _prepare_condition(args: tuple[str, ...]) -> tuple[types.CodeType, str]:
     return (_compile(args[0].strip(), "eval", "condition"), args[0])
 
 
@@ -168,7 +172,7 @@ def _prepare_condition(args: tuple) -> tuple:
 class PySession:
     """The ``session`` object of a snippet: this DSM session's variables and media."""
 
-    def __init__(self, session: Any):
+    def __init__(self, session: Session):
         self._session = session
 
     def var(self, name: str) -> str:
@@ -184,13 +188,13 @@ class PySession:
     def setError(self, errno: int) -> None:
         self._session.set_errno(str(errno))
 
-    def _media(self, what: str) -> Any:
+    def _media(self, what: str) -> MediaHandle:
         try:
             return self._session.require_media(what)
         except DSMException as e:
             raise RuntimeError(e.type) from None
 
-    def _run(self, what: str, exc_type: str, call: Any) -> Any:
+    def _run(self, what: str, exc_type: str, call: Callable[[MediaHandle], object]) -> object:
         media = self._media(what)
         try:
             return call(media)
@@ -249,7 +253,7 @@ class PySession:
         raise RuntimeError("B2B calls are not supported by donkey")
 
 
-def _dsm_module(session: Any) -> types.ModuleType:
+def _dsm_module(session: Session) -> types.ModuleType:
     """The ``dsm`` module of one session: logging into its log, event numbers."""
     dsm = types.ModuleType("dsm", "DSM functions for mod_py code")
     logger = session.log
@@ -257,23 +261,24 @@ def _dsm_module(session: Any) -> types.ModuleType:
     def log(level: int, msg: str) -> None:
         logger.emit(_LEVELS.get(int(level), LogLevel.debug), "{msg}", msg=str(msg).rstrip("\n"))
 
-    def named(level: LogLevel):
+    def named(level: LogLevel) -> Callable[[str], None]:
         def emit(msg: str) -> None:
             logger.emit(level, "{msg}", msg=str(msg).rstrip("\n"))
 
         return emit
 
-    dsm.log = log
-    dsm.DBG = named(LogLevel.debug)
-    dsm.INFO = named(LogLevel.info)
-    dsm.WARN = named(LogLevel.warn)
-    dsm.ERROR = named(LogLevel.error)
-    for name, number in DSM_CONSTANTS.items():
-        setattr(dsm, name, number)
+    vars(dsm).update(
+        log=log,
+        DBG=named(LogLevel.debug),
+        INFO=named(LogLevel.info),
+        WARN=named(LogLevel.warn),
+        ERROR=named(LogLevel.error),
+        **DSM_CONSTANTS,
+    )
     return dsm
 
 
-def namespace(session: Any) -> dict[str, Any]:
+def namespace(session: Session) -> dict[str, Any]:
     """The session's snippet namespace, made on first use and dropped at its end."""
     ns = session.objects.get(_NAMESPACE)
     if ns is None:
@@ -287,7 +292,9 @@ def namespace(session: Any) -> dict[str, Any]:
     return ns
 
 
-def _run(session: Any, event: Any, code: Any, source: str) -> tuple[bool, Any]:
+def _run(
+    session: Session, event: Event | None, code: types.CodeType, source: str
+) -> tuple[bool, Any]:
     """Evaluate ``code``; (ok, result).  Errors are logged, as SEMS prints them."""
     ns = namespace(session)
     ns["type"] = EVENT_NUMBERS.get(event.type, 0) if event is not None else 0
@@ -307,12 +314,12 @@ def _run(session: Any, event: Any, code: Any, source: str) -> tuple[bool, Any]:
 
 
 @module.action("py", split="raw", prepare=_prepare_action)
-def _py_action(session, event, args):
+def _py_action(session: Session, event: Event, args: tuple[types.CodeType, str]) -> None:
     _run(session, event, args[0], args[1])
 
 
 @module.condition("py", split="raw", prepare=_prepare_condition)
-def _py_condition(session, event, args) -> bool:
+def _py_condition(session: Session, event: Event, args: tuple[types.CodeType, str]) -> bool:
     ok, result = _run(session, event, args[0], args[1])
     if not ok:
         return False
