@@ -60,7 +60,8 @@ class CallController:
         self.calls: dict[str, DSMCall] = {}
         #: seconds without RTP before ``rtpTimeout`` (sems.conf ``dead_rtp_time``)
         self.dead_rtp_time: float | None = None
-        self.wav_cache = wav_cache
+        #: decoded WAV files shared by every call's media and the prompts (one per server)
+        self.wav_cache = wav_cache if wav_cache is not None else WavCache()
         # decoded prompts by bundle name, with the PromptConfig they were built from
         self._prompts: dict[str, tuple[PromptConfig, PromptSets]] = {}
         runtime.dialer = self.dialout
@@ -102,7 +103,9 @@ class CallController:
         return cached[1]
 
     def new_media(self) -> MediaSession:
-        return MediaSession(self.clock, self.ports, local_ip=self.media_ip)
+        return MediaSession(
+            self.clock, self.ports, local_ip=self.media_ip, wav_cache=self.wav_cache
+        )
 
     # -- inbound ---------------------------------------------------------------------
     def select_app(self, leg: CallLeg) -> str | None:

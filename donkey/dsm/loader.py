@@ -25,12 +25,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
+from twisted.logger import Logger
+
 from donkey.common.truthy import truthy
 from donkey.dsm.compiler import Compiler
 from donkey.dsm.core import core
 from donkey.dsm.diagram import Diagram
 from donkey.dsm.errors import CompileError, CompileErrors, Location
 from donkey.dsm.module import Module
+
+log = Logger(namespace="donkey.dsm.loader")
 
 ENTRY_POINT_GROUP = "donkey.dsm_modules"
 
@@ -263,6 +267,8 @@ def load_bundle(
             errors.extend(e.errors)
         except CompileError as e:
             errors.append(e)
+        for warning in compiler.warnings:
+            log.warn("{problem}", problem=str(warning))
     if errors:
         raise errors[0] if len(errors) == 1 else CompileErrors(errors)
     config = dict(conf)

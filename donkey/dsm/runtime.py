@@ -255,6 +255,8 @@ class Runtime:
         resolved = ";".join(self.main_path(p) for p in mod_path.split(";") if p)
         compiler = Compiler(core, lambda mod, at: self.modules.load(mod, resolved, at))
         diagram = compiler.compile_file(path, name)
+        for warning in compiler.warnings:
+            log.warn("{problem}", problem=str(warning))
         old = self.bundles.get("main")
         if old is None:
             bundle = AppBundle("main", dict(self.main_config), {name: diagram})

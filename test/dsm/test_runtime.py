@@ -51,7 +51,7 @@ class FakeStore:
     def dec(self, kind, name):
         return 0
 
-    def markFinished(self, ident):
+    def mark_finished(self, ident):
         self.calls.append(("finished", ident))
 
 
