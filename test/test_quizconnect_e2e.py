@@ -12,7 +12,8 @@ test hears what each party hears and keys RFC 4733 events itself.
 1. the caller gets 183 and hears ``welcome_caller.wav`` (frame-exact after
    the G.711 round trip) while donkey dials john and anna;
 2. the seed's tools (``sems_sessions_states.py``, ``sems_get_session.py``,
-   which hardcode http://127.0.0.1:8090) show WAIT_CALLEE / ENTER_PIN and the
+   which hardcode http://127.0.0.1:8090 and so run in a private network
+   namespace relayed to the daemon's free port) show WAIT_CALLEE / ENTER_PIN and the
    seed's attributes and stategraphs;
 3. anna keys a wrong PIN and ``#``: she hears ``sorry_pin_wrong.wav`` and stays
    in ENTER_PIN; john keys 12345: anna gets BYE, the caller 200, and the
@@ -36,7 +37,7 @@ import uuid
 
 from twisted.trial import unittest
 
-from test.daemon import ROOT, Daemon, free_port, sipp_available, tcp_port_free, wait_for
+from test.daemon import ROOT, Daemon, free_port, sipp_available, wait_for
 from test.media.e2e_helpers import (
     DECODERS,
     RtpPeer,
@@ -49,6 +50,7 @@ from test.media.e2e_helpers import (
     sleep,
 )
 from test.sip.helpers import Sipp, free_udp_port
+from test.util import service_missing
 
 try:
     import pymysql
@@ -105,9 +107,7 @@ def write_config(base: str, bundle_lines: dict[str, str]) -> tuple[str, str]:
             "monitoring_full_transitions=yes\n"
         )
     with open(os.path.join(etc, "xmlrpc2di.conf"), "w") as f:
-        f.write(
-            "server_ip=127.0.0.1\nxmlrpc_port=8090\nexport_di=yes\ndirect_export=dsm;monitoring\n"
-        )
+        f.write("server_ip=127.0.0.1\nexport_di=yes\ndirect_export=dsm;monitoring\n")
     with open(os.path.join(etc, "monitoring.conf"), "w") as f:
         f.write("gcinterval=600\n")
     out, seen = [], set()
@@ -457,7 +457,7 @@ class QuizconnectE2E(unittest.TestCase):
     def create_database(self) -> str:
         why = mariadb_skip_reason()
         if why:
-            raise unittest.SkipTest(why)
+            service_missing(why)
         name = "donkey_qc_" + uuid.uuid4().hex[:10]
         con = pymysql.connect(autocommit=True, **MARIADB)
         try:
@@ -482,9 +482,7 @@ class QuizconnectE2E(unittest.TestCase):
             con.close()
 
     # -- daemon, sipp ----------------------------------------------------------
-    async def start(
-        self, db_url: str, xmlrpc_port: int | None = None, diag_path: str = APP_DIR
-    ) -> Daemon:
+    async def start(self, db_url: str, diag_path: str = APP_DIR) -> Daemon:
         self.sems_conf, self.bundle_conf = write_config(
             os.path.join(self.files, "conf"),
             {
@@ -494,7 +492,7 @@ class QuizconnectE2E(unittest.TestCase):
                 "outbound_domain": f"127.0.0.1:{self.uas_port}",
             },
         )
-        self.daemon = Daemon(self, config=self.sems_conf, xmlrpc_port=xmlrpc_port)
+        self.daemon = Daemon(self, config=self.sems_conf)
         await self.daemon.ready()
         return self.daemon
 
@@ -598,10 +596,8 @@ class QuizconnectE2E(unittest.TestCase):
     # 1-4 ----------------------------------------------------------------------
     async def test_quiz_pins_conference_and_hangup(self):
         """1-4: 183 + welcome, the seed's tools, wrong and right PIN, talk, hang up."""
-        if not tcp_port_free(8090):
-            raise unittest.SkipTest("127.0.0.1:8090 is in use; the seed's tools hardcode it")
         db_url = self.create_database()
-        await self.start(db_url, xmlrpc_port=8090)
+        await self.start(db_url)
         caller, john, anna = (RtpPeer.listen(self) for _ in range(3))
         uas = self.callees("answer", john_port=john.port, anna_port=anna.port)
         sipp = self.caller("connect", caller, talk_ms=3500, timeout=90)
@@ -619,7 +615,7 @@ class QuizconnectE2E(unittest.TestCase):
 
         # 2. the seed's tools, as printed in the tutorial
         parties = await self.by_party()
-        out = await self.daemon.run_tool(os.path.join(TOOLS, "sems_sessions_states.py"))
+        out = await self.daemon.run_seed_tool(os.path.join(TOOLS, "sems_sessions_states.py"))
         lines = out.splitlines()
         self.assertEqual(lines[:2], ["calls: 3", "call id                                 state"])
         self.assertEqual(
@@ -634,7 +630,9 @@ class QuizconnectE2E(unittest.TestCase):
         )
         for who in ("caller", "john", "anna"):
             call_id, props = parties[who]
-            out = await self.daemon.run_tool(os.path.join(TOOLS, "sems_get_session.py"), call_id)
+            out = await self.daemon.run_seed_tool(
+                os.path.join(TOOLS, "sems_get_session.py"), call_id
+            )
             lines = out.splitlines()
             self.assertEqual(lines[:2], ["calls: 3", "attrib                                 val"])
             attrs = {line[:20].rstrip(): line[20:] for line in lines[2:]}

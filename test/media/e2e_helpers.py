@@ -160,7 +160,6 @@ def write_daemon_config(
         os.path.join(etc, "dsm.conf"): dsm,
         os.path.join(etc, "xmlrpc2di.conf"): {
             "server_ip": "127.0.0.1",
-            "xmlrpc_port": "8090",
             "export_di": "yes",
             "direct_export": "dsm;monitoring",
         },

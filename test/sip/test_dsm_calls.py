@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import textwrap
 
-from twisted.internet import reactor, task
 from twisted.trial import unittest
 
 from test.daemon import Daemon, free_port, sipp_available, wait_for
@@ -240,9 +239,7 @@ def write_config(
             "monitoring_full_stategraph=yes\nmonitoring_full_transitions=yes\n" + dsm_extra
         )
     with open(os.path.join(root, "etc", "xmlrpc2di.conf"), "w") as f:
-        f.write(
-            "server_ip=127.0.0.1\nxmlrpc_port=8090\nexport_di=yes\ndirect_export=dsm;monitoring\n"
-        )
+        f.write("server_ip=127.0.0.1\nexport_di=yes\ndirect_export=dsm;monitoring\n")
     for name, text in (files or {}).items():
         with open(os.path.join(root, name), "w") as f:
             f.write(text)
@@ -348,7 +345,7 @@ class DSMCallTests(unittest.TestCase):
         await self.start({"dialer": DIALER, "outcall": OUTCALL}, register=[], system=["dialer"])
         port = free_port()
         uas = sipp_uas(self, port, uas_scenario)
-        await task.deferLater(reactor, 0.3, lambda: None)
+        await uas.bound()
         code, reason = await self.daemon.call_xmlrpc(
             "postDSMEvent",
             "dialer",
@@ -391,7 +388,7 @@ class DSMCallTests(unittest.TestCase):
         await self.start({"dialer": DIALER, "outcall": OUTCALL}, register=[], system=["dialer"])
         port = free_port()
         uas = sipp_uas(self, port, "uas_auth.xml")
-        await task.deferLater(reactor, 0.3, lambda: None)
+        await uas.bound()
         await self.daemon.call_xmlrpc(
             "postDSMEvent",
             "dialer",

@@ -2,7 +2,7 @@
 
 import socket
 
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from donkey.sip import reactor_bridge
@@ -123,9 +123,8 @@ class InboundTests(_StackTest):
         for j in junk:
             s.sendto(j, ("127.0.0.1", self.stack.port))
         s.close()
-        yield task.deferLater(reactor, 0.3, lambda: None)
-        self.flushLoggedErrors()
         yield self.run_uac("uac_answer_bye.xml")
+        self.flushLoggedErrors()
         self.assertEqual(self.apps[0].names()[:3], ["on_invite", "on_connected", "on_hangup"])
 
 
@@ -163,7 +162,7 @@ class OutboundTests(_StackTest):
     def test_dial_out_then_bye(self):
         port = free_udp_port()
         uas = sipp_uas(self, port)
-        yield task.deferLater(reactor, 0.3, lambda: None)
+        yield uas.bound()
         rec = Recorder()
         leg = CallLeg.dial(
             self.stack,
@@ -191,7 +190,7 @@ class OutboundTests(_StackTest):
     def test_dial_out_digest_auth(self):
         port = free_udp_port()
         uas = sipp_uas(self, port, "uas_auth.xml")
-        yield task.deferLater(reactor, 0.3, lambda: None)
+        yield uas.bound()
         rec = Recorder()
         leg = CallLeg.dial(
             self.stack,
@@ -214,7 +213,7 @@ class OutboundTests(_StackTest):
         rec = Recorder()
         port = free_udp_port()
         uas = sipp_uas(self, port, "uas_auth.xml")
-        yield task.deferLater(reactor, 0.3, lambda: None)
+        yield uas.bound()
         CallLeg.dial(
             self.stack,
             "sip:alice@127.0.0.1",
