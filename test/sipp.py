@@ -77,6 +77,8 @@ class Check:
     regexp: str
     search_in: str = "msg"
     header: str | None = None
+    assign_to: str | None = None  # a name to jump on (``test=``); else one is made up
+    required: bool = True  # False: only sets the variable when it matches
 
 
 @dataclass
@@ -101,7 +103,7 @@ class Scenario:
         actions, names = [], []
         for check in checks:
             self._vars += 1
-            name = f"v{self._vars}"
+            name = check.assign_to or f"v{self._vars}"
             names.append(name)
             actions.append(
                 "      <ereg"
@@ -109,7 +111,7 @@ class Scenario:
                     regexp=check.regexp,
                     search_in=check.search_in,
                     header=check.header,
-                    check_it=True,
+                    check_it=check.required,
                     assign_to=name,
                 )
                 + "/>\n"

@@ -3,10 +3,10 @@
 import os
 import sqlite3
 
-from twisted.internet import reactor, task
 from twisted.trial import unittest
 
 from donkey.dsm.harness import Harness
+from test.util import wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 APP = os.path.normpath(os.path.join(HERE, "..", "..", "conf", "dsm", "quizconnect"))
@@ -48,12 +48,12 @@ class QuizconnectTests(unittest.TestCase):
 
     async def settle(self, predicate, what):
         """Let the real reactor run (DB threads) and the fake clock tick until ``predicate``."""
-        for _ in range(400):
+
+        def advanced():
             self.harness.advance(0)
-            if predicate():
-                return
-            await task.deferLater(reactor, 0.01, lambda: None)
-        self.fail(f"timed out waiting for {what}")
+            return predicate()
+
+        await wait_until(advanced, 5, what, interval=0.01)
 
     async def test_caller_creates_callee_legs_and_waits(self):
         caller = self.harness.call("quizconnect_caller", "quizconnect", user="35")

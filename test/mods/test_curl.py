@@ -12,6 +12,7 @@ from twisted.web import resource, server
 
 from donkey.mods import curl as modcurl
 from test.dsm.helpers import harness_with
+from test.util import wait_until
 
 BINARY = bytes(range(256)) * 64
 
@@ -92,11 +93,7 @@ class CurlTests(unittest.TestCase):
         )
         self.runtimes.append(h.runtime)
         s = h.call("t", variables=dict(variables or {}, base=self.base))
-        for _ in range(1000):
-            if s.state == "DONE":
-                break
-            await task.deferLater(reactor, 0.01, lambda: None)
-        self.assertEqual(s.state, "DONE")
+        await wait_until(lambda: s.state == "DONE", 10, "the script in DONE", interval=0.01)
         if quiet:
             self.assertEqual(h.errors(), [])
         return s
@@ -230,9 +227,8 @@ class CurlTests(unittest.TestCase):
         )
         self.runtimes.append(h.runtime)
         sessions = [h.call("t", variables={"base": self.base}) for _ in range(10)]
-        for _ in range(1000):
-            if all(s.state == "DONE" for s in sessions):
-                break
-            await task.deferLater(reactor, 0.01, lambda: None)
+        await wait_until(
+            lambda: all(s.state == "DONE" for s in sessions), 10, "all ten in DONE", interval=0.01
+        )
         self.assertEqual({s.vars["curl.out"] for s in sessions}, {"hello wörld"})
         self.assertIsInstance(h.runtime.module_state("mod_curl.client", None), modcurl._Client)

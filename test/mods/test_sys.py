@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import time
 
-from twisted.internet import reactor, task
+from twisted.internet import task
 from twisted.trial import unittest
 
 from test.dsm.helpers import harness_with
+from test.util import wait_until
 
 
 class SysTests(unittest.TestCase):
@@ -37,11 +38,9 @@ class SysTests(unittest.TestCase):
             """,
         )
         s = h.call("t", variables=dict(variables or {}, d=self.dir))
-        for _ in range(1000):
-            if s.state in ("DONE", "FAILED"):
-                break
-            await task.deferLater(reactor, 0.01, lambda: None)
-        self.assertIn(s.state, ("DONE", "FAILED"))
+        await wait_until(
+            lambda: s.state in ("DONE", "FAILED"), 10, "the script in DONE or FAILED", interval=0.01
+        )
         return s
 
     async def test_mkdir(self):
@@ -166,10 +165,8 @@ class SysTests(unittest.TestCase):
             """,
         )
         s = h.call("t")
-        for _ in range(100):  # the command runs as a real child process
-            if s.state != "START":
-                break
-            await task.deferLater(reactor, 0.02, lambda: None)
+        # the command runs as a real child process
+        await wait_until(lambda: s.state != "START", 5, "the script past START", interval=0.02)
         self.assertEqual(s.state, "NO")
         self.assertTrue(any("returned 7" in e for e in h.errors()))
 
