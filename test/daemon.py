@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import xmlrpc.client
+from collections.abc import Sequence
 
 from test.util import service_missing, wait_until
 
@@ -54,7 +55,7 @@ class Daemon:
         self,
         testcase,
         config: str | None = None,
-        extra_args: list[str] = (),
+        extra_args: Sequence[str] = (),
         xmlrpc_port: int | None = None,
     ):
         self.workdir = os.path.abspath(testcase.mktemp())

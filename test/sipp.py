@@ -63,7 +63,7 @@ def _attrs(**attrs: object) -> str:
     return "".join(out)
 
 
-def _message(lines: Iterable[str], body: str | None = None) -> str:
+def _message(lines: Iterable[str | None], body: str | None = None) -> str:
     text = "\n".join(f"      {line}" for line in lines if line is not None)
     if body is not None:
         text += "\n\n" + "\n".join(f"      {b}" for b in body.rstrip("\n").split("\n"))

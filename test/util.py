@@ -17,24 +17,36 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, Protocol, cast
 
 from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorTime
 from twisted.trial import unittest
 
-T = TypeVar("T")
+
+class Clock(Protocol):
+    """What waiting needs of a clock: the real reactor or a :class:`task.Clock`."""
+
+    def seconds(self) -> float: ...
+
+    def callLater(
+        self, delay: float, callable: Callable[..., Any], *args: Any, **kw: Any
+    ) -> Any: ...
 
 
-def _default_clock() -> IReactorTime:
+def _default_clock() -> Clock:
     from twisted.internet import reactor
 
-    return reactor  # type: ignore[return-value]
+    return cast(Clock, reactor)
 
 
-async def pause(seconds: float, clock: IReactorTime | None = None) -> None:
+async def _tick(clock: Clock, seconds: float) -> None:
+    await task.deferLater(cast(IReactorTime, clock), seconds, lambda: None)
+
+
+async def pause(seconds: float, clock: Clock | None = None) -> None:
     """Let *seconds* pass on *clock*: for pacing what a test sends, never for waiting."""
-    await task.deferLater(clock or _default_clock(), seconds, lambda: None)
+    await _tick(clock or _default_clock(), seconds)
 
 
 async def wait_until(
@@ -42,7 +54,7 @@ async def wait_until(
     timeout: float = 10.0,
     what: str = "condition",
     interval: float = 0.05,
-    clock: IReactorTime | None = None,
+    clock: Clock | None = None,
 ) -> Any:
     """Poll *predicate* (plain or async) on *clock* until it returns something truthy.
 
@@ -60,7 +72,7 @@ async def wait_until(
             return last
         if clock.seconds() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-        await task.deferLater(clock, interval, lambda: None)
+        await _tick(clock, interval)
 
 
 def in_ci() -> bool:

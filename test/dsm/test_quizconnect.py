@@ -56,6 +56,7 @@ class QuizconnectTests(unittest.TestCase):
         await wait_until(advanced, 5, what, interval=0.01)
 
     async def test_caller_creates_callee_legs_and_waits(self):
+        """Caller 35 gets 183 and welcome_caller.wav while john and anna are dialled and hear welcome_callee.wav."""
         caller = self.harness.call("quizconnect_caller", "quizconnect", user="35")
         await self.settle(
             lambda: caller.state == "WAIT_CALLEE" and len(self.harness.dialed) == 2,
@@ -90,6 +91,7 @@ class QuizconnectTests(unittest.TestCase):
         self.assertEqual(caller.vars["b_ltags[1]"], anna.session.ltag)
 
     async def test_wrong_pin_then_right_pin_connects(self):
+        """Anna's wrong PIN and # give her sorry_pin_wrong in ENTER_PIN; john's 12345 connects him to the caller."""
         caller = self.harness.call("quizconnect_caller", "quizconnect", user="35")
         await self.settle(
             lambda: (
@@ -131,6 +133,7 @@ class QuizconnectTests(unittest.TestCase):
         self.assertEqual(room.size(caller.session.ltag), 0)
 
     async def test_cancel_while_callees_ring(self):
+        """A caller hanging up while the callees ring gets 487 and both callee legs end."""
         caller = self.harness.call("quizconnect_caller", "quizconnect", user="35")
         await self.settle(
             lambda: caller.state == "WAIT_CALLEE" and len(self.harness.dialed) == 2,
@@ -143,12 +146,14 @@ class QuizconnectTests(unittest.TestCase):
         self.assertTrue(all(leg.ended for leg in self.harness.dialed))
 
     async def test_unknown_number_gets_404(self):
+        """A number with no callees in the table gets 183 and then 404 Not found; nobody is dialled."""
         caller = self.harness.call("quizconnect_caller", "quizconnect", user="99")
         await self.settle(lambda: caller.ended, "caller ended")
         self.assertEqual(caller.record.replies, [(183, "Session Progress"), (404, "Not found")])
         self.assertEqual(self.harness.dialed, [])
 
     async def test_database_down_gets_500(self):
+        """With the database unreachable the caller gets 500 and the script ends."""
         self.harness.runtime.bundles["quizconnect"].config["db_url"] = (
             "mysql://nobody:wrong@127.0.0.1:1/none"
         )

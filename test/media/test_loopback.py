@@ -29,6 +29,7 @@ class LoopbackTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_wav_played_by_one_call_is_heard_by_the_other(self):
+        """A file one call plays over real UDP reaches the other call frame-exact in PCMA, and so does a DTMF key."""
         d = self.mktemp()
         os.makedirs(d)
         path = os.path.join(d, "hello.wav")
@@ -76,6 +77,7 @@ class LoopbackTests(unittest.TestCase):
         self.assertEqual(a.rtp.remote, ("127.0.0.1", b.local_port))  # latched / from SDP
 
     def test_port_exhaustion_refuses_cleanly(self):
+        """With the port range used up a new media session is refused with NoMediaPortAvailable."""
         ports = PortAllocator(*free_rtp_range(4), "127.0.0.1", reactor)
         clock = MediaClock(reactor)
         s1 = MediaSession(clock, ports)

@@ -157,6 +157,7 @@ class RestartTests(unittest.TestCase):
         await wait_until(advanced, 6, what, interval=0.02)
 
     async def test_restart_gives_connection_errors_then_recovers(self):
+        """While MariaDB restarts queries fail with $errno=connection; afterwards the same script queries again."""
         await self.server.wait_up()
 
         def make_table():
