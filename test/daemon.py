@@ -8,12 +8,15 @@ import signal
 import socket
 import subprocess
 import sys
-import time
+import tempfile
 import xmlrpc.client
+from collections.abc import Sequence
 
-from twisted.internet import defer, reactor, task
+from test.util import service_missing, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NETNS_RELAY = os.path.join(ROOT, "test", "netns_relay.py")
+SEED_TOOLS_PORT = 8090  # hardcoded by tools/*.py; only ever bound inside a private namespace
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
@@ -52,7 +55,7 @@ class Daemon:
         self,
         testcase,
         config: str | None = None,
-        extra_args: list[str] = (),
+        extra_args: Sequence[str] = (),
         xmlrpc_port: int | None = None,
     ):
         self.workdir = os.path.abspath(testcase.mktemp())
@@ -92,18 +95,25 @@ class Daemon:
         return xmlrpc.client.ServerProxy(self.url, allow_none=True)
 
     async def ready(self, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """Return once the XML-RPC port accepts connections; fail if donkey exited."""
+
+        def listening() -> bool:
             if self.process.poll() is not None:
                 raise AssertionError(
                     f"donkey exited with {self.process.returncode}:\n" + self.output()
                 )
             try:
                 with socket.create_connection(("127.0.0.1", self.xmlrpc_port), timeout=0.2):
-                    return
+                    return True
             except OSError:
-                await task.deferLater(reactor, 0.1, lambda: None)
-        raise AssertionError("donkey did not start:\n" + self.output())
+                return False
+
+        try:
+            await wait_until(listening, timeout, "donkey's XML-RPC port", interval=0.1)
+        except AssertionError as e:
+            if "timed out" in str(e):
+                raise AssertionError("donkey did not start:\n" + self.output()) from None
+            raise
 
     def output(self) -> str:
         text = ""
@@ -118,12 +128,13 @@ class Daemon:
 
         return await deferToThread(lambda: getattr(self.proxy(), method)(*args))
 
-    async def run_tool(self, *argv: str) -> str:
+    async def run_tool(self, *argv: str, wrapper: list[str] | None = None) -> str:
+        """Run ``python3 *argv`` in the daemon's directory from a thread; return its stdout."""
         from twisted.internet.threads import deferToThread
 
         result = await deferToThread(
             subprocess.run,
-            [sys.executable, *argv],
+            [*(wrapper or []), sys.executable, *argv],
             cwd=self.workdir,
             capture_output=True,
             text=True,
@@ -132,6 +143,37 @@ class Daemon:
         if result.returncode != 0:
             raise AssertionError(f"{argv} failed: {result.stdout}{result.stderr}")
         return result.stdout
+
+    async def run_seed_tool(self, *argv: str, port: int = SEED_TOOLS_PORT) -> str:
+        """Run ``python3 *argv`` where ``127.0.0.1:<port>`` is this daemon's XML-RPC port.
+
+        The seed's tools hardcode http://127.0.0.1:8090 and must run byte for
+        byte; rather than hoping 8090 is free on the host, the tool runs in a
+        private network namespace (``unshare --net``) whose own 127.0.0.1:8090
+        is relayed over a Unix socket to the daemon's freely chosen port.
+        """
+        from twisted.internet import reactor
+        from twisted.internet.threads import deferToThread
+        from twisted.protocols.portforward import ProxyFactory
+
+        why = await deferToThread(netns_unavailable)
+        if why:
+            service_missing(why)
+        sockdir = tempfile.mkdtemp(prefix="donkey-ns-")
+        path = os.path.join(sockdir, "xmlrpc.sock")
+        listening = reactor.listenUNIX(path, ProxyFactory("127.0.0.1", self.xmlrpc_port))
+        try:
+            return await self.run_tool(
+                NETNS_RELAY,
+                path,
+                str(port),
+                sys.executable,
+                *argv,
+                wrapper=["unshare", "--net"],
+            )
+        finally:
+            await listening.stopListening()
+            shutil.rmtree(sockdir, ignore_errors=True)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -146,17 +188,8 @@ class Daemon:
 
 
 async def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
-    """Poll an async or plain predicate until it is true."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if isinstance(last, defer.Deferred) or hasattr(last, "__await__"):
-            last = await last
-        if last:
-            return last
-        await task.deferLater(reactor, 0.1, lambda: None)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+    """Poll an async or plain predicate until it is true (:func:`test.util.wait_until`)."""
+    return await wait_until(predicate, timeout, what, interval=0.1)
 
 
 def tcp_port_free(port: int) -> bool:
@@ -168,6 +201,18 @@ def tcp_port_free(port: int) -> bool:
         return False
     finally:
         s.close()
+
+
+def netns_unavailable() -> str | None:
+    """Why a private network namespace cannot be made here, or None if it can."""
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return "unshare (util-linux) and ip (iproute2) are needed for a private network namespace"
+    probe = subprocess.run(
+        ["unshare", "--net", "ip", "link", "set", "lo", "up"], capture_output=True, text=True
+    )
+    if probe.returncode != 0:
+        return f"cannot create a network namespace (unshare --net): {probe.stderr.strip()}"
+    return None
 
 
 def sipp_available() -> bool:

@@ -12,7 +12,8 @@ test hears what each party hears and keys RFC 4733 events itself.
 1. the caller gets 183 and hears ``welcome_caller.wav`` (frame-exact after
    the G.711 round trip) while donkey dials john and anna;
 2. the seed's tools (``sems_sessions_states.py``, ``sems_get_session.py``,
-   which hardcode http://127.0.0.1:8090) show WAIT_CALLEE / ENTER_PIN and the
+   which hardcode http://127.0.0.1:8090 and so run in a private network
+   namespace relayed to the daemon's free port) show WAIT_CALLEE / ENTER_PIN and the
    seed's attributes and stategraphs;
 3. anna keys a wrong PIN and ``#``: she hears ``sorry_pin_wrong.wav`` and stays
    in ENTER_PIN; john keys 12345: anna gets BYE, the caller 200, and the
@@ -36,19 +37,21 @@ import uuid
 
 from twisted.trial import unittest
 
-from test.daemon import ROOT, Daemon, free_port, sipp_available, tcp_port_free, wait_for
+from test.daemon import ROOT, Daemon, free_port, sipp_available, wait_for
 from test.media.e2e_helpers import (
     DECODERS,
     RtpPeer,
     frames_of,
     g711_round_trip,
+    heard_until,
     power,
     read_wav,
     rms,
     sine,
-    sleep,
 )
 from test.sip.helpers import Sipp, free_udp_port
+from test.sipp import Check, Uac, Uas, sdp
+from test.util import pause, service_missing
 
 try:
     import pymysql
@@ -105,9 +108,7 @@ def write_config(base: str, bundle_lines: dict[str, str]) -> tuple[str, str]:
             "monitoring_full_transitions=yes\n"
         )
     with open(os.path.join(etc, "xmlrpc2di.conf"), "w") as f:
-        f.write(
-            "server_ip=127.0.0.1\nxmlrpc_port=8090\nexport_di=yes\ndirect_export=dsm;monitoring\n"
-        )
+        f.write("server_ip=127.0.0.1\nexport_di=yes\ndirect_export=dsm;monitoring\n")
     with open(os.path.join(etc, "monitoring.conf"), "w") as f:
         f.write("gcinterval=600\n")
     out, seen = [], set()
@@ -126,103 +127,6 @@ def write_config(base: str, bundle_lines: dict[str, str]) -> tuple[str, str]:
 
 
 # -------------------------------------------------------------------- sipp
-_HEAD = (
-    '<?xml version="1.0" encoding="UTF-8"?>\n'
-    '<!DOCTYPE scenario SYSTEM "sipp.dtd">\n<scenario name="{name}">\n'
-)
-
-_UAC_INVITE = """  <send retrans="500">
-    <![CDATA[
-      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "bee" <sip:5@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: <sip:5@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=bee 53655765 2353687637 IN IP4 127.0.0.1
-      s=-
-      c=IN IP4 127.0.0.1
-      t=0 0
-      m=audio {port} RTP/AVP 0 101
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:101 telephone-event/8000
-      a=fmtp:101 0-15
-      a=sendrecv
-
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
-"""
-
-_UAC_183 = """  <recv response="183">
-    <action>
-      <ereg regexp="m=audio [0-9]+ RTP/AVP 0" search_in="body" check_it="true" assign_to="m"/>
-      <log message="183 with SDP: [$m]"/>
-    </action>
-  </recv>
-"""
-
-_UAC_ACK = """  <send>
-    <![CDATA[
-      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "bee" <sip:5@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Contact: <sip:5@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-"""
-
-# the ACK of a failure reply belongs to the INVITE transaction (same branch)
-_UAC_ACK_INVITE_TXN = _UAC_ACK.replace(
-    "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]", "[last_Via:]"
-)
-
-_UAC_BYE = """  <send retrans="500" start_txn="bye">
-    <![CDATA[
-      BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "bee" <sip:5@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 2 BYE
-      Contact: <sip:5@[local_ip]:[local_port]>
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200" response_txn="bye"/>
-"""
-
-_UAC_CANCEL = """  <send start_txn="cancel">
-    <![CDATA[
-      CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      [last_Via:]
-      From: "bee" <sip:5@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 CANCEL
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200" response_txn="cancel"/>
-"""
-
-
 def caller_scenario(
     path: str, media_port: int, flow: str, talk_ms: int = 0, ring_ms: int = 0
 ) -> str:
@@ -232,123 +136,28 @@ def caller_scenario(
     *talk_ms*, BYE), ``"cancel"`` (183, CANCEL after *ring_ms*, 487),
     ``"404"`` (183 then 404) or ``"500"`` (500 straight away).
     """
-    body = [
-        _HEAD.format(name=f"quizconnect caller {flow}"),
-        _UAC_INVITE.replace("{port}", str(media_port)),
-    ]
+    uac = Uac(
+        f"quizconnect caller {flow}", user="5", display='"bee"', to_display="", angle_contact=True
+    )
+    uac.invite(sdp(media_port, (0, 101), "sendrecv", origin="bee", fmtp=True), headers=())
+    early = [Check("m=audio [0-9]+ RTP/AVP 0", "body")]
     if flow == "connect":
-        body += [
-            _UAC_183,
-            '  <recv response="200" rrs="true"/>\n',
-            _UAC_ACK,
-            f'  <pause milliseconds="{talk_ms}"/>\n',
-            _UAC_BYE,
-        ]
+        uac.recv(early, response=183)
+        uac.recv(response=200, rrs=True)
+        uac.ack().pause(talk_ms)
+        uac.bye(headers=())
     elif flow == "cancel":
-        body += [
-            _UAC_183,
-            f'  <pause milliseconds="{ring_ms}"/>\n',
-            _UAC_CANCEL,
-            '  <recv response="487"/>\n',
-            _UAC_ACK_INVITE_TXN,
-        ]
+        uac.recv(early, response=183)
+        uac.pause(ring_ms)
+        uac.cancel()
     elif flow == "404":
-        body += [_UAC_183, '  <recv response="404"/>\n', _UAC_ACK_INVITE_TXN]
+        uac.recv(early, response=183)
+        uac.rejected(404)
     elif flow == "500":
-        body += ['  <recv response="500"/>\n', _UAC_ACK_INVITE_TXN]
+        uac.rejected(500)
     else:
         raise ValueError(flow)
-    body.append("</scenario>\n")
-    with open(path, "w") as f:
-        f.write("".join(body))
-    return path
-
-
-_UAS_200 = """  <send retrans="500">
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:callee@[local_ip]:[local_port]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=callee 1 1 IN IP4 127.0.0.1
-      s=-
-      c=IN IP4 127.0.0.1
-      t=0 0
-      m=audio {port} RTP/AVP 0 101
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:101 telephone-event/8000
-      a=fmtp:101 0-15
-      a=sendrecv
-
-    ]]>
-  </send>
-"""
-
-_UAS_OK = """  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:callee@[local_ip]:[local_port]>
-      Content-Length: 0
-
-    ]]>
-  </send>
-"""
-
-_UAS_INVITE = """  <recv request="INVITE">
-    <action>
-      <ereg regexp="^INVITE sip:(john|anna)@" search_in="msg" check_it="true" assign_to="who"/>
-      <log message="callee: [$who]"/>
-    </action>
-  </recv>
-"""
-
-# ... and $anna routes the answer: anna's SDP port or john's
-_UAS_INVITE_ROUTE = _UAS_INVITE.replace(
-    "    <action>\n",
-    '    <action>\n      <ereg regexp="^INVITE sip:anna@" search_in="msg" check_it="false"'
-    ' assign_to="anna"/>\n',
-)
-
-_UAS_180 = """  <send>
-    <![CDATA[
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:callee@[local_ip]:[local_port]>
-      Content-Length: 0
-
-    ]]>
-  </send>
-"""
-
-_UAS_487 = """  <send>
-    <![CDATA[
-      SIP/2.0 487 Request Terminated
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      CSeq: [last_cseq_number] INVITE
-      Content-Length: 0
-
-    ]]>
-  </send>
-"""
+    return uac.write(path)
 
 
 def callee_scenario(
@@ -360,35 +169,34 @@ def callee_scenario(
     request-URI user), ACK, then wait for donkey's BYE.  ``"ring"``: 180 and
     wait for donkey's CANCEL (200 to it, 487 to the INVITE, ACK).
     """
-    body = [_HEAD.format(name=f"quizconnect callees {flow}")]
+    uas = Uas(f"quizconnect callees {flow}")
+    callee = Check("^INVITE sip:(john|anna)@")
     if flow == "answer":
-        body += [
-            _UAS_INVITE_ROUTE,
-            '  <nop test="anna" next="anna"/>\n',
-            _UAS_200.replace("{port}", str(john_port)),
-            '  <nop next="answered"/>\n',
-            '  <label id="anna"/>\n',
-            _UAS_200.replace("{port}", str(anna_port)),
-            '  <label id="answered"/>\n',
-            '  <recv request="ACK"/>\n',
-            f'  <recv request="BYE" timeout="{bye_timeout_ms}"/>\n',
-            _UAS_OK,
-        ]
+        uas.recv(
+            [callee, Check("^INVITE sip:anna@", assign_to="anna", required=False)], request="INVITE"
+        )
+        uas.jump("anna", test="anna")
+        for label, port in (("john", john_port), ("anna", anna_port)):
+            if label == "anna":
+                uas.label("anna")
+            answer = sdp(port, (0, 101), "sendrecv", origin="callee", fmtp=True)
+            uas.reply(200, "OK", answer=answer, retrans=True)
+            if label == "john":
+                uas.jump("answered")
+        uas.label("answered")
+        uas.recv(request="ACK")
+        uas.recv(request="BYE", timeout=bye_timeout_ms)
+        uas.reply(200, "OK", to_tag=False)
     elif flow == "ring":
-        body += [
-            _UAS_INVITE,
-            _UAS_180,
-            '  <recv request="CANCEL"/>\n',
-            _UAS_OK,
-            _UAS_487,
-            '  <recv request="ACK"/>\n',
-        ]
+        uas.recv([callee], request="INVITE")
+        uas.reply(180, "Ringing")
+        uas.recv(request="CANCEL")
+        uas.reply(200, "OK", to_tag=False)
+        uas.reply(487, "Request Terminated", contact=False, cseq="CSeq: [last_cseq_number] INVITE")
+        uas.recv(request="ACK")
     else:
         raise ValueError(flow)
-    body.append("</scenario>\n")
-    with open(path, "w") as f:
-        f.write("".join(body))
-    return path
+    return uas.write(path)
 
 
 # --------------------------------------------------------------------- RTP
@@ -400,11 +208,11 @@ async def key_in(peer: RtpPeer, keys: str, ms: int = 100, gap_ms: int = 120) -> 
         for i in range(ms // 20):
             dur += 160
             peer.send_packet(101, struct.pack("!BBH", code, 10, dur), marker=(i == 0), ts=ts)
-            await sleep(0.02)
+            await pause(0.02)  # one packet per 20 ms, as a phone sends them
         for _ in range(3):
             peer.send_packet(101, struct.pack("!BBH", code, 0x80 | 10, dur), ts=ts)
         peer.ts = (ts + dur + 160) & 0xFFFFFFFF
-        await sleep(gap_ms / 1000)
+        await pause(gap_ms / 1000)  # the gap between two keys
 
 
 def prompt_frames(name: str) -> list[bytes]:
@@ -425,6 +233,19 @@ def find_prompt(got: list[bytes], expected: list[bytes]) -> int:
         if frame == expected[anchor] and i >= anchor:
             return i - anchor
     return -1
+
+
+async def heard_in_full(
+    peer: RtpPeer, t0: float, prompt: list[bytes], what: str
+) -> tuple[list[bytes], int]:
+    """Wait until *peer* heard all of *prompt* since *t0*; (what it heard, where it starts)."""
+
+    def complete():
+        got = heard_since(peer, t0)
+        start = find_prompt(got, prompt)
+        return (got, start) if start >= 0 and len(got) >= start + len(prompt) else None
+
+    return await wait_for(complete, timeout=20, what=what)
 
 
 def window(peer: RtpPeer, t0: float, t1: float) -> bytes:
@@ -457,7 +278,7 @@ class QuizconnectE2E(unittest.TestCase):
     def create_database(self) -> str:
         why = mariadb_skip_reason()
         if why:
-            raise unittest.SkipTest(why)
+            service_missing(why)
         name = "donkey_qc_" + uuid.uuid4().hex[:10]
         con = pymysql.connect(autocommit=True, **MARIADB)
         try:
@@ -482,9 +303,7 @@ class QuizconnectE2E(unittest.TestCase):
             con.close()
 
     # -- daemon, sipp ----------------------------------------------------------
-    async def start(
-        self, db_url: str, xmlrpc_port: int | None = None, diag_path: str = APP_DIR
-    ) -> Daemon:
+    async def start(self, db_url: str, diag_path: str = APP_DIR) -> Daemon:
         self.sems_conf, self.bundle_conf = write_config(
             os.path.join(self.files, "conf"),
             {
@@ -494,7 +313,7 @@ class QuizconnectE2E(unittest.TestCase):
                 "outbound_domain": f"127.0.0.1:{self.uas_port}",
             },
         )
-        self.daemon = Daemon(self, config=self.sems_conf, xmlrpc_port=xmlrpc_port)
+        self.daemon = Daemon(self, config=self.sems_conf)
         await self.daemon.ready()
         return self.daemon
 
@@ -598,17 +417,14 @@ class QuizconnectE2E(unittest.TestCase):
     # 1-4 ----------------------------------------------------------------------
     async def test_quiz_pins_conference_and_hangup(self):
         """1-4: 183 + welcome, the seed's tools, wrong and right PIN, talk, hang up."""
-        if not tcp_port_free(8090):
-            raise unittest.SkipTest("127.0.0.1:8090 is in use; the seed's tools hardcode it")
         db_url = self.create_database()
-        await self.start(db_url, xmlrpc_port=8090)
+        await self.start(db_url)
         caller, john, anna = (RtpPeer.listen(self) for _ in range(3))
         uas = self.callees("answer", john_port=john.port, anna_port=anna.port)
         sipp = self.caller("connect", caller, talk_ms=3500, timeout=90)
 
         # 1. 183 with the welcome prompt, and john and anna are dialled
         await caller.first_packet(timeout=10)
-        t_183 = time.monotonic()
         await wait_for(
             lambda: self.states_are(caller="WAIT_CALLEE", john="ENTER_PIN", anna="ENTER_PIN"),
             timeout=10,
@@ -619,7 +435,7 @@ class QuizconnectE2E(unittest.TestCase):
 
         # 2. the seed's tools, as printed in the tutorial
         parties = await self.by_party()
-        out = await self.daemon.run_tool(os.path.join(TOOLS, "sems_sessions_states.py"))
+        out = await self.daemon.run_seed_tool(os.path.join(TOOLS, "sems_sessions_states.py"))
         lines = out.splitlines()
         self.assertEqual(lines[:2], ["calls: 3", "call id                                 state"])
         self.assertEqual(
@@ -634,7 +450,9 @@ class QuizconnectE2E(unittest.TestCase):
         )
         for who in ("caller", "john", "anna"):
             call_id, props = parties[who]
-            out = await self.daemon.run_tool(os.path.join(TOOLS, "sems_get_session.py"), call_id)
+            out = await self.daemon.run_seed_tool(
+                os.path.join(TOOLS, "sems_get_session.py"), call_id
+            )
             lines = out.splitlines()
             self.assertEqual(lines[:2], ["calls: 3", "attrib                                 val"])
             attrs = {line[:20].rstrip(): line[20:] for line in lines[2:]}
@@ -700,9 +518,7 @@ class QuizconnectE2E(unittest.TestCase):
 
         # 1 (cont.). the whole welcome prompt, frame by frame, in early media
         welcome = prompt_frames("welcome_caller.wav")
-        await sleep(max(0.0, t_183 + 0.02 * len(welcome) + 0.5 - time.monotonic()))
-        got = heard_since(caller, 0)
-        start = find_prompt(got, welcome)
+        got, start = await heard_in_full(caller, 0, welcome, "welcome_caller.wav at the caller")
         self.assertGreaterEqual(start, 0, "welcome_caller.wav never reached the caller")
         self.assertEqual(
             got[start : start + len(welcome)],
@@ -723,9 +539,7 @@ class QuizconnectE2E(unittest.TestCase):
         t_wrong = time.monotonic()
         await key_in(anna, "54322#")
         sorry = prompt_frames("sorry_pin_wrong.wav")
-        await sleep(0.02 * len(sorry) + 0.5)
-        got = heard_since(anna, t_wrong)
-        start = find_prompt(got, sorry)
+        got, start = await heard_in_full(anna, t_wrong, sorry, "sorry_pin_wrong.wav at anna")
         self.assertGreaterEqual(start, 0, "anna did not hear sorry_pin_wrong.wav")
         self.assertEqual(got[start : start + len(sorry)], sorry)
         parties = await self.by_party()
@@ -766,7 +580,7 @@ class QuizconnectE2E(unittest.TestCase):
         caller.send_frames(frames_of(sine([f_caller], 1000)), pt=0, loop=True)
         john.send_frames(frames_of(sine([f_john], 1000)), pt=0, loop=True)
         both = time.monotonic()
-        await sleep(1.6)
+        await wait_for(heard_until([caller, john], both + 1.5), what="1.5 s of the conference")
         caller.stop_sending()
         john.stop_sending()
         hear_caller = window(caller, both + 0.4, both + 1.4)

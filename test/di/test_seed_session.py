@@ -2,8 +2,10 @@
 
 Two calls are up (sipp) in the bundled ``hello`` app; a Python 3 rendering of
 the tutorial's interactive session, and the tutorial's two tools as printed,
-run as child processes.  The tools hardcode http://127.0.0.1:8090, so the
-daemon's XML-RPC port is 8090 here (the test skips if that port is taken).
+run as child processes.  The tools hardcode http://127.0.0.1:8090; they run
+in a private network namespace whose 127.0.0.1:8090 reaches the daemon's
+freely chosen XML-RPC port (:meth:`test.daemon.Daemon.run_seed_tool`), so the
+test never depends on 8090 being free on the host.
 """
 
 import ast
@@ -11,7 +13,7 @@ import os
 
 from twisted.trial import unittest
 
-from test.daemon import ROOT, Daemon, sipp_available, tcp_port_free, wait_for
+from test.daemon import ROOT, Daemon, sipp_available, wait_for
 from test.sip.helpers import sipp_uac
 
 SEED_SESSION = """\
@@ -39,18 +41,17 @@ class SeedSessionTests(unittest.TestCase):
     def setUp(self):
         if not sipp_available():
             raise unittest.SkipTest("sipp (Debian sip-tester) is not installed")
-        if not tcp_port_free(8090):
-            raise unittest.SkipTest("127.0.0.1:8090 is in use; the seed's tools hardcode it")
-        self.daemon = Daemon(self, xmlrpc_port=8090)
+        self.daemon = Daemon(self)
 
     async def python(self, source: str) -> list:
         path = os.path.join(self.daemon.workdir, "session.py")
         with open(path, "w") as f:
             f.write(source)
-        out = await self.daemon.run_tool(path)
+        out = await self.daemon.run_seed_tool(path)
         return [ast.literal_eval(line) for line in out.splitlines()]
 
     async def test_seed_session_tools_and_post_event(self):
+        """The tutorial's session, tools and postDSMEvent print what the tutorial shows."""
         await self.daemon.ready()
         calls = [
             sipp_uac(
@@ -92,11 +93,11 @@ class SeedSessionTests(unittest.TestCase):
         self.assertEqual(sorted(states), sorted([[i, "LISTENING"] for i in ids]))
 
         tools = os.path.join(ROOT, "tools")
-        out = await self.daemon.run_tool(os.path.join(tools, "sems_sessions_states.py"))
+        out = await self.daemon.run_seed_tool(os.path.join(tools, "sems_sessions_states.py"))
         lines = out.splitlines()
         self.assertEqual(lines[:2], ["calls: 2", "call id                                 state"])
         self.assertEqual(sorted(lines[2:]), sorted(f"{i}     LISTENING" for i in ids))
-        out = await self.daemon.run_tool(os.path.join(tools, "sems_get_session.py"), ids[0])
+        out = await self.daemon.run_seed_tool(os.path.join(tools, "sems_get_session.py"), ids[0])
         lines = out.splitlines()
         self.assertEqual(lines[:2], ["calls: 2", "attrib                                 val"])
         self.assertIn("app                 hello", lines)

@@ -36,12 +36,14 @@ class ControlTests(unittest.TestCase):
             )
 
     def test_post_dsm_event_reaches_session_by_local_tag(self):
+        """postDSMEvent to a live call's tag answers [200, OK] and the script sees it; an unknown tag gets 404."""
         s = self.h.system("app")
         self.assertEqual(self.dsm["postDSMEvent"]([s.session.ltag, [["go", "1"]]]), [200, "OK"])
         self.assertEqual(s.vars["version"], "one")
         self.assertEqual(self.dsm["postDSMEvent"](["nobody", []]), [404, "Session not found"])
 
     def test_load_config_applies_to_new_sessions_only(self):
+        """loadConfig answers [200, OK]; running calls keep the old script, new calls get the new one."""
         old = self.h.system("app")
         self.assertEqual(self.dsm["loadConfig"]([self.conf, "bundle"]), [200, "OK"])
         new = self.h.system("app", bundle="bundle")
@@ -52,6 +54,7 @@ class ControlTests(unittest.TestCase):
         self.assertIs(self.h.runtime.apps["app"][0], self.h.runtime.bundles["bundle"])
 
     def test_broken_bundle_changes_nothing_and_names_the_problem(self):
+        """loadConfig of a broken script answers 500 naming file, line and column, and the old bundle stays."""
         self.assertEqual(self.dsm["loadConfig"]([self.conf, "bundle"]), [200, "OK"])
         with open(os.path.join(self.dir, "app.dsm"), "w") as f:
             f.write('initial state A;\ntransition "t" A - nosuch() -> A;\n')
@@ -63,6 +66,7 @@ class ControlTests(unittest.TestCase):
         self.assertEqual(s.vars["version"], "two")
 
     def test_reload_event_for_system_dsms_of_a_reloaded_bundle(self):
+        """A reloaded bundle's system DSMs start with the 'reload' event."""
         with open(self.conf, "a") as f:
             f.write("run_system_dsms=sys\n")
         with open(os.path.join(self.dir, "sys.dsm"), "w") as f:
@@ -76,6 +80,7 @@ class ControlTests(unittest.TestCase):
         self.assertEqual(sys_session.vars["how"], "reload")
 
     def test_create_system_dsm_has_dsm_list_dsms(self):
+        """createSystemDSM, hasDSM, listDSMs and registerApplication answer as SEMS's DI methods do."""
         self.assertEqual(self.dsm["createSystemDSM"](["main", "sys"]), [200, "OK"])
         self.assertEqual(self.h.runtime.system_sessions[-1].vars["how"], "startup")
         self.assertEqual(self.dsm["createSystemDSM"](["main", "nope"])[0], 500)

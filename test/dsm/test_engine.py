@@ -41,6 +41,7 @@ class EngineTests(unittest.TestCase):
         self.patch(ModuleLoader, "_find", find)
 
     def test_first_matching_transition_wins_and_runs_exit_transition_enter(self):
+        """Of two matching transitions the first runs, with exit, transition and enter actions in that order."""
         h = harness_with(
             self,
             s="""
@@ -57,6 +58,7 @@ class EngineTests(unittest.TestCase):
         self.assertEqual(s.path, ["A", "B"])
 
     def test_unmatched_event_changes_nothing(self):
+        """An event no transition matches leaves the session in its state."""
         h = harness_with(
             self,
             s="""
@@ -71,6 +73,7 @@ class EngineTests(unittest.TestCase):
         self.assertEqual(s.state, "A")
 
     def test_exception_handler_gets_fields_and_only_exception_transitions_run(self):
+        """A throw stops the action list; only an exception transition runs and sees the thrown fields."""
         h = harness_with(
             self,
             s="""
@@ -90,6 +93,7 @@ class EngineTests(unittest.TestCase):
         self.assertNotIn("plain", s.vars)
 
     def test_exception_without_handler_leaves_state(self):
+        """A throw with no exception transition leaves the session where it was."""
         h = harness_with(
             self,
             s="""
@@ -103,6 +107,7 @@ class EngineTests(unittest.TestCase):
         self.assertEqual(s.state, "A")
 
     def test_repost_reevaluates_in_new_state(self):
+        """repost() in an enter action hands the same event to the new state's transitions."""
         h = harness_with(
             self,
             s="""
@@ -118,6 +123,7 @@ class EngineTests(unittest.TestCase):
         self.assertEqual(s.path, ["A", "B", "C"])
 
     def test_jump_fsm_enters_other_diagram(self):
+        """jumpFSM() enters the other diagram at once and skips the rest of the action list."""
         h = harness_with(
             self,
             a="""
@@ -138,6 +144,7 @@ class EngineTests(unittest.TestCase):
         self.assertEqual(s.state, "B2")
 
     def test_async_action_suspends_only_its_session(self):
+        """An action waiting on a Deferred holds back its own session's events, not others'."""
         h = harness_with(
             self,
             s="""
@@ -170,6 +177,7 @@ class EngineTests(unittest.TestCase):
         self.assertEqual(first.state, "C")  # the queued key ran after
 
     def test_failed_deferred_becomes_dsm_exception(self):
+        """A failed asynchronous action becomes an 'internal' DSM exception the script can catch."""
         h = harness_with(
             self,
             s="""
@@ -189,6 +197,7 @@ class EngineTests(unittest.TestCase):
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
     def test_repost_loop_ends_session_instead_of_hanging(self):
+        """A repost() loop ends the session with an error instead of hanging the server."""
         h = harness_with(
             self,
             s="""
@@ -202,6 +211,7 @@ class EngineTests(unittest.TestCase):
         self.assertTrue(any("re-evaluated" in e for e in h.errors()), h.errors())
 
     def test_exception_handler_that_throws_again_ends_session(self):
+        """An exception handler that throws again ends the session and logs an exception loop."""
         h = harness_with(
             self,
             s="""
@@ -217,6 +227,7 @@ class EngineTests(unittest.TestCase):
         self.assertTrue(any("exception loop" in e for e in h.errors()), h.errors())
 
     def test_stop_ends_after_current_event_and_drops_queue(self):
+        """stop(false) finishes the current action list, then the session ends and ignores later events."""
         h = harness_with(
             self,
             s="""
@@ -235,6 +246,7 @@ class EngineTests(unittest.TestCase):
         self.assertNotIn(s.session.ltag, h.runtime.sessions.by_tag)
 
     def test_timers_fire_on_the_clock(self):
+        """setTimer fires after its seconds on the clock; a removed timer never fires."""
         h = harness_with(
             self,
             s="""
@@ -252,6 +264,7 @@ class EngineTests(unittest.TestCase):
         self.assertNotIn("wrong", s.vars)
 
     def test_post_event_between_sessions_by_local_tag(self):
+        """postEvent to a session's local tag delivers the event; an unknown tag sets $errno=arg."""
         h = harness_with(
             self,
             s="""
@@ -273,6 +286,7 @@ class EngineTests(unittest.TestCase):
         self.assertEqual(a.vars["errno"], "arg")
 
     def test_call_actions_throw_core_in_system_dsm(self):
+        """A call-only action (playFile) in a system DSM throws a 'core' exception naming it."""
         h = harness_with(
             self,
             s="""
@@ -289,6 +303,7 @@ class EngineTests(unittest.TestCase):
 
 class DeferredConditionTests(unittest.TestCase):
     def test_condition_may_wait(self):
+        """A module condition may return a Deferred; the transition runs once it fires true."""
         gate = Deferred()
         module = Module("mod_gate")
         module.condition("gate.open")(lambda session, event, args: gate)
@@ -318,6 +333,7 @@ class DeferredConditionTests(unittest.TestCase):
 
 class BrokenModuleTests(unittest.TestCase):
     def test_a_condition_that_crashes_ends_only_its_session(self):
+        """A module condition that raises ends only that session, logged, not the server."""
         module = Module("mod_broken")
 
         @module.condition("broken.check")

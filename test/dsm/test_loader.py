@@ -20,6 +20,7 @@ class FakeEntryPoint:
 
 class ModuleLoaderTests(unittest.TestCase):
     def test_entry_point_wins_and_is_cached(self):
+        """An installed entry-point module overrides a bundled one of the same name and loads once."""
         third_party = Module("mod_dlg")  # may override a bundled module
         calls = []
 
@@ -34,6 +35,8 @@ class ModuleLoaderTests(unittest.TestCase):
         self.assertEqual(calls, [loader.ENTRY_POINT_GROUP])
 
     def test_make_module_factory(self):
+        """An entry point may be a package with make_module(), which builds the module."""
+
         class Package:
             @staticmethod
             def make_module():
@@ -43,6 +46,7 @@ class ModuleLoaderTests(unittest.TestCase):
         self.assertEqual(loader.ModuleLoader().load("mod_made").name, "mod_made")
 
     def test_bundled_module_and_mod_path_file(self):
+        """Bundled modules load by name, and a mod_<name>.py file in mod_path loads too."""
         self.patch(loader, "entry_points", lambda group: [])
         modules = loader.ModuleLoader()
         self.assertEqual(modules.load("mod_utils").name, "mod_utils")
@@ -53,6 +57,7 @@ class ModuleLoaderTests(unittest.TestCase):
         self.assertEqual(modules.load("mod_local", directory).name, "mod_local")
 
     def test_unknown_module_is_a_compile_error(self):
+        """A module found nowhere is a compile error naming it."""
         self.patch(loader, "entry_points", lambda group: [])
         with self.assertRaises(CompileError) as cm:
             loader.ModuleLoader().load("mod_nowhere", "/nonexistent")

@@ -3,10 +3,10 @@
 import os
 import sqlite3
 
-from twisted.internet import reactor, task
 from twisted.trial import unittest
 
 from donkey.dsm.harness import Harness
+from test.util import wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 APP = os.path.normpath(os.path.join(HERE, "..", "..", "conf", "dsm", "quizconnect"))
@@ -48,14 +48,15 @@ class QuizconnectTests(unittest.TestCase):
 
     async def settle(self, predicate, what):
         """Let the real reactor run (DB threads) and the fake clock tick until ``predicate``."""
-        for _ in range(400):
+
+        def advanced():
             self.harness.advance(0)
-            if predicate():
-                return
-            await task.deferLater(reactor, 0.01, lambda: None)
-        self.fail(f"timed out waiting for {what}")
+            return predicate()
+
+        await wait_until(advanced, 5, what, interval=0.01)
 
     async def test_caller_creates_callee_legs_and_waits(self):
+        """Caller 35 gets 183 and welcome_caller.wav while john and anna are dialled and hear welcome_callee.wav."""
         caller = self.harness.call("quizconnect_caller", "quizconnect", user="35")
         await self.settle(
             lambda: caller.state == "WAIT_CALLEE" and len(self.harness.dialed) == 2,
@@ -90,6 +91,7 @@ class QuizconnectTests(unittest.TestCase):
         self.assertEqual(caller.vars["b_ltags[1]"], anna.session.ltag)
 
     async def test_wrong_pin_then_right_pin_connects(self):
+        """Anna's wrong PIN and # give her sorry_pin_wrong in ENTER_PIN; john's 12345 connects him to the caller."""
         caller = self.harness.call("quizconnect_caller", "quizconnect", user="35")
         await self.settle(
             lambda: (
@@ -131,6 +133,7 @@ class QuizconnectTests(unittest.TestCase):
         self.assertEqual(room.size(caller.session.ltag), 0)
 
     async def test_cancel_while_callees_ring(self):
+        """A caller hanging up while the callees ring gets 487 and both callee legs end."""
         caller = self.harness.call("quizconnect_caller", "quizconnect", user="35")
         await self.settle(
             lambda: caller.state == "WAIT_CALLEE" and len(self.harness.dialed) == 2,
@@ -143,12 +146,14 @@ class QuizconnectTests(unittest.TestCase):
         self.assertTrue(all(leg.ended for leg in self.harness.dialed))
 
     async def test_unknown_number_gets_404(self):
+        """A number with no callees in the table gets 183 and then 404 Not found; nobody is dialled."""
         caller = self.harness.call("quizconnect_caller", "quizconnect", user="99")
         await self.settle(lambda: caller.ended, "caller ended")
         self.assertEqual(caller.record.replies, [(183, "Session Progress"), (404, "Not found")])
         self.assertEqual(self.harness.dialed, [])
 
     async def test_database_down_gets_500(self):
+        """With the database unreachable the caller gets 500 and the script ends."""
         self.harness.runtime.bundles["quizconnect"].config["db_url"] = (
             "mysql://nobody:wrong@127.0.0.1:1/none"
         )

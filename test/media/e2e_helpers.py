@@ -21,6 +21,7 @@ from twisted.internet import defer, reactor, task
 from twisted.internet.protocol import DatagramProtocol
 
 from donkey.media._audioop import audioop
+from test.sipp import Uac, sdp
 
 FRAME = 320  # bytes of 16-bit PCM per 20 ms
 
@@ -160,7 +161,6 @@ def write_daemon_config(
         os.path.join(etc, "dsm.conf"): dsm,
         os.path.join(etc, "xmlrpc2di.conf"): {
             "server_ip": "127.0.0.1",
-            "xmlrpc_port": "8090",
             "export_di": "yes",
             "direct_export": "dsm;monitoring",
         },
@@ -173,88 +173,6 @@ def write_daemon_config(
 
 
 # -------------------------------------------------------------------- sipp
-_INVITE = """  <send retrans="500">
-    <![CDATA[
-      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: [service] <sip:[service]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: sip:sipp@[local_ip]:[local_port]
-      Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=user1 53655765 2353687637 IN IP4 127.0.0.1
-      s=-
-      c=IN IP4 127.0.0.1
-      t=0 0
-      m=audio {port} RTP/AVP {pts}
-{rtpmaps}
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="183" optional="true"/>
-  <recv response="200" rtd="true"/>
-  <send>
-    <![CDATA[
-      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: [service] <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Contact: sip:sipp@[local_ip]:[local_port]
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-"""
-
-_BYE = """  <send retrans="500" start_txn="bye">
-    <![CDATA[
-      BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: [service] <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 2 BYE
-      Contact: sip:sipp@[local_ip]:[local_port]
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200" crlf="true" response_txn="bye"/>
-"""
-
-_WAIT_BYE = """  <recv request="BYE" timeout="{timeout}"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:sipp@[local_ip]:[local_port]>
-      Content-Length: 0
-
-    ]]>
-  </send>
-"""
-
-_RTPMAP = {
-    0: "a=rtpmap:0 PCMU/8000",
-    8: "a=rtpmap:8 PCMA/8000",
-    101: "a=rtpmap:101 telephone-event/8000\n      a=fmtp:101 0-15",
-}
-
-
 def uac_scenario(
     path: str, media_port: int, pts=(0, 101), steps=(), end: str = "bye", wait_bye_ms: int = 20000
 ) -> str:
@@ -264,27 +182,20 @@ def uac_scenario(
     plays that pcap's RTP to donkey).
     *end* is ``"bye"`` (the caller hangs up) or ``"wait_bye"`` (donkey does).
     """
-    rtpmaps = "\n".join("      " + _RTPMAP[p] for p in pts) + "\n      a=sendrecv\n"
-    body = [
-        _INVITE.replace("{port}", str(media_port))
-        .replace("{pts}", " ".join(str(p) for p in pts))
-        .replace("{rtpmaps}", rtpmaps)
-    ]
+    uac = Uac("donkey media e2e")
+    uac.invite(sdp(media_port, pts, "sendrecv", fmtp=True), headers=()).answered()
     for kind, arg in steps:
         if kind == "pause":
-            body.append(f'  <pause milliseconds="{int(arg)}"/>\n')
+            uac.pause(int(arg))
         elif kind == "pcap":
-            body.append(f'  <nop><action><exec play_pcap_audio="{arg}"/></action></nop>\n')
+            uac.play_pcap(arg)
         else:
             raise ValueError(kind)
-    body.append(_BYE if end == "bye" else _WAIT_BYE.replace("{timeout}", str(wait_bye_ms)))
-    text = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE scenario SYSTEM "sipp.dtd">\n'
-        '<scenario name="donkey media e2e">\n' + "".join(body) + "</scenario>\n"
-    )
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+    if end == "bye":
+        uac.bye(headers=())
+    else:
+        uac.wait_bye(wait_bye_ms, headers=["Contact: <sip:sipp@[local_ip]:[local_port]>"])
+    return uac.write(path)
 
 
 # --------------------------------------------------------------------- RTP
@@ -406,5 +317,6 @@ class RtpPeer(DatagramProtocol):
             s.stop()
 
 
-async def sleep(seconds: float) -> None:
-    await task.deferLater(reactor, seconds, lambda: None)
+def heard_until(peers, t: float):
+    """A :func:`test.util.wait_until` predicate: every peer got a packet sent at or after *t*."""
+    return lambda: all(p.packets and p.packets[-1][0] >= t for p in peers)

@@ -29,6 +29,7 @@ class Mixer:
 
 class ClockTests(unittest.TestCase):
     def test_no_drift_over_1000_ticks_with_irregular_wakeups(self):
+        """Late, irregular reactor wake-ups still give exactly one media tick per 20 ms, never early."""
         r = Clock()
         mc = MediaClock(r)
         s = Counter([], "a", r)
@@ -50,6 +51,7 @@ class ClockTests(unittest.TestCase):
 
     def test_relative_scheduling_would_drift(self):
         # Sanity check of the test above: fixed 25 ms wakeups still give 50 ticks/s.
+        """Wake-ups every 25 ms still give 50 ticks a second, not 40."""
         r = Clock()
         mc = MediaClock(r)
         s = Counter([], "a", r)
@@ -60,6 +62,7 @@ class ClockTests(unittest.TestCase):
         mc.disconnect(s)
 
     def test_phases_and_mixers(self):
+        """Each tick receives for every session, mixes, then sends for every session."""
         r = Clock()
         log = []
         mc = MediaClock(r)
@@ -76,6 +79,7 @@ class ClockTests(unittest.TestCase):
         self.assertFalse(mc.running)
 
     def test_long_stall_is_skipped_not_bursted(self):
+        """After a 1 s stall the clock catches up at most max_catchup ticks and counts the rest as skipped."""
         r = Clock()
         mc = MediaClock(r, max_catchup=5)
         s = Counter([], "a", r)
@@ -89,6 +93,7 @@ class ClockTests(unittest.TestCase):
         mc.disconnect(s)
 
     def test_failing_session_is_disconnected_others_continue(self):
+        """A session whose tick raises is disconnected and logged; the others keep their ticks."""
         r = Clock()
         mc = MediaClock(r)
         good = Counter([], "good", r)

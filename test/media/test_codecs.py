@@ -8,6 +8,7 @@ from test.media.helpers import rms, samples, tone
 
 class CodecTests(unittest.TestCase):
     def test_registry(self):
+        """Codecs are found by name (any case) or payload type; an unsupported one is UnknownCodec."""
         self.assertEqual(codecs.by_name("pcmu").payload_type, 0)
         self.assertEqual(codecs.by_payload_type(8).name, "PCMA")
         self.assertRaises(UnknownCodec, codecs.by_name, "opus")
@@ -29,11 +30,14 @@ class CodecTests(unittest.TestCase):
         self.assertEqual(c.decode(c.encode(back)), back)
 
     def test_pcmu_round_trip(self):
+        """PCMU encodes a 20 ms frame and decodes it back to nearly the same audio."""
         self._round_trip("PCMU")
 
     def test_pcma_round_trip(self):
+        """PCMA encodes a 20 ms frame and decodes it back to nearly the same audio."""
         self._round_trip("PCMA")
 
     def test_laws_differ(self):
+        """The same audio encodes differently in mu-law and A-law."""
         pcm = tone([1000], 20)
         self.assertNotEqual(codecs.by_name("PCMU").encode(pcm), codecs.by_name("PCMA").encode(pcm))

@@ -26,6 +26,7 @@ class ConferenceTests(unittest.TestCase):
         self.bridge.mix()
 
     def test_member_never_hears_itself(self):
+        """Every member hears the sum of the others, never its own voice; a silent one hears all."""
         a, b, c, d = (self.bridge.join("r", owner=n) for n in "abcd")
         self.tick({a: const(100), b: const(20), c: const(3)})
         self.assertEqual(samples(a.read())[0], 23)
@@ -34,6 +35,7 @@ class ConferenceTests(unittest.TestCase):
         self.assertEqual(samples(d.read())[0], 123)  # silent member hears everyone
 
     def test_two_and_one_speaker_fast_paths(self):
+        """With two, one or no speakers each member hears exactly the others (or silence)."""
         a, b, c = (self.bridge.join("r") for _ in range(3))
         self.tick({a: const(5), b: const(7)})
         self.assertEqual([samples(x.read())[0] for x in (a, b, c)], [7, 5, 12])
@@ -43,6 +45,7 @@ class ConferenceTests(unittest.TestCase):
         self.assertEqual([x.read() for x in (a, b, c)], [SILENCE] * 3)
 
     def test_mix_clips_but_subtracts_exactly(self):
+        """A member hears the exact sum of the others even when the whole room's sum clips."""
         a, b, c = (self.bridge.join("r") for _ in range(3))
         self.tick({a: const(30000), b: const(30000), c: const(-20000)})
         # a hears b + c = 10000 exactly even though the room sum (40000) clips
@@ -50,6 +53,7 @@ class ConferenceTests(unittest.TestCase):
         self.assertEqual(samples(c.read())[0], 32767)
 
     def test_modes(self):
+        """speakonly members hear nothing, listenonly members are not heard, an unknown mode is refused."""
         talk = self.bridge.join("r", "speakonly")
         ear = self.bridge.join("r", "listenonly")
         both = self.bridge.join("r", "")
@@ -60,6 +64,7 @@ class ConferenceTests(unittest.TestCase):
         self.assertRaises(ConferenceError, self.bridge.join, "r", "shout")
 
     def test_rooms_size_members_and_leave(self):
+        """Rooms report size and members; leaving (even twice) removes a member, an empty room goes away."""
         a = self.bridge.join("one", owner="A")
         b = self.bridge.join("one", owner="B")
         self.bridge.join("two", owner="C")
@@ -74,6 +79,7 @@ class ConferenceTests(unittest.TestCase):
         self.assertNotIn("one", self.bridge.rooms())
 
     def test_rooms_are_separate_and_tee_speaks_to_both(self):
+        """Rooms do not hear each other; a tee'd speaker is heard in both its rooms."""
         a = self.bridge.join("main")
         b = self.bridge.join("main")
         side = self.bridge.join("side")
@@ -85,6 +91,7 @@ class ConferenceTests(unittest.TestCase):
         self.assertEqual(tee.read(), SILENCE)
 
     def test_mixed_on_clock_tick_with_sessions(self):
+        """Three calls in one room, mixed on the media clock, each hear the other two tones only."""
         from test.media.helpers import FakeCall
 
         r = Clock()
@@ -137,6 +144,7 @@ def _power(pcm, f):
 
 class MixInTests(unittest.TestCase):
     def test_mixes_file_over_base_once(self):
+        """A mixed-in file is added over the base audio at its level, once, then the base alone goes on."""
         d = self.mktemp()
         os.makedirs(d)
         p = os.path.join(d, "beep.wav")
@@ -147,6 +155,7 @@ class MixInTests(unittest.TestCase):
         self.assertEqual([samples(m.read())[0] for _ in range(3)], [510, 510, 10])
 
     def test_periodic_mix_in(self):
+        """A file mixed in every second is heard at 0, 1 and 2 seconds."""
         d = self.mktemp()
         os.makedirs(d)
         p = os.path.join(d, "beep.wav")

@@ -29,6 +29,7 @@ def frames(pcm):
 
 class KeyTests(unittest.TestCase):
     def test_mapping(self):
+        """Key characters 0-9, *, # and A-D (any case) map to SEMS key codes 0-15; others are refused."""
         self.assertEqual(
             [key_from_char(c) for c in "0129*#AbCD"], [0, 1, 2, 9, 10, 11, 12, 13, 14, 15]
         )
@@ -43,6 +44,7 @@ class KeyTests(unittest.TestCase):
 
 class Rfc4733Tests(unittest.TestCase):
     def test_retransmitted_end_counts_once(self):
+        """An RFC 4733 event whose end packet comes three times is one key with its duration."""
         rx = Rfc4733Receiver()
         got = []
         ts = 1000
@@ -54,6 +56,7 @@ class Rfc4733Tests(unittest.TestCase):
         self.assertEqual([g for g in got if g], [(5, 220)])
 
     def test_two_presses_of_same_key(self):
+        """Two presses of the same key (new timestamps) are two keys."""
         rx = Rfc4733Receiver()
         out = []
         for ts in (8000, 16000):
@@ -63,6 +66,7 @@ class Rfc4733Tests(unittest.TestCase):
         self.assertEqual([o for o in out if o], [(11, 100), (11, 100)])
 
     def test_lost_end_packets_still_reported(self):
+        """A key whose end packets are lost is reported after a timeout or when the next key starts."""
         rx = Rfc4733Receiver(timeout_ticks=5)
         self.assertIsNone(rx.feed(100, build_event(3, False, 400)))
         self.assertEqual([rx.tick() for _ in range(5)], [None] * 4 + [(3, 50)])
@@ -72,11 +76,13 @@ class Rfc4733Tests(unittest.TestCase):
         self.assertEqual(rx.feed(2000, build_event(6, False, 160)), (4, 20))
 
     def test_malformed_and_non_key_events_ignored(self):
+        """Truncated event payloads and non-key events (flash hook) are no keys."""
         rx = Rfc4733Receiver()
         self.assertIsNone(rx.feed(1, b"\x01"))
         self.assertIsNone(rx.feed(2, build_event(16, True, 800)))  # flash hook
 
     def test_sender_packet_train(self):
+        """Queued keys go out as RFC 4733 trains (marker first, end packet three times) a receiver decodes."""
         tx = Rfc4733Sender()
         tx.queue(7, 100)
         tx.queue(8, 60)
@@ -102,6 +108,7 @@ class GoertzelTests(unittest.TestCase):
         return [o for o in out if o]
 
     def test_detects_all_keys(self):
+        """Each of the 16 DTMF tones in audio is detected once as its key, about 100 ms long."""
         for ch in "0123456789*#ABCD":
             got = self.detect(key_tone(ch, 100))
             self.assertEqual(len(got), 1, ch)
@@ -109,16 +116,19 @@ class GoertzelTests(unittest.TestCase):
             self.assertApproximates(got[0][1], 100, 20)
 
     def test_sequence_with_gaps_and_quiet_tones(self):
+        """Quiet tones with pauses between them are detected in order."""
         pcm = b"".join(key_tone(ch, 80, amp=1500) + bytes(1280) for ch in "19#")
         self.assertEqual([k for k, _ in self.detect(pcm)], [1, 9, 11])
 
     def test_survives_g711(self):
+        """A DTMF tone still detects after an A-law round trip."""
         from donkey.media._audioop import audioop
 
         pcm = audioop.alaw2lin(audioop.lin2alaw(key_tone("5", 100), 2), 2)
         self.assertEqual([k for k, _ in self.detect(pcm)], [5])
 
     def test_no_false_positives(self):
+        """Silence, noise, speech-like audio and single tones are never taken for keys."""
         rng = random.Random(1)
         noise = array("h", [int(rng.gauss(0, 3000)) for _ in range(8000)]).tobytes()
         # speech-like: 120 Hz voice with harmonics, slowly changing pitch
@@ -130,4 +140,5 @@ class GoertzelTests(unittest.TestCase):
             self.assertEqual(self.detect(pcm), [])
 
     def test_too_short_is_ignored(self):
+        """A 20 ms tone burst is too short to be a key."""
         self.assertEqual(self.detect(key_tone("7", 20)), [])

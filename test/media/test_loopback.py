@@ -2,7 +2,7 @@
 
 import os
 
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from donkey.media.clock import MediaClock
@@ -11,7 +11,9 @@ from donkey.media.frame import SILENCE, split_frames
 from donkey.media.rtp import NoMediaPortAvailable, PortAllocator
 from donkey.media.session import MediaSession
 from donkey.media.wav import load_wav
-from test.media.helpers import free_udp_range, tone, write_pcm_wav
+from test.daemon import free_rtp_range
+from test.media.helpers import tone, write_pcm_wav
+from test.util import wait_until
 
 
 class Recording:
@@ -27,12 +29,12 @@ class LoopbackTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_wav_played_by_one_call_is_heard_by_the_other(self):
+        """A file one call plays over real UDP reaches the other call frame-exact in PCMA, and so does a DTMF key."""
         d = self.mktemp()
         os.makedirs(d)
         path = os.path.join(d, "hello.wav")
         write_pcm_wav(path, tone([440, 1000], 1000, 16000, amp=5000), 16000)
-        low = free_udp_range(4)
-        ports = PortAllocator(low, low + 3, "127.0.0.1", reactor)
+        ports = PortAllocator(*free_rtp_range(100), "127.0.0.1", reactor)
         clock = MediaClock(reactor)
         a = MediaSession(clock, ports)
         b = MediaSession(clock, ports)
@@ -51,12 +53,13 @@ class LoopbackTests(unittest.TestCase):
         b.connect()
         yield done
         a.send_dtmf(5, 100)
-        yield task.deferLater(reactor, 0.5, lambda: None)
+        yield defer.ensureDeferred(wait_until(lambda: keys, 5, "the DTMF event at b"))
         a.close()
         b.close()
         yield ports.release(0)  # nothing bound: no-op
-        yield task.deferLater(reactor, 0, lambda: None)
-        self.assertEqual(ports.in_use, 0)
+        yield defer.ensureDeferred(
+            wait_until(lambda: ports.in_use == 0, 5, "both sessions' ports released")
+        )
         self.assertFalse(clock.running)
 
         pcma = by_name("PCMA")
@@ -74,12 +77,14 @@ class LoopbackTests(unittest.TestCase):
         self.assertEqual(a.rtp.remote, ("127.0.0.1", b.local_port))  # latched / from SDP
 
     def test_port_exhaustion_refuses_cleanly(self):
-        low = free_udp_range(4)
-        ports = PortAllocator(low, low + 3, "127.0.0.1", reactor)
+        """With the port range used up a new media session is refused with NoMediaPortAvailable."""
+        ports = PortAllocator(*free_rtp_range(4), "127.0.0.1", reactor)
         clock = MediaClock(reactor)
         s1 = MediaSession(clock, ports)
         s2 = MediaSession(clock, ports)
         self.assertRaises(NoMediaPortAvailable, MediaSession, clock, ports)
         s1.close()
         s2.close()
-        return task.deferLater(reactor, 0, lambda: None)
+        return defer.ensureDeferred(
+            wait_until(lambda: ports.in_use == 0, 5, "the ports released after close")
+        )

@@ -22,6 +22,7 @@ class PromptTests(unittest.TestCase):
             )
 
     def test_load_and_play(self):
+        """A prompt config loads its good prompts, names the broken ones, and each play of a prompt is independent."""
         pc = PromptCollection(WavCache())
         failed = pc.load_file(self.conf)
         self.assertEqual(failed, ["broken"])
@@ -38,6 +39,7 @@ class PromptTests(unittest.TestCase):
         self.assertRaises(MediaFileError, pc.load_file, self.conf, strict=True)
 
     def test_sets_and_fallback(self):
+        """A prompt set falls back to the default set only when asked to; otherwise a missing prompt is PromptNotFound."""
         ps = PromptSets()
         ps.default.add("hello", os.path.join(self.dir, "hello.wav"))
         ps.load_set("de", self.conf)

@@ -14,11 +14,12 @@ from donkey.media.rtp import (
     _RtpPort,
     parse_header,
 )
-from test.media.helpers import free_udp_range
+from test.daemon import free_rtp_range
 
 
 class PacketTests(unittest.TestCase):
     def test_build_parse(self):
+        """An RTP packet with marker and CSRCs builds to the wire format and parses back equal."""
         p = RtpPacket(0, 65535, 0xFFFFFFF0, 0x12345678, b"\x01" * 160, marker=True, csrcs=(7, 9))
         data = p.build()
         self.assertEqual(len(data), 12 + 8 + 160)
@@ -27,6 +28,7 @@ class PacketTests(unittest.TestCase):
         self.assertEqual(RtpPacket.parse(data), p)
 
     def test_padding_and_extension(self):
+        """Padding and a header extension are stripped; the payload and header fields come through."""
         payload = b"abcd"
         ext = struct.pack("!HH", 0xBEDE, 1) + b"\0\0\0\1"
         data = struct.pack("!BBHII", 0xB0, 8, 1, 2, 3) + ext + payload + b"\0\0\x03"
@@ -36,6 +38,7 @@ class PacketTests(unittest.TestCase):
         )
 
     def test_garbage_is_dropped_not_raised(self):
+        """Truncated or inconsistent RTP datagrams parse to None instead of raising."""
         good = RtpPacket(0, 1, 2, 3, b"x" * 10).build()
         bad = [
             b"",
@@ -52,6 +55,7 @@ class PacketTests(unittest.TestCase):
             self.assertIsNone(parse_header(b))
 
     def test_endpoint_counts_garbage_and_keeps_working(self):
+        """Garbage and unexpected payload types are counted, never latched on, and good packets still arrive."""
         ep = RtpEndpoint()
         ep.makeConnection(FakeDatagramTransport())
         ep.accept_pts = frozenset({0})
@@ -70,6 +74,7 @@ class PacketTests(unittest.TestCase):
 
 class LatchingTests(unittest.TestCase):
     def test_symmetric_rtp_latches_to_source(self):
+        """Donkey sends to the SDP address until RTP arrives, then to where it came from."""
         tr = FakeDatagramTransport()
         ep = RtpEndpoint(ssrc=42)
         ep.makeConnection(tr)
@@ -84,6 +89,7 @@ class LatchingTests(unittest.TestCase):
         self.assertEqual(first.ssrc, 42)
 
     def test_loss_and_duplicates_counted(self):
+        """Across a sequence wrap, duplicates and late packets are dropped and counted, the gap as lost."""
         ep = RtpEndpoint()
         ep.makeConnection(FakeDatagramTransport())
         ep.accept_pts = frozenset({0})
@@ -98,6 +104,7 @@ class LatchingTests(unittest.TestCase):
     def test_sequence_restart_far_behind_is_accepted(self):
         # One SSRC, numbering restarted far behind (sipp replaying captures
         # recorded in another order): a new stream, not 150 late packets.
+        """A stream whose numbering restarts far behind is taken as a new stream, not late packets."""
         ep = RtpEndpoint()
         ep.makeConnection(FakeDatagramTransport())
         ep.accept_pts = frozenset({101})
@@ -110,6 +117,7 @@ class LatchingTests(unittest.TestCase):
         self.assertEqual(ep.stats.packets_lost, 0)
 
     def test_empty_datagram_is_malformed(self):
+        """An empty datagram counts as malformed."""
         ep = RtpEndpoint()
         ep.makeConnection(FakeDatagramTransport())
         ep.datagramReceived(b"", ("1.2.3.4", 5))
@@ -119,17 +127,18 @@ class LatchingTests(unittest.TestCase):
 class PortAllocatorTests(unittest.TestCase):
     @inlineCallbacks
     def test_pairs_and_exhaustion(self):
+        """Ports come in even RTP/RTCP pairs; a full range is refused naming it; released ports come back."""
         from twisted.internet import reactor
 
-        low = free_udp_range(4)
-        alloc = PortAllocator(low, low + 3, "127.0.0.1", reactor)
+        low, high = free_rtp_range(4)
+        alloc = PortAllocator(low, high, "127.0.0.1", reactor)
         a, b = RtpEndpoint(), RtpEndpoint()
         pa = alloc.bind(a)
         pb = alloc.bind(b)
         self.assertEqual(sorted([pa, pb]), [low, low + 2])
         self.assertEqual(a.local_port, pa)
         e = self.assertRaises(NoMediaPortAvailable, alloc.bind, RtpEndpoint())
-        self.assertIn(f"{low}-{low + 3}", str(e))
+        self.assertIn(f"{low}-{high}", str(e))
         yield alloc.release(pa)
         yield alloc.release(pa)  # idempotent
         self.assertEqual(alloc.bind(RtpEndpoint()), pa)
@@ -139,15 +148,16 @@ class PortAllocatorTests(unittest.TestCase):
 
     @inlineCallbacks
     def test_skips_ports_held_by_others(self):
+        """A pair whose RTCP port another process holds is skipped."""
         from twisted.internet import reactor
         from twisted.internet.protocol import DatagramProtocol
 
-        low = free_udp_range(4)
+        low, high = free_rtp_range(4)
         squatter = reactor.listenUDP(
             low + 1, DatagramProtocol(), interface="127.0.0.1"
         )  # an RTCP port
         self.addCleanup(squatter.stopListening)
-        alloc = PortAllocator(low, low + 3, "127.0.0.1", reactor)
+        alloc = PortAllocator(low, high, "127.0.0.1", reactor)
         port = alloc.bind(RtpEndpoint())
         self.assertEqual(port, low + 2)
         yield alloc.release(port)

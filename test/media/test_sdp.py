@@ -38,6 +38,7 @@ class AnswerTests(unittest.TestCase):
         self.neg = SdpNegotiator("127.0.0.1", 10000)
 
     def test_picks_first_common_codec_in_offer_order(self):
+        """Answering a Linphone offer picks its first codec we support, keeps telephone-event and rejects video with port 0."""
         text, n = self.neg.make_answer(LINPHONE_OFFER)
         self.assertEqual(n.codec.name, "PCMA")
         self.assertEqual(n.payload_type, 8)
@@ -55,20 +56,24 @@ class AnswerTests(unittest.TestCase):
         self.assertEqual(ans.connection, "127.0.0.1")
 
     def test_static_payload_without_rtpmap(self):
+        """A static payload type without rtpmap is understood; no telephone-event unless offered."""
         _, n = self.neg.make_answer(offer("0"))
         self.assertEqual(n.codec.name, "PCMU")
         self.assertIsNone(n.telephone_event_pt)  # 101 not in the m= line
 
     def test_no_common_codec_is_unsupported(self):
+        """An offer with no codec we support, or no audio at all, is UnsupportedOffer naming the formats."""
         e = self.assertRaises(UnsupportedOffer, self.neg.make_answer, offer("18 96"))
         self.assertIn("18 96", str(e))
         self.assertRaises(UnsupportedOffer, self.neg.make_answer, "v=0\r\ns=-\r\nt=0 0\r\n")
 
     def test_garbage_is_sdp_error(self):
+        """Text that is not SDP, or a broken m= line, is an SdpError."""
         self.assertRaises(SdpError, self.neg.make_answer, "hello world")
         self.assertRaises(SdpError, self.neg.make_answer, "v=0\r\nm=audio\r\n")
 
     def test_hold_directions(self):
+        """Each offered direction gets its mirror in the answer and sets whether we send and receive."""
         cases = {
             "sendonly": ("recvonly", False, True),
             "recvonly": ("sendonly", True, False),
@@ -82,6 +87,7 @@ class AnswerTests(unittest.TestCase):
             self.assertEqual(SessionDescription.parse(text).media[0].direction, ours)
 
     def test_old_style_hold_zero_address(self):
+        """An offer with c=0.0.0.0 is an old-style hold: we answer recvonly and send nothing."""
         text, n = self.neg.make_answer(offer(conn="0.0.0.0"))
         self.assertIsNone(n.remote_addr)
         self.assertFalse(n.sending)
@@ -89,12 +95,14 @@ class AnswerTests(unittest.TestCase):
         self.assertTrue(n.on_hold)
 
     def test_local_hold_in_answer(self):
+        """We can answer with our own hold (sendonly)."""
         _, n = self.neg.make_answer(offer(), direction="sendonly")
         self.assertEqual(n.direction, "sendonly")
 
 
 class OfferTests(unittest.TestCase):
     def test_offer_answer_round_trip_and_versioning(self):
+        """Our offer and a peer's answer agree on the codec; a repeated offer keeps o= version, a changed one bumps it."""
         a = SdpNegotiator("127.0.0.1", 10000)
         b = SdpNegotiator("127.0.0.1", 10002, codec_names=("PCMA",))
         o1 = a.make_offer()
@@ -116,11 +124,13 @@ class OfferTests(unittest.TestCase):
         self.assertEqual(a.apply_answer(b.make_answer(hold)[0]).direction, "sendonly")
 
     def test_zero_connection_hold_offer(self):
+        """A hold offer may use c=0.0.0.0 when asked to."""
         a = SdpNegotiator("127.0.0.1", 10000)
         sd = SessionDescription.parse(a.make_offer("sendonly", zero_connection_hold=True))
         self.assertEqual(sd.connection, "0.0.0.0")
 
     def test_answer_without_our_codecs(self):
+        """An answer choosing a codec we did not offer is UnsupportedOffer."""
         a = SdpNegotiator("127.0.0.1", 10000)
         a.make_offer()
         self.assertRaises(UnsupportedOffer, a.apply_answer, offer("18"))

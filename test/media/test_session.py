@@ -35,6 +35,7 @@ class SessionSendTests(unittest.TestCase):
         return [RtpPacket.parse(p) for p, _ in self.a.all_sent()]
 
     def test_playlist_audio_is_sent_continuous_across_items(self):
+        """Files, separators, silence and sources go out as one RTP stream: one SSRC, no gaps in sequence or time."""
         d = self.mktemp()
         os.makedirs(d)
         p = os.path.join(d, "x.wav")
@@ -65,10 +66,12 @@ class SessionSendTests(unittest.TestCase):
         self.assertEqual(self.events, [("sep", 3), "noAudio"])
 
     def test_missing_file_raises_media_file_error(self):
+        """Playing a missing file is a MediaFileError carrying its path."""
         e = self.assertRaises(MediaFileError, self.a.session.play_file, "/no/such.wav")
         self.assertEqual(e.path, "/no/such.wav")
 
     def test_mute_stops_packets_but_time_runs(self):
+        """While muted no packets go out, and after unmute the RTP timestamp has moved on with time."""
         s = self.a.session
         s.connect()
         self.net.time.advance(0)
@@ -82,6 +85,7 @@ class SessionSendTests(unittest.TestCase):
         self.assertEqual(pkts[1].sequence - pkts[0].sequence, 1)
 
     def test_held_by_peer_sends_nothing(self):
+        """While the peer holds us (sendonly) we send nothing; after resume we send to its address."""
         s = self.a.session
         s.answer(self.b.session.offer("sendonly"))
         s.connect()
@@ -93,6 +97,7 @@ class SessionSendTests(unittest.TestCase):
         self.assertEqual(self.a.all_sent()[0][1], self.b.addr)
 
     def test_send_dtmf_reaches_peer_once_per_key(self):
+        """send_dtmf_sequence delivers each key once to the peer; an invalid key character is refused."""
         got = []
         self.b.session.on_dtmf = lambda k, ms: got.append((k, ms))
         self.net.start()
@@ -102,6 +107,7 @@ class SessionSendTests(unittest.TestCase):
         self.assertRaises(ValueError, self.a.session.send_dtmf_sequence, "12x")
 
     def test_rfc4733_receive_and_detection_switch(self):
+        """RFC 4733 keys are reported only while DTMF detection is on."""
         s = self.a.session
         s.connect()
         self.net.time.advance(0)
@@ -131,6 +137,7 @@ class SessionSendTests(unittest.TestCase):
 
     def test_inband_detection_only_without_rfc4733(self):
         # a and b negotiated telephone-event: in-band tones are not reported.
+        """In-band tones are keys only when telephone-event was not negotiated."""
         a, b = self.a.session, self.b.session
         b.play_source(PcmSource(key_tone("3", 120)))
         self.net.start()
@@ -144,6 +151,7 @@ class SessionSendTests(unittest.TestCase):
         self.assertEqual(self.events, [("key", 11, 120)])
 
     def test_send_dtmf_inband_without_rfc4733(self):
+        """Without telephone-event our DTMF goes in-band and the peer still detects the key."""
         a, b = self.a.session, self.b.session
         offer = a.offer().replace(" 101\r\n", "\r\n")
         b.apply_answer(a.answer(offer))
@@ -155,6 +163,7 @@ class SessionSendTests(unittest.TestCase):
         self.assertEqual(got, [(2, 100)])
 
     def test_output_receives_decoded_audio(self):
+        """The output sink gets the peer's audio decoded, frame by frame, then silence."""
         sink = Recording()
         self.a.session.set_output(sink)
         self.b.session.play_source(PcmSource(tone([500], 100)))
@@ -171,6 +180,7 @@ class SessionSendTests(unittest.TestCase):
         # A peer sending 30 ms packets gives 1.5 frames at a time: playout
         # waits for 2 frames, or every third tick would find nothing and
         # record (or feed the conference) 20 ms of silence.
+        """A peer's 30 ms packets are recorded as seamless 20 ms frames, no silent gaps."""
         d = self.mktemp()
         os.makedirs(d)
         path = os.path.join(d, "rec.wav")
@@ -195,6 +205,7 @@ class SessionSendTests(unittest.TestCase):
         self.assertEqual(data[start : start + len(expect)], expect)  # no silence inside
 
     def test_no_input_sends_silence(self):
+        """With no input the session still sends RTP, all silence."""
         s = self.a.session
         s.play_source(PcmSource(tone([500], 100)))
         s.set_input(None)
@@ -205,6 +216,7 @@ class SessionSendTests(unittest.TestCase):
         self.assertEqual({p.payload for p in pkts}, {by_name("PCMU").encode(bytes(320))})
 
     def test_received_audio_is_not_decoded_when_nothing_listens(self):
+        """Received audio is only decoded once something listens to it."""
         s = self.b.session
         self.assertFalse(s._rx_on)  # playlist output, no recorder, RFC 4733 negotiated
         self.a.session.play_source(PcmSource(tone([500], 100)))
@@ -220,6 +232,7 @@ class SessionSendTests(unittest.TestCase):
 
 class SessionTimeoutAndRecordTests(unittest.TestCase):
     def test_rtp_timeout_fires_once_and_not_on_hold(self):
+        """rtpTimeout fires once after the set seconds without RTP, again after RTP resumes and stops, never on hold."""
         net = FakeNet()
         s = net.a.session
         fired = []
@@ -245,6 +258,7 @@ class SessionTimeoutAndRecordTests(unittest.TestCase):
         self.assertEqual(len(fired), 2)
 
     def test_record_file_complete_after_stop_and_close(self):
+        """A recording ended by closing the call is a complete WAV with the audio heard and its length."""
         net = FakeNet()
         d = self.mktemp()
         os.makedirs(d)
@@ -270,6 +284,7 @@ class SessionTimeoutAndRecordTests(unittest.TestCase):
         self.assertFalse(net.clock.running)
 
     def test_record_to_bad_path(self):
+        """Recording into a missing directory is a MediaFileError and nothing records."""
         net = FakeNet()
         self.assertRaises(MediaFileError, net.a.session.record_file, "/nonexistent/dir/r.wav")
         self.assertFalse(net.a.session.recording)

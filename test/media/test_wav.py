@@ -22,6 +22,7 @@ class WavReadTests(unittest.TestCase):
         self.assertApproximates(rms(pcm), level, level * tol)
 
     def test_pcm16_all_rates_mono_and_stereo(self):
+        """16-bit WAVs at 8 to 48 kHz, mono or stereo, load as 8 kHz mono audio of the same tone."""
         for rate in (8000, 16000, 32000, 44100, 48000):
             t = tone([440], 500, rate)
             write_pcm_wav(self.path("m%d.wav" % rate), t, rate)
@@ -30,15 +31,18 @@ class WavReadTests(unittest.TestCase):
             self.check(load_wav(self.path("s%d.wav" % rate)))
 
     def test_stereo_is_downmixed(self):
+        """A stereo file plays as the average of its two channels."""
         t = tone([440], 500, 16000)
         write_pcm_wav(self.path("left.wav"), [t, bytes(len(t))], 16000)
         self.check(load_wav(self.path("left.wav")), level=4000 / 2**0.5)  # average of L and R
 
     def test_8bit_pcm(self):
+        """An 8-bit PCM WAV loads as the same tone."""
         write_pcm_wav(self.path("u8.wav"), tone([440], 500), 8000, sampwidth=1)
         self.check(load_wav(self.path("u8.wav")))
 
     def test_alaw_and_ulaw(self):
+        """A-law and mu-law WAVs load as their decoded audio."""
         t = tone([440], 500)
         write_g711_wav(self.path("a.wav"), audioop.lin2alaw(t, 2), 8000, 6)
         write_g711_wav(self.path("u.wav"), audioop.lin2ulaw(t, 2), 8000, 7)
@@ -53,6 +57,7 @@ class WavReadTests(unittest.TestCase):
         self.check(load_wav(self.path("u16s.wav")))
 
     def test_errors(self):
+        """A missing file, a non-WAV and an unsupported codec are MediaFileErrors carrying the path."""
         e = self.assertRaises(MediaFileError, load_wav, self.path("missing.wav"))
         self.assertEqual(e.path, self.path("missing.wav"))
         with open(self.path("junk.wav"), "wb") as f:
@@ -62,6 +67,7 @@ class WavReadTests(unittest.TestCase):
         self.assertRaises(MediaFileError, load_wav, self.path("g729.wav"))
 
     def test_cache_reuses_and_notices_changes(self):
+        """The WAV cache returns the same frames until the file changes on disk."""
         c = WavCache()
         p = self.path("c.wav")
         write_pcm_wav(p, tone([440], 100), 8000)
@@ -73,6 +79,7 @@ class WavReadTests(unittest.TestCase):
         self.assertEqual(len(c.frames(p)), 10)
 
     def test_async_load(self):
+        """A file loads in a thread and arrives as 20 ms frames."""
         p = self.path("async.wav")
         write_pcm_wav(p, tone([440], 100, 48000), 48000)
         d = load_wav_async(p, WavCache())
@@ -101,6 +108,7 @@ class WavReadTests(unittest.TestCase):
 
 class WavWriteTests(unittest.TestCase):
     def test_writer_header_is_fixed_up(self):
+        """A recording is a readable WAV while still being written, and complete after close (twice is fine)."""
         import wave
 
         p = self.mktemp()
@@ -118,5 +126,6 @@ class WavWriteTests(unittest.TestCase):
             self.assertEqual(r.readframes(10**6), t)
 
     def test_unwritable_path(self):
+        """Recording into a missing directory is a MediaFileError carrying the path."""
         e = self.assertRaises(MediaFileError, WavWriter, "/nonexistent/dir/x.wav")
         self.assertEqual(e.path, "/nonexistent/dir/x.wav")

@@ -12,6 +12,7 @@ from twisted.web import resource, server
 
 from donkey.mods import curl as modcurl
 from test.dsm.helpers import harness_with
+from test.util import wait_until
 
 BINARY = bytes(range(256)) * 64
 
@@ -92,16 +93,13 @@ class CurlTests(unittest.TestCase):
         )
         self.runtimes.append(h.runtime)
         s = h.call("t", variables=dict(variables or {}, base=self.base))
-        for _ in range(1000):
-            if s.state == "DONE":
-                break
-            await task.deferLater(reactor, 0.01, lambda: None)
-        self.assertEqual(s.state, "DONE")
+        await wait_until(lambda: s.state == "DONE", 10, "the script in DONE", interval=0.01)
         if quiet:
             self.assertEqual(h.errors(), [])
         return s
 
     async def test_get(self):
+        """curl.get puts the UTF-8 body into $curl.out and leaves $errno empty."""
         s = await self.run_script("""
               set($curl.out=stale);
               sets($u=$(base)/hello);
@@ -111,6 +109,7 @@ class CurlTests(unittest.TestCase):
         self.assertEqual((s.vars["e"], s.vars["curl.out"]), ("", "hello wörld"))
 
     async def test_get_http_error_status_is_still_a_response(self):
+        """A 404 or 302 answer is still a response: its body is in $curl.out, no error."""
         s = await self.run_script("""
               sets($u=$(base)/missing);
               curl.get($u); set($e1=$errno); set($o1=$curl.out);
@@ -121,6 +120,7 @@ class CurlTests(unittest.TestCase):
         self.assertEqual((s.vars["e2"], s.vars["o2"]), ("", "moved"))  # redirects not followed
 
     async def test_connection_refused_sets_general_and_curl_err(self):
+        """A refused connection sets $errno=general and explains it in $curl.err."""
         probe = reactor.listenTCP(0, server.Site(resource.Resource()), interface="127.0.0.1")
         closed = probe.getHost().port
         await probe.stopListening()
@@ -133,6 +133,7 @@ class CurlTests(unittest.TestCase):
         self.assertNotIn("curl.out", s.vars)
 
     async def test_bad_url(self):
+        """An unsupported scheme sets $errno=general; an empty URL sets $errno=arg."""
         s = await self.run_script("""
               curl.get(gopher://127.0.0.1/x); set($e1=$errno);
               curl.get($unset); set($e2=$errno);
@@ -141,6 +142,7 @@ class CurlTests(unittest.TestCase):
         self.assertNotEqual(s.vars["curl.err"], "")
 
     async def test_timeout(self):
+        """A server slower than $curl.timeout gives $errno=general 'timed out' after about that long, reactor running."""
         ticks = []
         loop = task.LoopingCall(lambda: ticks.append(time.monotonic()))
         loop.start(0.01)
@@ -159,6 +161,7 @@ class CurlTests(unittest.TestCase):
         self.assertLess(max(b - a for a, b in zip(ticks, ticks[1:])), 0.2)  # reactor kept running
 
     async def test_get_discard_result(self):
+        """curl.getDiscardResult fetches the URL but leaves $curl.out as it was."""
         s = await self.run_script("""
               set($curl.out=kept);
               sets($u=$(base)/hello);
@@ -169,6 +172,7 @@ class CurlTests(unittest.TestCase):
         self.assertEqual(self.site.requests[-1]["path"], "/hello")
 
     async def test_get_file(self):
+        """curl.getFile writes the body byte for byte; an unwritable target sets $errno=file."""
         out = os.path.abspath(self.mktemp())
         s = await self.run_script(f"""
               sets($u=$(base)/binary);
@@ -180,6 +184,7 @@ class CurlTests(unittest.TestCase):
             self.assertEqual(f.read(), BINARY)
 
     async def test_get_form(self):
+        """curl.getForm sends the named variables URL-encoded in the query, also after an existing one."""
         s = await self.run_script(
             """
               set($id=42);
@@ -200,6 +205,7 @@ class CurlTests(unittest.TestCase):
         self.assertEqual(json.loads(s.vars["curl.out"])["args"], {"fixed": ["1"], "id": ["42"]})
 
     async def test_post_variants(self):
+        """curl.post, postGetResult and postDiscardResult send the variables form-encoded and handle the answer as named."""
         s = await self.run_script("""
               set($q=search term);
               set($n=7);
@@ -219,6 +225,7 @@ class CurlTests(unittest.TestCase):
         self.assertEqual(self.site.requests[-1]["args"], {"n": ["7"]})
 
     async def test_sessions_share_one_client(self):
+        """Ten calls fetching at once all get the body, through one shared HTTP client."""
         h = harness_with(
             self,
             t="""
@@ -230,9 +237,8 @@ class CurlTests(unittest.TestCase):
         )
         self.runtimes.append(h.runtime)
         sessions = [h.call("t", variables={"base": self.base}) for _ in range(10)]
-        for _ in range(1000):
-            if all(s.state == "DONE" for s in sessions):
-                break
-            await task.deferLater(reactor, 0.01, lambda: None)
+        await wait_until(
+            lambda: all(s.state == "DONE" for s in sessions), 10, "all ten in DONE", interval=0.01
+        )
         self.assertEqual({s.vars["curl.out"] for s in sessions}, {"hello wörld"})
         self.assertIsInstance(h.runtime.module_state("mod_curl.client", None), modcurl._Client)

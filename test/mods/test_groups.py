@@ -50,6 +50,7 @@ class Groups(unittest.TestCase):
         return self.h.system("member")
 
     def test_join_get_size_and_leave(self):
+        """groups.join, size and get list the group's members by call tag; leaving removes one."""
         a, b, c = self.member(), self.member(), self.member()
         for s in (a, b):
             s.event(do="join", group="g")
@@ -69,6 +70,7 @@ class Groups(unittest.TestCase):
         self.assertEqual(c.vars["size"], "0")
 
     def test_post_event_reaches_the_others_only(self):
+        """groups.postEvent reaches every other member with the variables named, not the sender nor outsiders."""
         a, b, c, outsider = self.member(), self.member(), self.member(), self.member()
         for s in (a, b, c):
             s.event(do="join", group="g")
@@ -83,6 +85,7 @@ class Groups(unittest.TestCase):
         self.assertEqual(a.vars["unset_var"], "")  # SEMS creates it in the sender
 
     def test_post_all_variables_and_none(self):
+        """postEvent can carry all variables or none."""
         a, b = self.member(), self.member()
         a.event(do="join", group="g")
         b.event(do="join", group="g")
@@ -93,6 +96,7 @@ class Groups(unittest.TestCase):
         self.assertEqual(b.vars["got_plain"], "1")
 
     def test_post_to_nobody_sets_errno(self):
+        """Posting to an empty group, or one holding only ourselves, sets $errno=arg."""
         a = self.member()
         a.event(do="post", group="empty")
         self.assertEqual(a.vars["errno"], "arg")
@@ -101,6 +105,7 @@ class Groups(unittest.TestCase):
         self.assertEqual(a.vars["errno"], "arg")
 
     def test_leave_all(self):
+        """groups.leaveAll takes a call out of every group it joined."""
         a, b = self.member(), self.member()
         for g in ("g1", "g2"):
             a.event(do="join", group=g)
@@ -111,6 +116,7 @@ class Groups(unittest.TestCase):
             self.assertEqual(b.vars["size"], "1")
 
     def test_ended_session_leaves_its_groups(self):
+        """A call that ends leaves its groups by itself."""
         a, b = self.member(), self.member()
         a.event(do="join", group="g")
         b.event(do="join", group="g")
@@ -122,6 +128,7 @@ class Groups(unittest.TestCase):
         self.assertEqual(a.vars["errno"], "arg")
 
     def test_groups_are_per_runtime(self):
+        """Groups of one server are not seen by another runtime."""
         a = self.member()
         a.event(do="join", group="g")
         other = Harness()

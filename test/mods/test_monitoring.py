@@ -36,6 +36,7 @@ class Monitoring(unittest.TestCase):
         self.store = MonitoringStore(task.Clock())
 
     def test_set_and_log(self):
+        """monitoring.set and monitoring.log store the call's attributes, with $var and @param resolved."""
         s = self.run_script(
             "monitoring.set(caller, $c);\nmonitoring.log(state, @user);",
             store=self.store,
@@ -45,10 +46,12 @@ class Monitoring(unittest.TestCase):
         self.assertEqual((entry["caller"], entry["state"]), ("alice", "u35"))
 
     def test_set_overwrites(self):
+        """A second monitoring.set of an attribute replaces its value."""
         s = self.run_script("monitoring.set(k, 1);\nmonitoring.set(k, 2);", store=self.store)
         self.assertEqual(self.store.get_single(s.session.ltag, "k"), "2")
 
     def test_add_and_log_add(self):
+        """monitoring.add turns a missing attribute into SEMS's list [0, ...] and appends each value."""
         s = self.run_script(
             "monitoring.add(keys, 1);\nmonitoring.logAdd(keys, $k);",
             store=self.store,
@@ -58,12 +61,14 @@ class Monitoring(unittest.TestCase):
         self.assertEqual(self.store.get_single(s.session.ltag, "keys"), [0, "1", "#"])
 
     def test_log_vars(self):
+        """monitoring.logVars stores every variable of the call, config ones included."""
         s = self.run_script("set($a=1);\nset($b=two);\nmonitoring.logVars();", store=self.store)
         entry = self.store.get(s.session.ltag)
         self.assertEqual((entry["a"], entry["b"]), ("1", "two"))
         self.assertEqual(entry["config.load_diags"], "t")
 
     def test_set_global_and_add_global(self):
+        """setGlobal and addGlobal store values under a global (non-call) entry."""
         self.run_script(
             "monitoring.setGlobal(gateways, gw1, up);\n"
             "monitoring.setGlobal($tbl, gw2, $st);\n"
@@ -78,6 +83,7 @@ class Monitoring(unittest.TestCase):
         )
 
     def test_inc_and_dec(self):
+        """monitoring.inc and dec count a global counter up and down."""
         self.run_script(
             "monitoring.inc(calls, active);\nmonitoring.inc(calls, active);\n"
             "monitoring.dec(calls, active);",
@@ -86,6 +92,7 @@ class Monitoring(unittest.TestCase):
         self.assertEqual(self.store.get_count("calls", "active"), 1)
 
     def test_entries_are_per_call(self):
+        """Each call writes to its own monitoring entry, keyed by its tag."""
         body = "monitoring.set(who, $me);"
         first = self.run_script(body, store=self.store, variables={"me": "1"})
         second = self.run_script(body, store=self.store, variables={"me": "2"})

@@ -14,12 +14,13 @@ import subprocess
 import tempfile
 
 import pymysql
-from twisted.internet import reactor, task, threads
+from twisted.internet import threads
 from twisted.trial import unittest
 
 from donkey.dsm.harness import Harness
 from donkey.mods import mysql as modmysql
 from test.dsm.helpers import write_scripts
+from test.util import wait_until
 
 MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
 INSTALL_DB = shutil.which("mariadb-install-db")
@@ -120,13 +121,19 @@ class PrivateMariaDB:
         )
 
     async def wait_up(self) -> None:
-        for _ in range(150):
+        """Return once the private server accepts connections."""
+
+        def answers() -> bool:
             try:
-                await threads.deferToThread(lambda: self.connect().close())
-                return
+                self.connect().close()
+                return True
             except pymysql.err.OperationalError:
-                await task.deferLater(reactor, 0.1, lambda: None)
-        raise AssertionError("private MariaDB did not start")
+                return False
+
+        async def up() -> bool:
+            return await threads.deferToThread(answers)
+
+        await wait_until(up, 15, "the private MariaDB to accept connections", interval=0.1)
 
 
 class RestartTests(unittest.TestCase):
@@ -142,14 +149,15 @@ class RestartTests(unittest.TestCase):
         self.addCleanup(self.server.cleanup)
 
     async def settle(self, predicate, what: str) -> None:
-        for _ in range(300):
+
+        def advanced():
             self.harness.advance(0)
-            if predicate():
-                return
-            await task.deferLater(reactor, 0.02, lambda: None)
-        self.fail(f"timed out waiting for {what}")
+            return predicate()
+
+        await wait_until(advanced, 6, what, interval=0.02)
 
     async def test_restart_gives_connection_errors_then_recovers(self):
+        """While MariaDB restarts queries fail with $errno=connection; afterwards the same script queries again."""
         await self.server.wait_up()
 
         def make_table():

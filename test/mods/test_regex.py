@@ -41,6 +41,7 @@ class ScriptCase(unittest.TestCase):
 
 class Actions(ScriptCase):
     def test_compile_and_match_sets_subexpressions(self):
+        """regex.match of a compiled SIP-URI pattern sets $regex.match=1 and each subexpression."""
         s = self.run_script(
             "regex.compile(sipuri, ^sip:([^@]+)@([^;>]*)(;.*)?$);\nregex.match(sipuri, $u);",
             {"u": "sip:alice@example.com"},
@@ -51,24 +52,29 @@ class Actions(ScriptCase):
         self.assertNotIn("regex.match[3]", s.vars)  # did not take part
 
     def test_no_match(self):
+        """A failed regex.match sets $regex.match=0 and no subexpressions."""
         s = self.run_script("regex.compile(r, ^[[:digit:]]+$);\nregex.match(r, $v);", {"v": "12a"})
         self.assertEqual(s.vars["regex.match"], "0")
         self.assertNotIn("regex.match[1]", s.vars)
 
     def test_match_is_a_search_not_anchored(self):
+        """regex.match finds the pattern anywhere in the text, as regexec does."""
         s = self.run_script("regex.compile(r, dom[a-z]+);\nregex.match(r, sip:x@domain.org);")
         self.assertEqual(s.vars["regex.match"], "1")
 
     def test_regex_text_is_not_resolved(self):
+        """A '$' in the pattern is an anchor, not a variable reference."""
         s = self.run_script("regex.compile(r, ^a$b);\nregex.match(r, $b);", {"b": "x"})
         self.assertEqual(s.vars["regex.match"], "0")  # '$' is an anchor, not $b
 
     def test_compile_error_sets_errno_and_drops_old_regex(self):
+        """A pattern that does not compile sets $errno=arg and removes the old regex of that name."""
         s = self.run_script("regex.compile(r, abc);\nregex.compile(r, *bad);\nregex.match(r, abc);")
         self.assertEqual(s.vars["errno"], "arg")
         self.assertNotIn("regex.match", s.vars)  # r is gone, match did nothing
 
     def test_clear(self):
+        """regex.clear removes the regex, so later matches do nothing."""
         s = self.run_script(
             "regex.compile(r, a);\nregex.match(r, a);\nset($first=$regex.match);\n"
             "regex.clear(r);\nset($regex.match=untouched);\nregex.match(r, a);"
@@ -86,6 +92,7 @@ class Actions(ScriptCase):
         self.assertEqual((s.vars["regex.match[1]"], s.vars["regex.match[2]"]), ("a", "b"))
 
     def test_regexes_are_shared_within_a_runtime_only(self):
+        """A regex compiled by one call is usable by other calls of the same server, not another."""
         self.script("c", "regex.compile(shared, ^4[0-9]{2}$);")
         self.script("m", "regex.match(shared, $code);")
         h = self.harness("c,m")
@@ -98,6 +105,7 @@ class Actions(ScriptCase):
 
 class Condition(ScriptCase):
     def test_condition_selects_transition_and_sets_matches(self):
+        """As a condition regex.match picks the transition and sets the subexpressions."""
         s = self.run_script(
             "regex.compile(ext, ^([0-9]{3})-([0-9]+)$);\nrepost();",
             {"n": "030-1234"},
@@ -109,6 +117,7 @@ class Condition(ScriptCase):
         self.assertNotIn("regex.match", s.vars)  # the condition only sets [n]
 
     def test_condition_false_and_not(self):
+        """A non-matching regex.match is false, and 'not' inverts it."""
         s = self.run_script(
             "regex.compile(ext, ^[0-9]+$);\n"
             "if regex.match(ext, $n) { set($a=1); } else { set($a=0); }\n"
@@ -118,12 +127,14 @@ class Condition(ScriptCase):
         self.assertEqual((s.vars["a"], s.vars["b"]), ("0", "1"))
 
     def test_unknown_regex_is_false(self):
+        """Matching with a regex that was never compiled is false."""
         s = self.run_script("if regex.match(nope, x) { set($a=1); } else { set($a=0); }")
         self.assertEqual(s.vars["a"], "0")
 
 
 class Preload(ScriptCase):
     def test_regexes_from_mod_regex_conf(self):
+        """Regexes listed in mod_regex.conf are ready when the module is preloaded."""
         self.write("mod_regex.conf", '# comment\nmy_r1=^sip:\nmy_r2 = "mydomain\\.net"\n')
         self.script(
             "t",
@@ -134,6 +145,7 @@ class Preload(ScriptCase):
         self.assertEqual((s.vars["a"], s.vars["regex.match"]), ("1", "0"))
 
     def test_bad_preloaded_regex_fails_the_load(self):
+        """A broken regex in the preload config makes the bundle fail to load."""
         conf = os.path.join(self.dir, "other.conf")
         with open(conf, "w") as f:
             f.write("bad=a{\n")
@@ -197,14 +209,17 @@ class Translation(unittest.TestCase):
     ]
 
     def test_matches(self):
+        """POSIX extended patterns (classes, bounds, anchors) match what regcomp would."""
         for pattern, text, expected in self.MATCHES:
             m = compile_posix(pattern).search(text)
             self.assertEqual(m.group(0) if m else None, expected, (pattern, text))
 
     def test_errors(self):
+        """POSIX patterns that regcomp refuses are refused."""
         for pattern in self.ERRORS:
             self.assertRaises(ValueError, compile_posix, pattern)
 
     def test_translation_is_plain_python(self):
+        """POSIX syntax is translated into an equivalent Python pattern."""
         self.assertEqual(posix_to_python("^a{2}{3}$"), r"^(?:a{2}){3}\Z")
         self.assertEqual(posix_to_python("[[:digit:]-]"), r"[0-9\-]")

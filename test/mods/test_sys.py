@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import time
 
-from twisted.internet import reactor, task
+from twisted.internet import task
 from twisted.trial import unittest
 
 from test.dsm.helpers import harness_with
+from test.util import wait_until
 
 
 class SysTests(unittest.TestCase):
@@ -37,14 +38,13 @@ class SysTests(unittest.TestCase):
             """,
         )
         s = h.call("t", variables=dict(variables or {}, d=self.dir))
-        for _ in range(1000):
-            if s.state in ("DONE", "FAILED"):
-                break
-            await task.deferLater(reactor, 0.01, lambda: None)
-        self.assertIn(s.state, ("DONE", "FAILED"))
+        await wait_until(
+            lambda: s.state in ("DONE", "FAILED"), 10, "the script in DONE or FAILED", interval=0.01
+        )
         return s
 
     async def test_mkdir(self):
+        """sys.mkdir creates a directory, fails (errno set) when it exists or its parent is missing; mkdirRecursive does not."""
         s = await self.run_script("""
               sets($p=$(d)/a);
               sys.mkdir($p); set($e1=$errno);
@@ -58,6 +58,7 @@ class SysTests(unittest.TestCase):
         self.assertTrue(os.path.isdir(os.path.join(self.dir, "x", "y", "z")))
 
     async def test_rename_unlink(self):
+        """sys.rename and sys.unlink work once, then set $errno for the missing file."""
         with open(os.path.join(self.dir, "f1"), "w") as f:
             f.write("data")
         s = await self.run_script("""
@@ -76,6 +77,7 @@ class SysTests(unittest.TestCase):
         self.assertEqual(os.listdir(self.dir), [])
 
     async def test_unlink_array(self):
+        """sys.unlinkArray deletes the files an array names in a directory, and leaves the others."""
         for name in ("a.wav", "b.wav", "c.wav"):
             open(os.path.join(self.dir, name), "w").close()
         s = await self.run_script("""
@@ -93,6 +95,7 @@ class SysTests(unittest.TestCase):
         self.assertEqual(os.listdir(self.dir), [])
 
     async def test_tmpnam(self):
+        """sys.tmpnam creates a new temporary file and names it in the variable."""
         s = await self.run_script("sys.tmpnam(tmp); set($e=$errno);")
         path = s.vars["tmp"]
         self.addCleanup(os.unlink, path)
@@ -100,6 +103,7 @@ class SysTests(unittest.TestCase):
         self.assertTrue(os.path.isfile(path))
 
     async def test_file_conditions(self):
+        """sys.file_exists and file_not_exists tell an existing file from a missing one."""
         open(os.path.join(self.dir, "here"), "w").close()
         s = await self.run_script("""
               sets($here=$(d)/here);
@@ -113,6 +117,7 @@ class SysTests(unittest.TestCase):
         self.assertEqual([s.vars[f"c{i}"] for i in range(1, 6)], ["yes", "no", "yes", "no", "yes"])
 
     async def test_popen_output_and_status(self):
+        """sys.popen puts the command's output into the variable and its exit status beside it."""
         s = await self.run_script(
             """
               sys.popen($out="echo hello; echo world");
@@ -128,6 +133,7 @@ class SysTests(unittest.TestCase):
         self.assertEqual((s.vars["quiet"], s.vars["quiet.status"]), ("a b", "0"))
 
     async def test_popen_does_not_block_the_reactor(self):
+        """A slow sys.popen command leaves the reactor running other work meanwhile."""
         ticks = []
         loop = task.LoopingCall(lambda: ticks.append(time.monotonic()))
         loop.start(0.01)
@@ -140,11 +146,13 @@ class SysTests(unittest.TestCase):
         self.assertLess(max(b - a for a, b in zip(ticks, ticks[1:])), 0.2)
 
     async def test_popen_killed_by_signal(self):
+        """A popen'd command killed by a signal reports that signal as its status."""
         s = await self.run_script('sys.popen($out="kill -TERM $$");')
         self.assertEqual(s.vars["out"], "")
         self.assertEqual(s.vars["out.status"], "15")
 
     async def test_system_condition(self):
+        """sys.system is true for exit 0 and false otherwise, with 'not' inverting it."""
         s = await self.run_script("""
               if sys.system(true) { set($c1=yes); } else { set($c1=no); }
               if sys.system(false) { set($c2=yes); } else { set($c2=no); }
@@ -154,6 +162,7 @@ class SysTests(unittest.TestCase):
         self.assertEqual([s.vars[f"c{i}"] for i in range(1, 5)], ["yes", "no", "yes", "yes"])
 
     async def test_system_other_exit_codes_are_false_and_logged(self):
+        """A sys.system exit code other than 0 or 1 is false and logged as an error."""
         h = harness_with(
             self,
             t="""
@@ -166,14 +175,13 @@ class SysTests(unittest.TestCase):
             """,
         )
         s = h.call("t")
-        for _ in range(100):  # the command runs as a real child process
-            if s.state != "START":
-                break
-            await task.deferLater(reactor, 0.02, lambda: None)
+        # the command runs as a real child process
+        await wait_until(lambda: s.state != "START", 5, "the script past START", interval=0.02)
         self.assertEqual(s.state, "NO")
         self.assertTrue(any("returned 7" in e for e in h.errors()))
 
     async def test_system_does_not_block_the_reactor(self):
+        """A slow sys.system command leaves the reactor running other work meanwhile."""
         ticks = []
         loop = task.LoopingCall(lambda: ticks.append(time.monotonic()))
         loop.start(0.01)
@@ -183,6 +191,7 @@ class SysTests(unittest.TestCase):
         self.assertLess(max(b - a for a, b in zip(ticks, ticks[1:])), 0.2)
 
     async def test_timestamps(self):
+        """sys.getTimestamp gives the current time; sys.subTimestamp subtracts with microsecond borrow."""
         before = time.time()
         s = await self.run_script("""
               sys.getTimestamp(t1);
@@ -199,6 +208,7 @@ class SysTests(unittest.TestCase):
         )
 
     async def test_popen_that_cannot_start_throws_popen(self):
+        """A command that cannot even start throws a 'popen' exception the script can catch."""
         from donkey.mods import sys as modsys
 
         class Broken:

@@ -11,8 +11,10 @@ from typing import Any
 from twisted.internet import defer, reactor
 from twisted.internet.protocol import ProcessProtocol
 
+from test.sipp import Scenario, scenario_file
+from test.util import wait_until
+
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
-SCENARIOS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios")
 
 SDP = (
     "v=0\r\n"
@@ -28,6 +30,7 @@ SDP = (
 
 
 def free_udp_port() -> int:
+    """A UDP port on 127.0.0.1 nobody is bound to right now."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -35,8 +38,25 @@ def free_udp_port() -> int:
     return port
 
 
-def scenario(name: str) -> str:
-    return os.path.join(SCENARIOS, name)
+def udp_port_bound(port: int) -> bool:
+    """True once something (a sipp UAS) is bound to UDP *port* on 127.0.0.1."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return False
+    except OSError:
+        return True
+    finally:
+        s.close()
+
+
+def scenario(scen: str | Scenario, directory: str = "sipp-scenarios") -> str:
+    """The file sipp loads for *scen*: a :class:`test.sipp.Scenario` or a shared name.
+
+    Every scenario is built by :mod:`test.sipp`; the file is written into
+    *directory* (by default under the test run's working directory).
+    """
+    return scenario_file(scen, os.path.abspath(directory))
 
 
 class _SippProtocol(ProcessProtocol):
@@ -79,6 +99,19 @@ class Sipp:
             childFDs={0: "w", 1: "r", 2: "r"},
         )
         self._killer = reactor.callLater(timeout + 5, self.stop)
+        self.port: int | None = None
+
+    def bound(self, timeout: float = 10.0) -> defer.Deferred:
+        """Fires once this sipp (a UAS) is bound to its port and can be dialled."""
+        port = self.port
+        assert port is not None, "bound() is for a UAS started with a port"
+
+        def ready() -> bool:
+            if self.proto.ended:
+                raise AssertionError(f"sipp exited before binding UDP {port}")
+            return udp_port_bound(port)
+
+        return defer.ensureDeferred(wait_until(ready, timeout, f"sipp bound to UDP {port}"))
 
     @property
     def done(self) -> defer.Deferred:
@@ -109,15 +142,16 @@ class Sipp:
 
 def sipp_uac(
     test,
-    scen: str,
+    scen: str | Scenario,
     target_port: int,
     extra: list[str] | None = None,
     calls: int = 1,
     timeout: float = 20.0,
 ) -> Sipp:
+    cwd = test.mktemp()
     args = [
         "-sf",
-        scenario(scen),
+        scenario(scen, cwd),
         "-m",
         str(calls),
         "-i",
@@ -128,15 +162,20 @@ def sipp_uac(
         "service",
         "127.0.0.1:%d" % target_port,
     ] + (extra or [])
-    s = Sipp(args, test.mktemp(), timeout)
+    s = Sipp(args, cwd, timeout)
     test.addCleanup(s.stop)
     return s
 
 
 def sipp_uas(
-    test, port: int, scen: str | None = None, calls: int = 1, timeout: float = 20.0
+    test, port: int, scen: str | Scenario | None = None, calls: int = 1, timeout: float = 20.0
 ) -> Sipp:
-    args = (["-sf", scenario(scen)] if scen else ["-sn", "uas"]) + [
+    """A sipp callee on UDP *port* (sipp's built-in ``uas`` without *scen*).
+
+    ``await sipp.bound()`` before dialling it: sipp needs a moment to bind.
+    """
+    cwd = test.mktemp()
+    args = (["-sf", scenario(scen, cwd)] if scen else ["-sn", "uas"]) + [
         "-m",
         str(calls),
         "-i",
@@ -144,7 +183,8 @@ def sipp_uas(
         "-p",
         str(port),
     ]
-    s = Sipp(args, test.mktemp(), timeout)
+    s = Sipp(args, cwd, timeout)
+    s.port = port
     test.addCleanup(s.stop)
     return s
 

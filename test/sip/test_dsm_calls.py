@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import textwrap
 
-from twisted.internet import reactor, task
 from twisted.trial import unittest
 
 from test.daemon import Daemon, free_port, sipp_available, wait_for
@@ -240,9 +239,7 @@ def write_config(
             "monitoring_full_stategraph=yes\nmonitoring_full_transitions=yes\n" + dsm_extra
         )
     with open(os.path.join(root, "etc", "xmlrpc2di.conf"), "w") as f:
-        f.write(
-            "server_ip=127.0.0.1\nxmlrpc_port=8090\nexport_di=yes\ndirect_export=dsm;monitoring\n"
-        )
+        f.write("server_ip=127.0.0.1\nexport_di=yes\ndirect_export=dsm;monitoring\n")
     for name, text in (files or {}).items():
         with open(os.path.join(root, name), "w") as f:
             f.write(text)
@@ -291,6 +288,7 @@ class DSMCallTests(unittest.TestCase):
 
     # 1 ------------------------------------------------------------------------------
     async def test_answer_then_bye_from_caller(self):
+        """A DSM that answers gets sessionStart, sees the caller's BYE as hangup and ends in END."""
         await self.start({"answer": ANSWER})
         await self.uac("uac_answer_bye.xml", "answer")
         (props,) = await self.finished()
@@ -303,6 +301,7 @@ class DSMCallTests(unittest.TestCase):
 
     # 2 ------------------------------------------------------------------------------
     async def test_early_media_then_answer(self):
+        """A script sending 183 with SDP and then accepting gives the caller early media, then 200."""
         await self.start({"early": EARLY})
         # the scenario insists on a 183 with SDP, then the 200
         await self.uac("uac_early_media.xml", "early")
@@ -317,6 +316,7 @@ class DSMCallTests(unittest.TestCase):
 
     # 3 ------------------------------------------------------------------------------
     async def test_cancel_gets_487_and_script_sees_hangup(self):
+        """A caller cancelling while the script rings gets 487, and the script sees a hangup."""
         await self.start({"ring": RING})
         # the scenario insists on 180, then 200 for the CANCEL and 487 for the INVITE
         await self.uac("uac_cancel.xml", "ring")
@@ -328,6 +328,7 @@ class DSMCallTests(unittest.TestCase):
     # 4 ------------------------------------------------------------------------------
     async def test_script_replies_404_and_500(self):
         # both numbers reach the one script through the application mapping
+        """Numbers mapped to one script get the 404 and 500 replies it chooses."""
         await self.start(
             {"reject": REJECT},
             sems_extra="application=$(mapping)\napp_mapping=etc/app_mapping.conf\n",
@@ -348,7 +349,7 @@ class DSMCallTests(unittest.TestCase):
         await self.start({"dialer": DIALER, "outcall": OUTCALL}, register=[], system=["dialer"])
         port = free_port()
         uas = sipp_uas(self, port, uas_scenario)
-        await task.deferLater(reactor, 0.3, lambda: None)
+        await uas.bound()
         code, reason = await self.daemon.call_xmlrpc(
             "postDSMEvent",
             "dialer",
@@ -374,24 +375,28 @@ class DSMCallTests(unittest.TestCase):
         return props
 
     async def test_dialout_then_stop_true(self):
+        """A system DSM dials out; the new leg sees ringing and sessionStart, and stop(true) hangs up with BYE."""
         props = await self.dial("stop")
         self.assertEqual(props["seen"], [0, "ringing", "sessionStart"])
         self.assertIn("> hang up (stop) >", self.graph(props))
 
     async def test_dialout_then_dlg_bye(self):
+        """A dialled-out leg that hangs up with dlg.bye() ends cleanly."""
         props = await self.dial("bye")
         self.assertEqual(props["seen"], [0, "ringing", "sessionStart"])
         self.assertIn("> hang up (bye) >", self.graph(props))
 
     async def test_dialout_with_digest_auth(self):
+        """A dial-out challenged with 401 authenticates with the given credentials and connects."""
         props = await self.dial("bye", "uas_auth.xml", ("alice", "secret"))
         self.assertEqual(props["seen"], [0, "sessionStart"])
 
     async def test_dialout_with_wrong_password_fails(self):
+        """A dial-out with a wrong password is refused (403) and the script sees it fail."""
         await self.start({"dialer": DIALER, "outcall": OUTCALL}, register=[], system=["dialer"])
         port = free_port()
         uas = sipp_uas(self, port, "uas_auth.xml")
-        await task.deferLater(reactor, 0.3, lambda: None)
+        await uas.bound()
         await self.daemon.call_xmlrpc(
             "postDSMEvent",
             "dialer",
@@ -413,6 +418,7 @@ class DSMCallTests(unittest.TestCase):
     TIMER_CONF = "enable_session_timer=yes\nsession_expires=60\nminimum_timer=1\n"
 
     async def test_session_timer_we_refresh(self):
+        """With session timers on and us as refresher, the call survives on UPDATEs until the caller's BYE."""
         await self.start({"timers": TIMERS}, dsm_extra=self.TIMER_CONF)
         # the caller asks us to refresh every 2 s: two UPDATEs, then it hangs up
         await self.uac("uac_st_uas_refresh.xml", "timers")
@@ -421,6 +427,7 @@ class DSMCallTests(unittest.TestCase):
         self.assertNotIn("session_timeout", props)
 
     async def test_session_timer_expires(self):
+        """When the caller stops refreshing, the script sees session_timeout and donkey sends BYE."""
         await self.start({"timers": TIMERS}, dsm_extra=self.TIMER_CONF)
         # the caller refreshes once, then stops; we give up and send BYE
         await self.uac("uac_st_timeout.xml", "timers")
@@ -430,6 +437,7 @@ class DSMCallTests(unittest.TestCase):
 
     # 8 ------------------------------------------------------------------------------
     async def test_sip_request_event_and_reply_request(self):
+        """A caller's INFO reaches the script with body and headers, and the script's reply carries its header."""
         await self.start({"requests": REQUESTS})
         await self.uac("uac_info_request.xml", "requests")
         (props,) = await self.finished()
@@ -439,6 +447,7 @@ class DSMCallTests(unittest.TestCase):
         self.assertEqual(props["hangup"], "seen")
 
     async def test_hold_and_resume(self):
+        """A caller's hold and resume re-INVITEs are answered recvonly and sendrecv; the call ends normally."""
         await self.start({"answer": ANSWER})
         # the scenario checks a=recvonly for the hold and a=sendrecv for the resume
         await self.uac("uac_hold_resume.xml", "answer")
@@ -456,12 +465,15 @@ class DSMCallTests(unittest.TestCase):
         await self.no_calls_left()
 
     async def test_481_is_remote_disappeared(self):
+        """A 481 to donkey's in-dialog INFO makes the script see remote-disappeared and end in GONE."""
         await self.remote_disappeared("481")
 
     async def test_408_is_remote_disappeared(self):
+        """A 408 to donkey's in-dialog INFO makes the script see remote-disappeared and end in GONE."""
         await self.remote_disappeared("408")
 
     async def test_503_past_session_limit(self):
+        """Past session_limit a second caller gets 503; once the first call ends a new one is taken."""
         await self.start(
             {"holder": HOLDER}, sems_extra="session_limit=1\n", dsm_extra="hold_seconds=3\n"
         )
@@ -493,10 +505,12 @@ class SessionTimerConfigTests(unittest.TestCase):
         )
 
     def test_off_by_default(self):
+        """Session timers are off unless configured, with SEMS's default intervals."""
         st = self.config()
         self.assertEqual((st.enabled, st.session_expires, st.min_se), (False, 1800, 90))
 
     def test_from_dsm_conf(self):
+        """Session timer settings are read from dsm.conf."""
         st = self.config(
             "enable_session_timer=yes\nsession_expires=240\nminimum_timer=90\n"
             "session_refresh_method=UPDATE\n"
@@ -507,10 +521,12 @@ class SessionTimerConfigTests(unittest.TestCase):
         )
 
     def test_from_sems_conf(self):
+        """Session timer settings are read from sems.conf too."""
         st = self.config(sems="enable_session_timer=yes\nsession_expires=120\n")
         self.assertEqual((st.enabled, st.session_expires), (True, 120))
 
     def test_bad_values(self):
+        """A session_expires below minimum_timer, or a refresh method other than UPDATE/INVITE, is a ConfigError."""
         from donkey.config import ConfigError
 
         with self.assertRaises(ConfigError):
@@ -523,6 +539,7 @@ class LogFilterTests(unittest.TestCase):
     """Twisted's per-RTP-socket lines are debug; everything else keeps its level."""
 
     def test_port_chatter(self):
+        """Twisted's per-RTP-port start/stop messages are recognised as chatter, other messages are not."""
         from donkey.app.server import is_port_chatter
 
         for text in (
@@ -541,6 +558,7 @@ class LogFilterTests(unittest.TestCase):
             self.assertFalse(is_port_chatter(event), event)
 
     def test_filtered_observer(self):
+        """At loglevel 2 port chatter and debug messages are dropped; at loglevel 3 chatter is logged."""
         from twisted.logger import LogLevel
 
         from donkey.app.server import _FilteredObserver

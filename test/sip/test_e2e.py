@@ -2,7 +2,7 @@
 
 import socket
 
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from donkey.sip import reactor_bridge
@@ -46,6 +46,7 @@ class _StackTest(unittest.TestCase):
 class InboundTests(_StackTest):
     @defer.inlineCallbacks
     def test_answer_then_bye_from_caller(self):
+        """A caller's INVITE is answered, its leg shows URI, headers, SDP and tags, and its BYE with X-Bye-Reason hangs up."""
         yield self.run_uac("uac_answer_bye.xml")
         app = self.apps[0]
         self.assertEqual(app.names()[:3], ["on_invite", "on_connected", "on_hangup"])
@@ -68,6 +69,8 @@ class InboundTests(_StackTest):
 
     @defer.inlineCallbacks
     def test_early_media_then_answer(self):
+        """A 183 with SDP reaches the caller before the 200, and the call then connects and hangs up."""
+
         def behaviour(leg):
             leg.ring(183, "Session Progress", sdp=SDP)
             reactor.callLater(0.2, leg.accept, sdp=SDP)
@@ -78,6 +81,7 @@ class InboundTests(_StackTest):
 
     @defer.inlineCallbacks
     def test_cancel(self):
+        """A caller's CANCEL while ringing gets 200 and 487, and the application sees a hangup by CANCEL with its Reason."""
         self.behaviour = lambda leg: leg.ring(180, "Ringing")
         yield self.run_uac("uac_cancel.xml")
         app = self.apps[0]
@@ -89,17 +93,20 @@ class InboundTests(_StackTest):
 
     @defer.inlineCallbacks
     def test_reject_404(self):
+        """An INVITE the application rejects gets 404 and leaves no call behind."""
         self.behaviour = lambda leg: leg.reply(404, "Not Found")
         yield self.run_uac("uac_expect_404.xml")
         self.assertEqual(self.stack.current_calls, 0)
 
     @defer.inlineCallbacks
     def test_reject_500_later(self):
+        """A reply sent later, from a timer, still reaches the caller as 500."""
         self.behaviour = lambda leg: reactor.callLater(0.1, leg.reply, 500, "Server Internal Error")
         yield self.run_uac("uac_expect_500.xml")
 
     @defer.inlineCallbacks
     def test_hold_resume_and_info_dtmf(self):
+        """Hold (sendonly) and resume re-INVITEs are answered recvonly and sendrecv, and INFO DTMF 5 arrives."""
         yield self.run_uac("uac_hold_resume.xml")
         app = self.apps[0]
         reinvites = [a for n, a in app.events if n == "on_reinvite"]
@@ -110,6 +117,7 @@ class InboundTests(_StackTest):
 
     @defer.inlineCallbacks
     def test_garbage_does_not_crash(self):
+        """Junk datagrams do not stop the stack: the next real call is answered and hung up."""
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         junk = [
             b"\x00\xff" * 40,
@@ -123,9 +131,8 @@ class InboundTests(_StackTest):
         for j in junk:
             s.sendto(j, ("127.0.0.1", self.stack.port))
         s.close()
-        yield task.deferLater(reactor, 0.3, lambda: None)
-        self.flushLoggedErrors()
         yield self.run_uac("uac_answer_bye.xml")
+        self.flushLoggedErrors()
         self.assertEqual(self.apps[0].names()[:3], ["on_invite", "on_connected", "on_hangup"])
 
 
@@ -135,6 +142,7 @@ class LimitTests(_StackTest):
     @defer.inlineCallbacks
     def test_503_past_session_limit(self):
         # occupy the only session slot with an outbound call nobody answers
+        """Past max_sessions a caller gets 503 and no application is started."""
         dead_port = free_udp_port()
         rec = Recorder()
         leg = CallLeg.dial(
@@ -153,6 +161,7 @@ class LimitTests(_StackTest):
 
     @defer.inlineCallbacks
     def test_503_in_shutdown_mode(self):
+        """In shutdown mode every new INVITE gets 503."""
         self.stack.set_shutdown_mode(True)
         yield self.run_uac("uac_expect_503.xml")
         self.assertEqual(self.apps, [])
@@ -161,9 +170,10 @@ class LimitTests(_StackTest):
 class OutboundTests(_StackTest):
     @defer.inlineCallbacks
     def test_dial_out_then_bye(self):
+        """An outbound call rings, connects with the callee's SDP and ends with our BYE."""
         port = free_udp_port()
         uas = sipp_uas(self, port)
-        yield task.deferLater(reactor, 0.3, lambda: None)
+        yield uas.bound()
         rec = Recorder()
         leg = CallLeg.dial(
             self.stack,
@@ -189,9 +199,10 @@ class OutboundTests(_StackTest):
 
     @defer.inlineCallbacks
     def test_dial_out_digest_auth(self):
+        """An outbound call challenged with 401 retries with the digest credentials and connects."""
         port = free_udp_port()
         uas = sipp_uas(self, port, "uas_auth.xml")
-        yield task.deferLater(reactor, 0.3, lambda: None)
+        yield uas.bound()
         rec = Recorder()
         leg = CallLeg.dial(
             self.stack,
@@ -211,10 +222,11 @@ class OutboundTests(_StackTest):
 
     @defer.inlineCallbacks
     def test_dial_out_failure(self):
+        """An outbound call challenged without credentials fails with 401."""
         rec = Recorder()
         port = free_udp_port()
         uas = sipp_uas(self, port, "uas_auth.xml")
-        yield task.deferLater(reactor, 0.3, lambda: None)
+        yield uas.bound()
         CallLeg.dial(
             self.stack,
             "sip:alice@127.0.0.1",
@@ -233,6 +245,7 @@ class SessionTimerTests(_StackTest):
 
     @defer.inlineCallbacks
     def test_we_refresh_with_update(self):
+        """As session-timer refresher donkey sends UPDATEs every interval and the call goes on until the caller's BYE."""
         yield self.run_uac("uac_st_uas_refresh.xml")
         app = self.apps[0]
         self.assertEqual(app.leg.session_timer.interval, 2)
@@ -241,6 +254,7 @@ class SessionTimerTests(_StackTest):
 
     @defer.inlineCallbacks
     def test_peer_refresh_then_timeout(self):
+        """When the refreshing caller stops refreshing, the session timer expires and donkey sends BYE."""
         yield self.run_uac("uac_st_timeout.xml")
         app = self.apps[0]
         self.assertIn("on_session_timeout", app.names())
