@@ -18,6 +18,7 @@ from donkey.dsm import events as ev
 from donkey.dsm.events import Event
 from donkey.dsm.loader import AppBundle
 from donkey.media.sdp import SdpError
+from donkey.media.sdp_text import answer_hold, bump_sdp_version
 from donkey.media.session import MediaSession
 from donkey.sip.leg import CallLeg
 
@@ -266,8 +267,13 @@ class DSMCall:
         try:
             return self.media.answer(sdp)
         except Exception as e:
+            # our last SDP with the direction mirrored keeps hold/resume working
             log.warn("{ltag}: re-INVITE offer refused: {e}", ltag=self.session.ltag, e=str(e))
-            return None
+            return answer_hold(sdp, self.leg.local_sdp)
+
+    def on_refresh_offer(self, sdp: str) -> str:
+        """A session-timer re-INVITE offers our SDP again, as a new version."""
+        return bump_sdp_version(sdp)
 
     def on_request(self, method: str, info: dict) -> bool:
         if self.session.vars.get("enable_request_events") != "true":

@@ -11,6 +11,8 @@ from typing import Any
 from twisted.internet import defer, reactor
 from twisted.internet.protocol import ProcessProtocol
 
+from donkey.media.sdp_text import answer_hold
+
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 SCENARIOS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios")
 
@@ -212,7 +214,10 @@ class Recorder:
 
     def on_reinvite(self, sdp):
         self._rec("on_reinvite", sdp)
-        return self.reinvite_answer
+        if self.reinvite_answer is not None or self.leg is None:
+            return self.reinvite_answer
+        # no answer set: hold/resume as the DSM call glue does it
+        return answer_hold(sdp, self.leg.local_sdp)
 
     def on_request(self, method, info):
         self._rec("on_request", method, info)
