@@ -22,6 +22,7 @@ from donkey.dsm.protocols import AudioSink, AudioSource, CallHandle, MediaHandle
 from donkey.dsm.session import Session
 from donkey.media.prompts import PromptNotFound, PromptSets
 from donkey.media.sdp import SdpError
+from donkey.media.sdp_text import answer_hold, bump_sdp_version
 from donkey.media.session import MediaSession
 from donkey.sip.headers import SipHeaders
 from donkey.sip.leg import CallLeg
@@ -404,8 +405,13 @@ class DSMCall:
         try:
             return self.media.answer(sdp)
         except Exception as e:
+            # our last SDP with the direction mirrored keeps hold/resume working
             log.warn("{ltag}: re-INVITE offer refused: {e}", ltag=self.session.ltag, e=str(e))
-            return None
+            return answer_hold(sdp, self.leg.local_sdp)
+
+    def on_refresh_offer(self, sdp: str) -> str:
+        """A session-timer re-INVITE offers our SDP again, as a new version."""
+        return bump_sdp_version(sdp)
 
     def on_request(self, method: str, info: dict[str, Any]) -> bool:
         if self.session.vars.get("enable_request_events") != "true":

@@ -42,7 +42,7 @@ def split_headers(headers: HeaderSpec) -> list[tuple[str, str]]:
         return []
     if not isinstance(headers, str):
         return [(n, v) for n, v in headers]
-    out = []
+    out: list[tuple[str, str]] = []
     for line in headers.replace("\r\n", "\n").split("\n"):
         if not line.strip():
             continue
@@ -135,7 +135,7 @@ def param_split(value: str) -> tuple[str, dict[str, str | None]]:
 
 def tokens(values: Iterable[str]) -> list[str]:
     """Comma-separated token headers (Supported, Require, Allow) -> lowercase list."""
-    out = []
+    out: list[str] = []
     for v in values:
         out.extend(t.strip().lower() for t in v.split(",") if t.strip())
     return out

@@ -1,15 +1,14 @@
 """Run the sippy SIP stack on the Twisted reactor, in one thread.
 
 sippy drives everything (transaction timers, UA state timers, cross-thread
-hand-offs) through a single process-wide object,
-``sippy.Core.EventDispatcher.ED2``, and normally spins its own
-``ED2.loop()``.  Every sippy module binds that *same* object at import time
-(``from sippy.Core.EventDispatcher import ED2``), so rebinding the name is
-useless; instead we replace the methods on the instance:
+hand-offs) through its process-wide event dispatcher ``ED2`` and normally
+spins its own ``ED2.loop()``.  :class:`TimerBridge` holds the replacements
+for those methods, bound to one ``Clock``;
+:func:`donkey.sip.sippy_process.install` puts them in place:
 
 * ``regTimer(cb, ival, nticks=1, abs_time=False, *params)`` returns a
   :class:`ReactorTimer` whose ``go()`` / ``cancel()`` / ``spread_runs()`` are
-  implemented with ``IReactorTime.callLater``.  ``nticks`` keeps sippy's
+  implemented with ``Clock.callLater``.  ``nticks`` keeps sippy's
   meaning: ``-1`` fires forever, ``N > 1`` fires N times, ``abs_time`` means
   ``ival`` is a :class:`~sippy.Time.MonoTime.MonoTime` deadline.
 * ``callFromThread`` goes to ``reactor.callFromThread``; ``callFromThreadSync``
@@ -17,34 +16,22 @@ useless; instead we replace the methods on the instance:
 * ``breakLoop`` stops the reactor, and ``loop`` raises: sippy's own loop must
   never run, the reactor is the only loop.
 
-Importing sippy also blocks ``SIGURG`` for the whole process (its ElPeriodic
-helper uses it for wake-ups we never need); a blocked mask is inherited by
-child processes (``sipp``, media helpers) so we unblock it again.
-
-Finally sippy writes every SIP message to stderr through ``SipLogger`` unless
-told otherwise.  The transaction manager gets a :class:`TwistedSipLogger`
-instead, which forwards to ``twisted.logger`` at debug level and costs
-nothing when debug is filtered out.
+sippy also writes every SIP message through a ``SipLogger``; the transaction
+manager gets a :class:`TwistedSipLogger` instead, which forwards to
+``twisted.logger`` at debug level and costs nothing when debug is off.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Callable
 from random import random
 from typing import Any
 
-# Must be set before anything imports sippy.SipLogger users.
-os.environ.setdefault("SIPLOG_BEND", "none")
-
-from sippy.Core import EventDispatcher as _edmod
 from sippy.Core.Exceptions import dump_exception
 from sippy.Time.MonoTime import MonoTime
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger, LogLevel
 
-ED2 = _edmod.ED2
+from donkey.sip.clock import Clock, DelayedCall
 
 log = Logger(namespace="donkey.sip")
 
@@ -60,7 +47,7 @@ class ReactorTimer:
 
     def __init__(
         self,
-        clock: IReactorTime,
+        clock: Clock,
         cb: Callable[..., Any],
         ival: Any,
         nticks: int | None,
@@ -77,7 +64,7 @@ class ReactorTimer:
         self.abs_time = abs_time
         self._due: float | None = None  # reactor time of the next run
         self.randomize_runs: Callable[[float], float] | None = None
-        self._call: IDelayedCall | None = None
+        self._call: DelayedCall | None = None
 
     # sippy API ---------------------------------------------------------
     def go(self) -> None:
@@ -138,10 +125,11 @@ class ReactorTimer:
         if cb is None:
             return
         params = self.cb_params
-        periodic = self.nticks == -1 or (self.nticks is not None and self.nticks > 1)
+        nticks = self.nticks
+        periodic = nticks == -1 or (nticks is not None and nticks > 1)
         if periodic:
-            if self.nticks > 1:
-                self.nticks -= 1
+            if nticks is not None and nticks > 1:
+                self.nticks = nticks - 1
             # Reschedule first, as sippy does: the callback may cancel us.
             self._schedule(self._interval())
         try:
@@ -156,7 +144,7 @@ class ReactorTimer:
 
 
 class TimerBridge:
-    """The replacement methods for ``ED2``, bound to one ``IReactorTime``."""
+    """The replacement methods for ``ED2``, bound to one ``Clock``."""
 
     def __init__(self, reactor: Any) -> None:
         self.reactor = reactor
@@ -206,73 +194,6 @@ class TimerBridge:
             dump_exception("donkey: unhandled exception in sippy callFromThread")
 
 
-_installed: TimerBridge | None = None
-
-
-class _AttrProbe:
-    """What ``dir(x)`` is used for in sippy: ``'my' in dir(x)``."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj: Any) -> None:
-        self.obj = obj
-
-    def __contains__(self, name: str) -> bool:
-        return hasattr(self.obj, name)
-
-
-def _probe_dir(*args: Any) -> Any:
-    if len(args) != 1:
-        return dir(*args)
-    return _AttrProbe(args[0])
-
-
-#: sippy modules whose message formatting asks ``'my' in dir(value)`` for
-#: every URI/Via; ``dir(str)`` builds an 80-name list each time (~0.5 ms
-#: per call at 40 uses).  A module-global ``dir`` shadows the builtin there.
-_DIR_HOT_MODULES = ("sippy.SipURL", "sippy.SipVia", "sippy.SipConf", "sippy.SdpOrigin")
-
-
-def speed_up_sippy() -> None:
-    import importlib
-
-    for name in _DIR_HOT_MODULES:
-        mod = importlib.import_module(name)
-        mod.dir = _probe_dir
-
-
-def unblock_sigurg() -> None:
-    """Undo the SIGURG block sippy's import left on this thread."""
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGURG})
-
-
-def install(reactor: Any = None) -> TimerBridge:
-    """Point sippy's event dispatcher at *reactor* (default: the global one).
-
-    Idempotent for the same reactor; calling again with another reactor
-    (tests use ``task.Clock``) re-targets the bridge.
-    """
-    global _installed
-    if reactor is None:
-        from twisted.internet import reactor as _r
-
-        reactor = _r
-    unblock_sigurg()
-    speed_up_sippy()
-    if _installed is not None and _installed.reactor is reactor:
-        return _installed
-    bridge = TimerBridge(reactor)
-    for name in ("regTimer", "callFromThread", "callFromThreadSync", "breakLoop", "loop"):
-        setattr(ED2, name, getattr(bridge, name))
-    _installed = bridge
-    return bridge
-
-
-def installed() -> TimerBridge | None:
-    return _installed
-
-
 class TwistedSipLogger:
     """Stand-in for ``sippy.SipLogger``: SIP traffic to twisted.logger (debug).
 
@@ -292,6 +213,3 @@ class TwistedSipLogger:
 
     def shutdown(self) -> None:
         pass
-
-
-unblock_sigurg()

@@ -12,13 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sippy.SipConf import SipConf
 from twisted.application.service import Service
 from twisted.logger import Logger
 
-from donkey.sip import reactor_bridge
+from donkey.sip import reactor_bridge, sippy_process
+from donkey.sip.clock import Clock
 from donkey.sip.headers import make_headers
-from donkey.sip.leg import CallLeg, CallListener
+from donkey.sip.leg import CallLeg
+from donkey.sip.listener import CallListener
 from donkey.sip.session_timer import SessionTimerConfig
 
 log = Logger(namespace="donkey.sip.stack")
@@ -67,7 +68,10 @@ class _RateLimiter:
 
 
 class SipStack(Service):
-    """Owns the SIP socket, sippy's transaction manager and every CallLeg."""
+    """Owns the SIP socket, sippy's transaction manager and every CallLeg.
+
+    It is the :class:`~donkey.sip.leg.LegHost` of its legs.
+    """
 
     name = "sip"
 
@@ -103,21 +107,21 @@ class SipStack(Service):
         self.tm: Any = None
         self.global_config: dict[str, Any] = {}
         self.legs: dict[int, CallLeg] = {}
+        self._counted: set[int] = set()  # ids of legs counted as active
         self._active = 0  # legs not yet ended
         self._total = 0
         self._connected = 0
         self._rejected = 0
         self._limiter = _RateLimiter(self.limits.max_cps, self.limits.max_cps, 0.0)
-        self._recent = deque()  # times of recent new calls, for the cps figure
+        self._recent: deque[float] = deque()  # times of recent new calls, for the cps figure
         self.logger = reactor_bridge.TwistedSipLogger(enabled=sip_trace)
 
     # Service ----------------------------------------------------------
     def startService(self) -> None:
-        reactor_bridge.install(self.reactor)
+        sippy_process.install(self.reactor)
         from donkey.sip.transport import TwistedSipTransactionManager
 
-        SipConf.my_address = self.ip
-        SipConf.my_port = self.port
+        sippy_process.set_local_address(self.ip, self.port)
         gc = self.global_config
         gc.update(
             _sip_address=self.ip,
@@ -129,7 +133,7 @@ class SipStack(Service):
         gc["_sip_tm"] = self.tm
         bound = self.tm.server.getSIPaddr()[0][1]
         self.port = int(bound)
-        SipConf.my_port = self.port
+        sippy_process.set_local_address(self.ip, self.port)
         gc["_sip_port"] = self.port
         self._limiter.last = self.reactor.seconds()
         log.info("SIP stack listening on udp:{ip}:{port}", ip=self.ip, port=self.port)
@@ -145,7 +149,7 @@ class SipStack(Service):
             tm.shutdown()
         # sippy's remaining timers (retransmits, linger) belong to a dead
         # stack now; one stack per process is the supported setup.
-        bridge = reactor_bridge.installed()
+        bridge = sippy_process.installed()
         if bridge is not None:
             bridge.cancel_all()
         return None
@@ -193,8 +197,7 @@ class SipStack(Service):
                     None,
                     None,
                 )
-            leg, rval = CallLeg._inbound(self, req, sip_t)
-            return rval
+            return CallLeg.inbound(self, req, sip_t)
         if method == "OPTIONS":
             resp = req.genResponse(200, "OK", server=self.user_agent)
             resp.appendHeaders(
@@ -218,27 +221,51 @@ class SipStack(Service):
         """Shortcut for :meth:`CallLeg.dial` on this stack."""
         return CallLeg.dial(self, from_uri, to_uri, ruri, sdp_offer, **kw)
 
-    # bookkeeping called by CallLeg -------------------------------------
-    def _add_leg(self, leg: CallLeg) -> None:
+    # LegHost ------------------------------------------------------------
+    @property
+    def clock(self) -> Clock:
+        """The reactor the legs' timers run on."""
+        return self.reactor
+
+    def listener_for(self, leg: CallLeg) -> CallListener | None:
+        """Ask the call factory for a new inbound leg's listener."""
+        if self.call_factory is None:
+            return None
+        try:
+            return self.call_factory(leg)
+        except Exception:
+            log.failure("call factory failed")
+            return None
+
+    def send_response(self, resp: Any, sip_t: Any) -> None:
+        """Send *resp* on sippy server transaction *sip_t*."""
+        if self.tm is not None:
+            self.tm.sendResponse(resp, sip_t)
+
+    def leg_started(self, leg: CallLeg) -> None:
+        """Count a new call (limits, cps figure)."""
         self.legs[id(leg)] = leg
+        self._counted.add(id(leg))
         self._active += 1
         self._total += 1
         now = self.reactor.seconds()
         self._recent.append(now)
         while self._recent[0] < now - 1.0:
             self._recent.popleft()
-        leg._counted = True
 
-    def _leg_connected(self, leg: CallLeg) -> None:
+    def leg_connected(self, leg: CallLeg) -> None:
+        """Count an answered call."""
         self._connected += 1
 
-    def _leg_ended(self, leg: CallLeg) -> None:
-        if getattr(leg, "_counted", False):
-            leg._counted = False
+    def leg_ended(self, leg: CallLeg) -> None:
+        """The call no longer counts against the session limit."""
+        if id(leg) in self._counted:
+            self._counted.discard(id(leg))
             self._active -= 1
 
-    def _remove_leg(self, leg: CallLeg) -> None:
-        self._leg_ended(leg)
+    def leg_gone(self, leg: CallLeg) -> None:
+        """Forget the leg."""
+        self.leg_ended(leg)
         self.legs.pop(id(leg), None)
 
     # stats ----------------------------------------------------------------

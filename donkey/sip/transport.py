@@ -24,7 +24,7 @@ from twisted.internet import abstract
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
-from donkey.sip import reactor_bridge
+from donkey.sip import sippy_process
 
 log = Logger(namespace="donkey.sip.transport")
 
@@ -168,7 +168,7 @@ class TwistedSipTransactionManager(SipTransactionManager):
     model_udp_server = (TwistedUdpServer, Udp_server_opts)
 
     def __init__(self, global_config: dict, req_cb=None) -> None:
-        reactor_bridge.install(global_config.get("_reactor"))
+        sippy_process.install(global_config.get("_reactor"))
         super().__init__(global_config, req_cb)
 
     def handleIncoming(self, data_in, ra, server, rtime):

@@ -11,6 +11,7 @@ from typing import Any
 from twisted.internet import defer, reactor
 from twisted.internet.protocol import ProcessProtocol
 
+from donkey.media.sdp_text import answer_hold
 from test.sipp import Scenario, scenario_file
 from test.util import wait_until
 
@@ -252,7 +253,10 @@ class Recorder:
 
     def on_reinvite(self, sdp):
         self._rec("on_reinvite", sdp)
-        return self.reinvite_answer
+        if self.reinvite_answer is not None or self.leg is None:
+            return self.reinvite_answer
+        # no answer set: hold/resume as the DSM call glue does it
+        return answer_hold(sdp, self.leg.local_sdp)
 
     def on_request(self, method, info):
         self._rec("on_request", method, info)

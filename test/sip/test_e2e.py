@@ -5,7 +5,7 @@ import socket
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from donkey.sip import reactor_bridge
+from donkey.sip import sippy_process
 from donkey.sip.leg import CallLeg
 from donkey.sip.session_timer import SessionTimerConfig
 from donkey.sip.stack import SipStack, StackLimits
@@ -20,7 +20,7 @@ class _StackTest(unittest.TestCase):
     st_cfg = None
 
     def setUp(self):
-        reactor_bridge.install(reactor)
+        sippy_process.install(reactor)
         self.apps = []
         self.behaviour = lambda leg: leg.accept(sdp=SDP)
         self.stack = SipStack(

@@ -8,18 +8,18 @@ from twisted.internet import reactor
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 
-from donkey.sip import reactor_bridge
+from donkey.sip import reactor_bridge, sippy_process
 
 
 class BridgeTestCase(unittest.TestCase):
     def setUp(self):
         self.clock = Clock()
-        self.bridge = reactor_bridge.install(self.clock)
+        self.bridge = sippy_process.install(self.clock)
         self.calls = []
 
     def tearDown(self):
         self.bridge.cancel_all()
-        reactor_bridge.install(reactor)
+        sippy_process.install(reactor)
 
     def cb(self, *args):
         self.calls.append(args)
@@ -110,10 +110,10 @@ class BridgeTestCase(unittest.TestCase):
         t.cancel()
 
     def test_call_from_thread_uses_reactor(self):
-        self.assertIs(reactor_bridge.ED2.callFromThread.__self__, self.bridge)
+        self.assertIs(sippy_process.ED2.callFromThread.__self__, self.bridge)
 
     def test_loop_refuses(self):
-        self.assertRaises(RuntimeError, reactor_bridge.ED2.loop)
+        self.assertRaises(RuntimeError, sippy_process.ED2.loop)
 
     def test_cancel_all(self):
         Timeout(self.cb, 1.0)

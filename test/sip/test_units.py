@@ -2,8 +2,9 @@
 
 from twisted.trial import unittest
 
+from donkey.media.sdp_text import answer_hold, bump_sdp_version
 from donkey.sip.headers import SipHeaders, make_headers, param_split, split_headers, tokens
-from donkey.sip.leg import _parse_dtmf, answer_hold, bump_sdp_version
+from donkey.sip.in_dialog import parse_dtmf_info
 from donkey.sip.session_timer import (
     SessionTimerConfig,
     negotiate_uac,
@@ -98,11 +99,13 @@ class SdpTests(unittest.TestCase):
 class DtmfTests(unittest.TestCase):
     def test_relay(self):
         self.assertEqual(
-            _parse_dtmf("application/dtmf-relay", "Signal=#\r\nDuration=250\r\n"), (11, 250)
+            parse_dtmf_info("application/dtmf-relay", "Signal=#\r\nDuration=250\r\n"), (11, 250)
         )
-        self.assertEqual(_parse_dtmf("application/dtmf-relay", "Signal= 7\nDuration= 90"), (7, 90))
-        self.assertEqual(_parse_dtmf("application/dtmf-relay", "garbage"), (None, 250))
+        self.assertEqual(
+            parse_dtmf_info("application/dtmf-relay", "Signal= 7\nDuration= 90"), (7, 90)
+        )
+        self.assertEqual(parse_dtmf_info("application/dtmf-relay", "garbage"), (None, 250))
 
     def test_dtmf(self):
-        self.assertEqual(_parse_dtmf("application/dtmf", "5"), (5, 250))
-        self.assertEqual(_parse_dtmf("application/dtmf", "*"), (10, 250))
+        self.assertEqual(parse_dtmf_info("application/dtmf", "5"), (5, 250))
+        self.assertEqual(parse_dtmf_info("application/dtmf", "*"), (10, 250))
