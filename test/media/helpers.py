@@ -7,6 +7,14 @@ import struct
 import wave
 from array import array
 
+from twisted.internet.task import Clock
+from twisted.internet.testing import FakeDatagramTransport
+
+from donkey.media.clock import MediaClock
+from donkey.media.rtp import RtpEndpoint
+from donkey.media.session import MediaSession
+from donkey.media.wav import WavCache
+
 
 def tone(freqs, ms: int, rate: int = 8000, amp: float = 8000.0, start: int = 0) -> bytes:
     """16-bit mono PCM: sum of sines at *freqs*, each of amplitude *amp*."""
@@ -67,3 +75,57 @@ def write_g711_wav(path: str, payload: bytes, rate: int, fmt_tag: int, channels:
     )
     with open(path, "wb") as f:
         f.write(b"RIFF" + struct.pack("<I", len(body)) + body)
+
+
+class FakeCall:
+    """A MediaSession on a fake UDP transport, with a fake clock."""
+
+    def __init__(self, clock: MediaClock, port: int, wav_cache: WavCache | None = None) -> None:
+        self.ep = RtpEndpoint()
+        self.ep.local_port = port
+        self.transport = FakeDatagramTransport()
+        self.ep.makeConnection(self.transport)
+        self.session = MediaSession(
+            clock, endpoint=self.ep, local_ip="127.0.0.1", wav_cache=wav_cache
+        )
+        self.addr = ("127.0.0.1", port)
+
+        self.delivered = 0
+
+    def take_sent(self) -> list[tuple[bytes, tuple]]:
+        """Packets sent since the last call (the transport keeps them all)."""
+        out = self.transport.written[self.delivered :]
+        self.delivered = len(self.transport.written)
+        return out
+
+    def all_sent(self) -> list[tuple[bytes, tuple]]:
+        return self.transport.written[:]
+
+
+class FakeNet:
+    """Two fake calls negotiated with each other; ``step()`` = one tick + delivery."""
+
+    def __init__(self, wav_cache: WavCache | None = None) -> None:
+        self.time = Clock()
+        self.clock = MediaClock(self.time)
+        self.a = FakeCall(self.clock, 40000, wav_cache)
+        self.b = FakeCall(self.clock, 40002, wav_cache)
+        answer = self.b.session.answer(self.a.session.offer())
+        self.a.session.apply_answer(answer)
+
+    def deliver(self) -> None:
+        for src, dst in ((self.a, self.b), (self.b, self.a)):
+            for pkt, addr in src.take_sent():
+                if addr == dst.addr:
+                    dst.ep.datagramReceived(pkt, src.addr)
+
+    def step(self, n: int = 1) -> None:
+        for _ in range(n):
+            self.time.advance(0.02)
+            self.deliver()
+
+    def start(self) -> None:
+        self.a.session.connect()
+        self.b.session.connect()
+        self.time.advance(0)  # first tick runs at t=0
+        self.deliver()
