@@ -1,10 +1,15 @@
 """The daemon as a user runs it: twistd donkeysm on its bundled config, sipp, XML-RPC."""
 
 import os
+import shutil
+import socket
+import subprocess
+import sys
 
+from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
 
-from test.daemon import Daemon, sipp_available
+from test.daemon import ROOT, Daemon, free_port, sipp_available
 from test.sip.helpers import sipp_uac
 
 
@@ -65,3 +70,122 @@ class BundledDaemonTests(unittest.TestCase):
             os.path.join(tools, "list_calls.py"), "--url", self.daemon.url
         )
         self.assertIn("calls: 0", out)
+
+
+def _twistd(*args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-c",
+        "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()",
+        "-n",
+        "--pidfile=",
+        "donkeysm",
+        *args,
+    ]
+
+
+class StartupFailureTests(unittest.TestCase):
+    """A daemon that cannot start says why in one line (no traceback, no usage dump)."""
+
+    timeout = 60
+
+    async def _fails(self, *args: str) -> tuple[int, str, str]:
+        """Run twistd donkeysm, which must exit by itself; (status, stdout, stderr)."""
+        workdir = os.path.abspath(self.mktemp())
+        os.makedirs(workdir)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        result = await deferToThread(
+            subprocess.run,
+            _twistd("--state-dir", os.path.join(workdir, "state"), *args),
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=45,
+        )
+        self.assertNotIn("Traceback", result.stdout + result.stderr)
+        self.assertNotIn("Usage:", result.stdout + result.stderr)
+        return result.returncode, result.stdout, result.stderr
+
+    def _ports(self) -> list[str]:
+        return ["--sip-port", str(free_port()), "--xmlrpc-port", str(free_port(socket.SOCK_STREAM))]
+
+    async def test_missing_config(self):
+        """-c with a missing file: one line naming the file, exit status 1."""
+        missing = os.path.abspath(self.mktemp())
+        code, out, err = await self._fails("-c", missing)
+        self.assertEqual(
+            (code, err), (1, f"donkeysm: cannot read {missing}: No such file or directory\n")
+        )
+
+    async def test_script_error_in_a_bundle(self):
+        """A bundle script that does not compile: its file:line:col: message lines, exit 1."""
+        conf = os.path.abspath(self.mktemp())
+        shutil.copytree(os.path.join(ROOT, "conf"), conf)
+        caller = os.path.join(conf, "dsm", "quizconnect", "quizconnect_caller.dsm")
+        with open(caller, "a") as f:
+            f.write('transition "oops" START - nosuch -> NOWHERE;\n')
+        with open(caller) as f:
+            lines = len(f.readlines())
+        code, out, err = await self._fails("-c", os.path.join(conf, "sems.conf"), *self._ports())
+        self.assertEqual(code, 1)
+        self.assertEqual(
+            err.splitlines(),
+            [
+                "donkeysm: cannot load DSM scripts:",
+                f"{caller}:{lines}:27: unknown condition 'nosuch' (missing import?)",
+                f"{caller}:{lines}:12: transition 'oops' leads to unknown state 'NOWHERE'",
+            ],
+        )
+
+    async def test_xmlrpc_port_in_use(self):
+        """A taken XML-RPC port is named in one line."""
+        taken = socket.socket()
+        self.addCleanup(taken.close)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = await self._fails(
+            "--sip-port", str(free_port()), "--xmlrpc-port", str(port)
+        )
+        self.assertEqual(
+            (code, err),
+            (
+                1,
+                f"donkeysm: cannot listen for XML-RPC on tcp:127.0.0.1:{port}: "
+                "already in use (is another donkey running?)\n",
+            ),
+        )
+
+    async def test_second_daemon_on_the_same_sip_port_is_refused(self):
+        """A second daemon on a running one's SIP address fails, naming the port."""
+        if not sipp_available():
+            raise unittest.SkipTest("sipp (Debian sip-tester) is not installed")
+        first = Daemon(self)
+        await first.ready()
+        code, out, err = await self._fails(
+            "--sip-port",
+            str(first.sip_port),
+            "--xmlrpc-port",
+            str(free_port(socket.SOCK_STREAM)),
+        )
+        self.assertEqual(
+            (code, err),
+            (
+                1,
+                f"donkeysm: cannot listen for SIP on udp:127.0.0.1:{first.sip_port}: "
+                "already in use (is another donkey running?)\n",
+            ),
+        )
+        # the first one's socket is its own: not even SO_REUSEADDR/SO_REUSEPORT can share it
+        other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(other.close)
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "SO_REUSEPORT"):
+            other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        self.assertRaises(OSError, other.bind, ("127.0.0.1", first.sip_port))
+        # and it still answers calls
+        sipp = sipp_uac(self, "uac_answer_bye.xml", first.sip_port, ["-s", "hello"])
+        code, _, _ = await sipp.result()
+        self.assertEqual(code, 0, first.output()[-3000:])

@@ -10,9 +10,11 @@ twistd front door to it.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import signal
+import socket
 from typing import Any
 
 from twisted.application import service
@@ -23,7 +25,7 @@ from donkey.app.controller import CallController
 from donkey.app.monitoring_di import registerMonitoring
 from donkey.config import ConfigError, ServerConfig, read_config
 from donkey.di.registry import DIRegistry
-from donkey.di.xmlrpc import makeXmlRpcService
+from donkey.di.xmlrpc import XmlRpcConfig, makeXmlRpcService
 from donkey.dsm import events as ev
 from donkey.dsm.errors import CompileError
 from donkey.dsm.runtime import Runtime
@@ -277,14 +279,66 @@ def load_bundles(runtime: Runtime, cfg: ServerConfig) -> None:
     runtime.load_bundle("main", cfg.dsm, base_dir=cfg.plugin_dir)  # type: ignore[attr-defined]
     conf_dir = cfg.dsm.get("conf_dir", "")
     if conf_dir:
-        conf_dir = conf_dir if os.path.isabs(conf_dir) else os.path.join(cfg.plugin_dir, conf_dir)  # type: ignore[attr-defined]
+        # normalised: script errors name quizconnect/x.dsm, not etc/../dsm/quizconnect/x.dsm
+        conf_dir = os.path.normpath(os.path.join(cfg.plugin_dir, conf_dir))  # type: ignore[attr-defined]
         for name, path in bundle_files(conf_dir):
-            runtime.load_bundle(name, read_config(path), base_dir=os.path.dirname(path))
+            runtime.load_bundle(
+                name, read_config(path, cfg.state_dir), base_dir=os.path.dirname(path)
+            )
+
+
+def make_state_dir(cfg: ServerConfig) -> str:
+    """Create the state directory (the demo's database lives there); StartupError if not."""
+    path = cfg.state_dir
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise StartupError(f"cannot create the state directory {path}: {e.strerror}") from None
+    return path
+
+
+def check_ports(cfg: ServerConfig) -> None:
+    """Fail in one line when the SIP or the XML-RPC port is taken.
+
+    Called by ``twistd donkeysm`` before it starts logging, so the reason
+    reaches the terminal instead of a traceback from ``startService``.  The
+    SIP socket is bound exclusively, so a probe bind without ``SO_REUSE*``
+    sees exactly what the real bind will; the XML-RPC probe sets
+    ``SO_REUSEADDR`` as Twisted's ``listenTCP`` does.
+    """
+    try:
+        xmlrpc = XmlRpcConfig.fromDict(cfg.xmlrpc)
+    except ValueError as e:
+        raise StartupError(f"xmlrpc2di.conf: {e}") from None
+    probes = [("SIP", socket.SOCK_DGRAM, cfg.sip_ip, cfg.sip_port, "udp")]
+    probes.append(("XML-RPC", socket.SOCK_STREAM, xmlrpc.server_ip, xmlrpc.port, "tcp"))
+    for what, kind, host, port, proto in probes:
+        if port == 0:
+            continue
+        try:
+            infos = socket.getaddrinfo(host or None, port, type=kind, flags=socket.AI_PASSIVE)
+        except OSError as e:
+            raise StartupError(f"{what} address {host}: {e}") from None
+        family, _, _, _, address = infos[0]
+        with socket.socket(family, kind) as probe:
+            if kind == socket.SOCK_STREAM:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as e:
+                reason = e.strerror or str(e)
+                if e.errno == errno.EADDRINUSE:
+                    reason = "already in use (is another donkey running?)"
+                raise StartupError(
+                    f"cannot listen for {what} on {proto}:{host or '*'}:{port}: {reason}"
+                ) from None
 
 
 def build_server(cfg: ServerConfig, reactor: Any) -> service.MultiService:
     """The whole daemon for ``cfg``; raises :class:`StartupError` when it cannot run."""
     top = service.MultiService()
+    # $config.state_dir of the main bundle; loadConfig reads bundles with it
+    cfg.dsm["state_dir"] = make_state_dir(cfg)
 
     store = MonitoringStore(reactor)
     registry = DIRegistry()
@@ -331,7 +385,10 @@ def build_server(cfg: ServerConfig, reactor: Any) -> service.MultiService:
 
     _ClockService(clock).setServiceParent(top)
     stack.setServiceParent(top)
-    xmlrpc = makeXmlRpcService(cfg.xmlrpc, registry, control, reactor=reactor)
+    try:
+        xmlrpc = makeXmlRpcService(cfg.xmlrpc, registry, control, reactor=reactor)
+    except ValueError as e:
+        raise StartupError(f"xmlrpc2di.conf: {e}") from None
     xmlrpc.setServiceParent(top)
     top.xmlrpc = xmlrpc
     collector = makeGarbageCollector(cfg.monitoring, store, reactor)
