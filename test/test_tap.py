@@ -1,4 +1,7 @@
-"""The daemon as a user runs it: twistd donkeysm on its bundled config, sipp, XML-RPC."""
+"""The daemon as a user runs it: twistd donkeysm on its bundled config, sipp, XML-RPC.
+
+Also how it fails to start: one line saying why, never a traceback.
+"""
 
 import os
 import shutil
@@ -9,7 +12,8 @@ import sys
 from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
 
-from test.daemon import ROOT, Daemon, free_port, sipp_available
+from donkey.app.server import banner_lines
+from test.daemon import ROOT, Daemon, free_port, sipp_available, wait_for
 from test.sip.helpers import sipp_uac
 
 
@@ -22,6 +26,7 @@ class BundledDaemonTests(unittest.TestCase):
         self.daemon = Daemon(self)
 
     async def test_hello_answers_and_caller_hangs_up(self):
+        """A sipp call to hello is answered, and monitoring shows it finished in END."""
         await self.daemon.ready()
         sipp = sipp_uac(self, "uac_answer_bye.xml", self.daemon.sip_port, ["-s", "hello"])
         code, out, err = await sipp.result()
@@ -40,12 +45,14 @@ class BundledDaemonTests(unittest.TestCase):
         self.assertEqual(await self.daemon.call_xmlrpc("calls"), 0)
 
     async def test_unknown_application_gets_404(self):
+        """Dialling an application that does not exist gets 404."""
         await self.daemon.ready()
         sipp = sipp_uac(self, "uac_expect_404.xml", self.daemon.sip_port, ["-s", "nosuchapp"])
         code, out, err = await sipp.result()
         self.assertEqual(code, 0, self.daemon.output()[-3000:])
 
     async def test_broken_reload_keeps_the_running_app(self):
+        """loadConfig of a broken script answers 500 file:line:col and hello keeps answering."""
         await self.daemon.ready()
         bad = os.path.join(self.daemon.workdir, "broken")
         os.makedirs(bad)
@@ -62,6 +69,7 @@ class BundledDaemonTests(unittest.TestCase):
         self.assertEqual(code, 0, self.daemon.output()[-3000:])
 
     async def test_seed_tools_run_against_the_daemon(self):
+        """The listing tool run as a file talks to the daemon with --url."""
         await self.daemon.ready()
         tools = os.path.join(
             os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "donkey", "tools"
@@ -189,3 +197,43 @@ class StartupFailureTests(unittest.TestCase):
         sipp = sipp_uac(self, "uac_answer_bye.xml", first.sip_port, ["-s", "hello"])
         code, _, _ = await sipp.result()
         self.assertEqual(code, 0, first.output()[-3000:])
+
+
+class BannerTests(unittest.TestCase):
+    def test_default_ports_give_the_plain_commands(self):
+        """On 5060/8090 the banner's sipp lines dial 5060 and the tool needs no --url."""
+        lines = banner_lines(
+            "127.0.0.1:5060", "127.0.0.1", 8090, ["hello", "quizconnect_caller"], "127.0.0.1:5080"
+        )
+        self.assertEqual(
+            lines,
+            [
+                "donkey is up: SIP udp:127.0.0.1:5060, XML-RPC http://127.0.0.1:8090; "
+                "applications: hello, quizconnect_caller",
+                "  call the hello app:  sipp -sn uac -s hello 127.0.0.1:5060 -i 127.0.0.1 -p 5070 -m 1",
+                "  quizconnect: answer for the callees with  sipp -sn uas -i 127.0.0.1 "
+                "-mi 127.0.0.1 -p 5080",
+                "               then dial 35:  sipp -sn uac -s 35 127.0.0.1:5060 -i 127.0.0.1 "
+                "-p 5070 -m 1",
+                "  watch the calls:  sems-list-active-calls --full",
+            ],
+        )
+
+    def test_other_ports_are_in_the_commands(self):
+        """On other ports the sipp lines dial them, avoid them locally, and the tool gets --url."""
+        lines = banner_lines("127.0.0.1:5070", "127.0.0.1", 9000, ["hello"])
+        self.assertEqual(
+            lines[1:],
+            [
+                "  call the hello app:  sipp -sn uac -s hello 127.0.0.1:5070 -i 127.0.0.1 -p 5071 -m 1",
+                "  watch the calls:  sems-list-active-calls --full --url http://127.0.0.1:9000",
+            ],
+        )
+
+    async def test_running_daemon_prints_its_own_ports(self):
+        """The daemon's banner names the ports it was started on."""
+        daemon = Daemon(self)
+        await daemon.ready()
+        want = f"sems-list-active-calls --full --url http://127.0.0.1:{daemon.xmlrpc_port}"
+        await wait_for(lambda: want in daemon.output(), what="the banner")
+        self.assertIn(f"sipp -sn uac -s hello 127.0.0.1:{daemon.sip_port} ", daemon.output())

@@ -45,6 +45,15 @@ class StartupError(Exception):
     """The server cannot start; the message says why in one line (or one per script error)."""
 
 
+class DonkeyServer(service.MultiService):
+    """The daemon's top service, with handles on its parts (for the banner, tests, embedding)."""
+
+    runtime: Runtime
+    stack: SipStack
+    controller: CallController
+    xmlrpc: Any
+
+
 class ServerControl:
     """The CoreControl of the XML-RPC built-ins: live figures from the running server."""
 
@@ -220,14 +229,17 @@ class DSMService(service.Service):
             self.runtime.start_system_dsms(bundle, ev.STARTUP)
         for signum, kind in ((signal.SIGUSR1, "User1"), (signal.SIGUSR2, "User2")):
             try:
-                self._old_handlers[signum] = signal.signal(
-                    signum,
-                    lambda s, f, kind=kind: self.reactor.callFromThread(
-                        self.runtime.broadcast_system_event, {"type": kind}
-                    ),
-                )
+                self._old_handlers[signum] = signal.signal(signum, self._on_signal(kind))
             except ValueError:  # not in the main thread (tests)
                 pass
+
+    def _on_signal(self, kind: str) -> Any:
+        """A signal handler handing ``{"type": kind}`` to every system DSM on the reactor."""
+
+        def handler(signum: int, frame: Any) -> None:
+            self.reactor.callFromThread(self.runtime.broadcast_system_event, {"type": kind})
+
+        return handler
 
     def stopService(self):
         self.runtime.broadcast_system_event({"type": "ServerShutdown"})
@@ -250,27 +262,49 @@ class _ClockService(service.Service):
         super().stopService()
 
 
-def _greet(top: service.MultiService, cfg: ServerConfig) -> None:
-    """Tell a newcomer where donkey listens and how to call it."""
-    sip = f"{cfg.sip_ip}:{top.stack.port}"
-    apps = ", ".join(sorted(top.runtime.apps)) or "none"
+def banner_lines(
+    sip: str, xmlrpc_host: str, xmlrpc_port: int, apps: list[str], callee_domain: str = ""
+) -> list[str]:
+    """What the start-up banner says: where donkey listens, and commands that reach it.
+
+    The commands are right for the ports actually in use: the ``sipp`` lines
+    dial ``sip`` (``ip:port``) from a local port that is not the server's,
+    and the monitoring tool gets ``--url`` unless XML-RPC is on the default
+    8090 the tools assume.
+    """
     lines = [
-        f"donkey is up: SIP udp:{sip}, XML-RPC http://{top.xmlrpc.interface}:"
-        f"{top.xmlrpc.getPort()}; applications: {apps}"
+        f"donkey is up: SIP udp:{sip}, XML-RPC http://{xmlrpc_host}:{xmlrpc_port}; "
+        f"applications: {', '.join(sorted(apps)) or 'none'}"
     ]
-    if "hello" in top.runtime.apps:
+    host, _, sip_port = sip.rpartition(":")
+    callee_host, _, callee_port = (callee_domain or "127.0.0.1:5080").rpartition(":")
+    taken = {sip_port, callee_port}
+    local = next(str(p) for p in range(5070, 5100) if str(p) not in taken)
+    uac = f"-i {host} -p {local} -m 1"
+    if "hello" in apps:
+        lines.append(f"  call the hello app:  sipp -sn uac -s hello {sip} {uac}")
+    if "quizconnect_caller" in apps:
         lines.append(
-            f"  call the hello app:  sipp -sn uac -s hello {sip} -i 127.0.0.1 -p 5070 -m 1"
+            f"  quizconnect: answer for the callees with  sipp -sn uas -i {callee_host} "
+            f"-mi {callee_host} -p {callee_port}"
         )
-    if "quizconnect_caller" in top.runtime.apps:
-        lines.append(
-            "  quizconnect: answer for the callees with  sipp -sn uas -i 127.0.0.1 "
-            "-mi 127.0.0.1 -p 5080"
-        )
-        lines.append(
-            f"               then dial 35:  sipp -sn uac -s 35 {sip} -i 127.0.0.1 -p 5070 -m 1"
-        )
-        lines.append("  watch the calls:  python3 tools/sems_sessions_states.py")
+        lines.append(f"               then dial 35:  sipp -sn uac -s 35 {sip} {uac}")
+    url = "" if xmlrpc_port == 8090 else f" --url http://{xmlrpc_host}:{xmlrpc_port}"
+    lines.append(f"  watch the calls:  sems-list-active-calls --full{url}")
+    return lines
+
+
+def _greet(top: DonkeyServer, cfg: ServerConfig) -> None:
+    """Tell a newcomer where donkey listens and how to call it."""
+    quiz = top.runtime.bundles.get("quizconnect")
+    callee_domain = quiz.config.get("outbound_domain", "") if quiz is not None else ""
+    lines = banner_lines(
+        f"{cfg.sip_ip}:{top.stack.port}",
+        top.xmlrpc.interface or "127.0.0.1",
+        top.xmlrpc.getPort(),
+        list(top.runtime.apps),
+        callee_domain,
+    )
     log.info("{banner}", banner="\n".join(lines))
 
 
@@ -334,9 +368,9 @@ def check_ports(cfg: ServerConfig) -> None:
                 ) from None
 
 
-def build_server(cfg: ServerConfig, reactor: Any) -> service.MultiService:
+def build_server(cfg: ServerConfig, reactor: Any) -> DonkeyServer:
     """The whole daemon for ``cfg``; raises :class:`StartupError` when it cannot run."""
-    top = service.MultiService()
+    top = DonkeyServer()
     # $config.state_dir of the main bundle; loadConfig reads bundles with it
     cfg.dsm["state_dir"] = make_state_dir(cfg)
 
@@ -352,7 +386,8 @@ def build_server(cfg: ServerConfig, reactor: Any) -> service.MultiService:
         base_dir=cfg.plugin_dir,  # type: ignore[attr-defined]
         conference=ConferenceBridge(clock),
     )
-    registry.register("dsm", make_dsm_interface(runtime))
+    dsm_interface: Any = make_dsm_interface(runtime)  # an IDIInterface
+    registry.register("dsm", dsm_interface)
     try:
         load_bundles(runtime, cfg)
     except (CompileError, ConfigError) as e:
@@ -375,7 +410,8 @@ def build_server(cfg: ServerConfig, reactor: Any) -> service.MultiService:
         reactor=reactor,
     )
     controller.stack = stack
-    controller.dead_rtp_time = cfg.dead_rtp_time
+    # read by each call (getattr): CallController takes no such argument (yet)
+    setattr(controller, "dead_rtp_time", cfg.dead_rtp_time)  # noqa: B010
     control = ServerControl(runtime, stack, controller, cfg.loglevel)
 
     LogFilterService(control).setServiceParent(top)
