@@ -70,7 +70,9 @@ class ModuleExampleTests(unittest.TestCase):
             f.write(module)
         with open(os.path.join(workdir, "greet.dsm"), "w", encoding="utf-8") as f:
             f.write("import(mod_hello);\ninitial state A enter { hello.greet(World, Hello); };\n")
-        result = donkeysm_run("--mod-path", workdir, os.path.join(workdir, "greet.dsm"), cwd=workdir)
+        result = donkeysm_run(
+            "--mod-path", workdir, os.path.join(workdir, "greet.dsm"), cwd=workdir
+        )
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertIn("  $greeting='Hello, World'", result.stdout)
 
