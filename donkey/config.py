@@ -8,6 +8,12 @@ whose keys become ``$config.key`` in that bundle's scripts.
 
 With no ``-c`` the daemon runs on the configuration bundled with the package
 (:func:`default_config_path`), which works on loopback with no other server.
+
+Files the server writes (the quizconnect demo's SQLite database) go to the
+state directory, :attr:`ServerConfig.state_dir`: ``state_dir`` of sems.conf,
+else ``$XDG_STATE_HOME/donkey``, else ``~/.local/state/donkey``.  Bundle files
+name it as ``${state_dir}``, so a demo never writes into whatever directory
+the server happens to be started from.
 """
 
 from __future__ import annotations
@@ -39,11 +45,13 @@ def parse_config(text: str, name: str = "<config>") -> dict[str, str]:
     return values
 
 
-def read_config(path: str) -> dict[str, str]:
+def read_config(path: str, state_dir: str | None = None) -> dict[str, str]:
     """Read a config file; ``${here}`` in a value is the file's directory.
 
-    (``${here}`` is donkey's addition, so a bundle can name files next to it
-    wherever it is installed.)
+    ``${state_dir}`` is the server's state directory (``state_dir``, else
+    :func:`default_state_dir`).  Both are donkey's additions, so a bundle can
+    name files next to it wherever it is installed, and the files it writes
+    land in one known place.
     """
     try:
         with open(path, encoding="utf-8") as f:
@@ -51,7 +59,16 @@ def read_config(path: str) -> dict[str, str]:
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror}") from None
     here = os.path.dirname(os.path.abspath(path))
-    return {k: v.replace("${here}", here) for k, v in values.items()}
+    state = state_dir or default_state_dir()
+    return {k: v.replace("${here}", here).replace("${state_dir}", state) for k, v in values.items()}
+
+
+def default_state_dir() -> str:
+    """``$XDG_STATE_HOME/donkey``, or ``~/.local/state/donkey`` (the XDG default)."""
+    base = os.environ.get("XDG_STATE_HOME", "").strip()
+    if not base or not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "donkey")
 
 
 def default_config_path() -> str:
@@ -139,6 +156,12 @@ class ServerConfig:
     @property
     def loglevel(self) -> int:
         return _int(self.values, "loglevel", 2, self.path)
+
+    @property
+    def state_dir(self) -> str:
+        """Where the server writes its files: ``state_dir`` (relative to sems.conf) or the default."""
+        raw = self.values.get("state_dir", "").strip()
+        return self.resolve(raw) if raw else default_state_dir()
 
     def session_timer(self) -> dict[str, Any]:
         """RFC 4028 session timers: SEMS's keys, read from dsm.conf (where SEMS's DSM

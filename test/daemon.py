@@ -79,6 +79,8 @@ class Daemon:
             str(self.xmlrpc_port),
             "--rtp-ports",
             f"{low}-{high}",
+            "--state-dir",
+            os.path.join(self.workdir, "state"),
         ]
         if config:
             argv += ["-c", config]

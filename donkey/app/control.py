@@ -149,7 +149,7 @@ def make_dsm_interface(runtime: Runtime) -> DIInterface:
         if name.endswith(".conf"):
             name = name[:-5]
         try:
-            conf = read_config(path)
+            conf = read_config(path, runtime.main_config.get("state_dir"))
             bundle = runtime.load_bundle(
                 name, conf, base_dir=os.path.dirname(os.path.abspath(path))
             )

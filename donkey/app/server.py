@@ -10,9 +10,11 @@ twistd front door to it.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import signal
+import socket
 from typing import Any
 
 from twisted.application import service
@@ -23,7 +25,7 @@ from donkey.app.controller import CallController
 from donkey.app.monitoring_di import register_monitoring
 from donkey.config import ConfigError, ServerConfig, read_config
 from donkey.di.registry import DIRegistry
-from donkey.di.xmlrpc import make_xmlrpc_service
+from donkey.di.xmlrpc import XmlRpcConfig, make_xmlrpc_service
 from donkey.dsm import events as ev
 from donkey.dsm.errors import CompileError
 from donkey.dsm.runtime import Runtime
@@ -41,6 +43,15 @@ SEMS_LEVELS = {0: LogLevel.error, 1: LogLevel.warn, 2: LogLevel.info, 3: LogLeve
 
 class StartupError(Exception):
     """The server cannot start; the message says why in one line (or one per script error)."""
+
+
+class DonkeyServer(service.MultiService):
+    """The daemon's top service, with handles on its parts (for the banner, tests, embedding)."""
+
+    runtime: Runtime
+    stack: SipStack
+    controller: CallController
+    xmlrpc: Any
 
 
 class ServerControl:
@@ -218,14 +229,17 @@ class DSMService(service.Service):
             self.runtime.start_system_dsms(bundle, ev.STARTUP)
         for signum, kind in ((signal.SIGUSR1, "User1"), (signal.SIGUSR2, "User2")):
             try:
-                self._old_handlers[signum] = signal.signal(
-                    signum,
-                    lambda s, f, kind=kind: self.reactor.callFromThread(
-                        self.runtime.broadcast_system_event, {"type": kind}
-                    ),
-                )
+                self._old_handlers[signum] = signal.signal(signum, self._on_signal(kind))
             except ValueError:  # not in the main thread (tests)
                 pass
+
+    def _on_signal(self, kind: str) -> Any:
+        """A signal handler handing ``{"type": kind}`` to every system DSM on the reactor."""
+
+        def handler(signum: int, frame: Any) -> None:
+            self.reactor.callFromThread(self.runtime.broadcast_system_event, {"type": kind})
+
+        return handler
 
     def stopService(self):
         self.runtime.broadcast_system_event({"type": "ServerShutdown"})
@@ -248,27 +262,49 @@ class _ClockService(service.Service):
         super().stopService()
 
 
-def _greet(top: service.MultiService, cfg: ServerConfig) -> None:
-    """Tell a newcomer where donkey listens and how to call it."""
-    sip = f"{cfg.sip_ip}:{top.stack.port}"
-    apps = ", ".join(sorted(top.runtime.apps)) or "none"
+def banner_lines(
+    sip: str, xmlrpc_host: str, xmlrpc_port: int, apps: list[str], callee_domain: str = ""
+) -> list[str]:
+    """What the start-up banner says: where donkey listens, and commands that reach it.
+
+    The commands are right for the ports actually in use: the ``sipp`` lines
+    dial ``sip`` (``ip:port``) from a local port that is not the server's,
+    and the monitoring tool gets ``--url`` unless XML-RPC is on the default
+    8090 the tools assume.
+    """
     lines = [
-        f"donkey is up: SIP udp:{sip}, XML-RPC http://{top.xmlrpc.interface}:"
-        f"{top.xmlrpc.get_port()}; applications: {apps}"
+        f"donkey is up: SIP udp:{sip}, XML-RPC http://{xmlrpc_host}:{xmlrpc_port}; "
+        f"applications: {', '.join(sorted(apps)) or 'none'}"
     ]
-    if "hello" in top.runtime.apps:
+    host, _, sip_port = sip.rpartition(":")
+    callee_host, _, callee_port = (callee_domain or "127.0.0.1:5080").rpartition(":")
+    taken = {sip_port, callee_port}
+    local = next(str(p) for p in range(5070, 5100) if str(p) not in taken)
+    uac = f"-i {host} -p {local} -m 1"
+    if "hello" in apps:
+        lines.append(f"  call the hello app:  sipp -sn uac -s hello {sip} {uac}")
+    if "quizconnect_caller" in apps:
         lines.append(
-            f"  call the hello app:  sipp -sn uac -s hello {sip} -i 127.0.0.1 -p 5070 -m 1"
+            f"  quizconnect: answer for the callees with  sipp -sn uas -i {callee_host} "
+            f"-mi {callee_host} -p {callee_port}"
         )
-    if "quizconnect_caller" in top.runtime.apps:
-        lines.append(
-            "  quizconnect: answer for the callees with  sipp -sn uas -i 127.0.0.1 "
-            "-mi 127.0.0.1 -p 5080"
-        )
-        lines.append(
-            f"               then dial 35:  sipp -sn uac -s 35 {sip} -i 127.0.0.1 -p 5070 -m 1"
-        )
-        lines.append("  watch the calls:  python3 tools/sems_sessions_states.py")
+        lines.append(f"               then dial 35:  sipp -sn uac -s 35 {sip} {uac}")
+    url = "" if xmlrpc_port == 8090 else f" --url http://{xmlrpc_host}:{xmlrpc_port}"
+    lines.append(f"  watch the calls:  sems-list-active-calls --full{url}")
+    return lines
+
+
+def _greet(top: DonkeyServer, cfg: ServerConfig) -> None:
+    """Tell a newcomer where donkey listens and how to call it."""
+    quiz = top.runtime.bundles.get("quizconnect")
+    callee_domain = quiz.config.get("outbound_domain", "") if quiz is not None else ""
+    lines = banner_lines(
+        f"{cfg.sip_ip}:{top.stack.port}",
+        top.xmlrpc.interface or "127.0.0.1",
+        top.xmlrpc.get_port(),
+        list(top.runtime.apps),
+        callee_domain,
+    )
     log.info("{banner}", banner="\n".join(lines))
 
 
@@ -277,14 +313,66 @@ def load_bundles(runtime: Runtime, cfg: ServerConfig) -> None:
     runtime.load_bundle("main", cfg.dsm, base_dir=cfg.plugin_dir)  # type: ignore[attr-defined]
     conf_dir = cfg.dsm.get("conf_dir", "")
     if conf_dir:
-        conf_dir = conf_dir if os.path.isabs(conf_dir) else os.path.join(cfg.plugin_dir, conf_dir)  # type: ignore[attr-defined]
+        # normalised: script errors name quizconnect/x.dsm, not etc/../dsm/quizconnect/x.dsm
+        conf_dir = os.path.normpath(os.path.join(cfg.plugin_dir, conf_dir))  # type: ignore[attr-defined]
         for name, path in bundle_files(conf_dir):
-            runtime.load_bundle(name, read_config(path), base_dir=os.path.dirname(path))
+            runtime.load_bundle(
+                name, read_config(path, cfg.state_dir), base_dir=os.path.dirname(path)
+            )
 
 
-def build_server(cfg: ServerConfig, reactor: Any) -> service.MultiService:
+def make_state_dir(cfg: ServerConfig) -> str:
+    """Create the state directory (the demo's database lives there); StartupError if not."""
+    path = cfg.state_dir
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise StartupError(f"cannot create the state directory {path}: {e.strerror}") from None
+    return path
+
+
+def check_ports(cfg: ServerConfig) -> None:
+    """Fail in one line when the SIP or the XML-RPC port is taken.
+
+    Called by ``twistd donkeysm`` before it starts logging, so the reason
+    reaches the terminal instead of a traceback from ``startService``.  The
+    SIP socket is bound exclusively, so a probe bind without ``SO_REUSE*``
+    sees exactly what the real bind will; the XML-RPC probe sets
+    ``SO_REUSEADDR`` as Twisted's ``listenTCP`` does.
+    """
+    try:
+        xmlrpc = XmlRpcConfig.from_dict(cfg.xmlrpc)
+    except ValueError as e:
+        raise StartupError(f"xmlrpc2di.conf: {e}") from None
+    probes = [("SIP", socket.SOCK_DGRAM, cfg.sip_ip, cfg.sip_port, "udp")]
+    probes.append(("XML-RPC", socket.SOCK_STREAM, xmlrpc.server_ip, xmlrpc.port, "tcp"))
+    for what, kind, host, port, proto in probes:
+        if port == 0:
+            continue
+        try:
+            infos = socket.getaddrinfo(host or None, port, type=kind, flags=socket.AI_PASSIVE)
+        except OSError as e:
+            raise StartupError(f"{what} address {host}: {e}") from None
+        family, _, _, _, address = infos[0]
+        with socket.socket(family, kind) as probe:
+            if kind == socket.SOCK_STREAM:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as e:
+                reason = e.strerror or str(e)
+                if e.errno == errno.EADDRINUSE:
+                    reason = "already in use (is another donkey running?)"
+                raise StartupError(
+                    f"cannot listen for {what} on {proto}:{host or '*'}:{port}: {reason}"
+                ) from None
+
+
+def build_server(cfg: ServerConfig, reactor: Any) -> DonkeyServer:
     """The whole daemon for ``cfg``; raises :class:`StartupError` when it cannot run."""
-    top = service.MultiService()
+    top = DonkeyServer()
+    # $config.state_dir of the main bundle; loadConfig reads bundles with it
+    cfg.dsm["state_dir"] = make_state_dir(cfg)
 
     store = MonitoringStore(reactor)
     registry = DIRegistry()
@@ -298,7 +386,8 @@ def build_server(cfg: ServerConfig, reactor: Any) -> service.MultiService:
         base_dir=cfg.plugin_dir,  # type: ignore[attr-defined]
         conference=ConferenceBridge(clock),
     )
-    registry.register("dsm", make_dsm_interface(runtime))
+    dsm_interface: Any = make_dsm_interface(runtime)  # an IDIInterface
+    registry.register("dsm", dsm_interface)
     ports = PortAllocator(cfg.rtp_low_port, cfg.rtp_high_port, host=cfg.media_ip)
     # the controller first: it decodes each bundle's prompts as the bundle loads
     controller = CallController(
@@ -331,7 +420,10 @@ def build_server(cfg: ServerConfig, reactor: Any) -> service.MultiService:
 
     _ClockService(clock).setServiceParent(top)
     stack.setServiceParent(top)
-    xmlrpc = make_xmlrpc_service(cfg.xmlrpc, registry, control, reactor=reactor)
+    try:
+        xmlrpc = make_xmlrpc_service(cfg.xmlrpc, registry, control, reactor=reactor)
+    except ValueError as e:
+        raise StartupError(f"xmlrpc2di.conf: {e}") from None
     xmlrpc.setServiceParent(top)
     top.xmlrpc = xmlrpc
     collector = make_garbage_collector(cfg.monitoring, store, reactor)

@@ -4,47 +4,70 @@
 and exits 1, or prints nothing and exits 0.
 
 ``donkeysm-run SCRIPT [--events FILE]`` runs a script on the harness and
-prints what it did.  The events file has one event a line::
-
-    # comment
-    key 1              # a DTMF key (0-9, *, #, A-D or the number)
-    event a_status=CANCEL b=2
-    hangup
-    timer id=1
-    advance 5          # let 5 seconds pass (timers fire)
-    answer             # the far end answers an outbound call
+prints what it did: the states it went through, replies, prompts played, the
+script's ``log()`` lines, and every exception with the ``file:line:col`` of
+the action that raised it.  ``donkeysm-run --help-events`` describes the
+events file (:data:`EVENTS_HELP`).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import re
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
 
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+from donkey.common.dtmf import key_from_char
 from donkey.dsm import events as ev
 from donkey.dsm.compiler import Compiler
 from donkey.dsm.core import core
-from donkey.dsm.errors import CompileError, CompileErrors
-from donkey.dsm.loader import ModuleLoader
+from donkey.dsm.diagram import Action, ForLoop, IfBlock
+from donkey.dsm.errors import CompileError, CompileErrors, DSMException, Location
+from donkey.dsm.loader import AppBundle, ModuleLoader
+
+EVENTS_HELP = """\
+The events file of donkeysm-run has one event a line; '#' at the start of a
+line, or after a space, starts a comment (except the key '#' itself):
+
+    key 1                    a DTMF key: 0-9, *, #, A-D (or its number 0-15)
+    key #                    the hash key
+    event a_status=CANCEL    an 'event' with #params (name=value ...)
+    hangup                   the caller hangs up
+    timer id=1               timer 1 fires now
+    advance 5                let 5 seconds pass on the clock (timers fire)
+    answer                   the far end answers an outbound call
+    <event> name=value ...   any other DSM event by name (sipRequest, noAudio, ...)
+"""
 
 
 def _problems(error: CompileError) -> list[CompileError]:
     return error.errors if isinstance(error, CompileErrors) else [error]
 
 
-def check(paths: Sequence[str], mod_path: str = "") -> list[str]:
-    """Compile each script; return the problem lines (empty when all is well)."""
+def check(paths: Sequence[str], mod_path: str = "") -> tuple[list[str], list[str]]:
+    """Compile each script; return its error lines and its warning lines.
+
+    Warnings are what SEMS loads anyway (a transition to an unknown state, a
+    ``test()`` it cannot read): the script runs, but probably not as meant.
+    """
     loader = ModuleLoader()
     compiler = Compiler(core, lambda name, at: loader.load(name, mod_path, at))
-    lines: list[str] = []
+    errors: list[str] = []
+    warnings: list[str] = []
     for path in paths:
         try:
             compiler.compile_file(path)
         except CompileError as e:
-            lines.extend(str(p) for p in _problems(e))
-    return lines
+            errors.extend(str(p) for p in _problems(e))
+        warnings.extend(str(w) for w in compiler.warnings)
+    return errors, warnings
 
 
 def check_main(argv: Sequence[str] | None = None) -> int:
@@ -53,11 +76,14 @@ def check_main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("files", nargs="+", metavar="FILE")
     parser.add_argument("--mod-path", default="", help="where mod_x.py files are (';'-separated)")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 on warnings too, not only on errors"
+    )
     args = parser.parse_args(argv)
-    problems = check(args.files, args.mod_path)
-    for line in problems:
+    errors, warnings = check(args.files, args.mod_path)
+    for line in errors + warnings:
         print(line)
-    return 1 if problems else 0
+    return 1 if errors or (args.strict and warnings) else 0
 
 
 def _parse_kv(items: Sequence[str]) -> dict[str, str]:
@@ -68,14 +94,118 @@ def _parse_kv(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
+_KEY_HASH = re.compile(r"\s*key\s+#(?=\s|$)")
+_COMMENT = re.compile(r"(?:^|\s)#")
+
+
+def parse_event_line(line: str) -> list[str]:
+    """The words of one events-file line, without its comment.
+
+    ``#`` starts a comment at the start of a line or after a space, except as
+    the argument of ``key`` (``key #`` is the hash key, not ``key`` and a
+    comment), which is why ``shlex``'s own comment rule is not used.
+    """
+    keep = _KEY_HASH.match(line)
+    start = keep.end() if keep else 0
+    comment = _COMMENT.search(line, start)
+    if comment is not None:
+        line = line[: comment.start()]
+    return shlex.split(line)
+
+
+def parse_key(word: str) -> int:
+    """A key as the events file names it: ``0-9 * # A-D`` or a number 0..15."""
+    if word.isdigit():
+        number = int(word)
+        if number > 15:
+            raise ValueError(f"not a DTMF key number: {word}")
+        return number
+    return key_from_char(word)
+
+
+class ExceptionTrace:
+    """Notes every exception an action raises, with the action's ``file:line:col``.
+
+    The engine turns a :class:`DSMException` into an ``exception`` event and
+    says nothing when no transition handles it; this trace is how
+    ``donkeysm-run`` shows where it came from.  It wraps the actions of a
+    compiled bundle (a copy of each state, the diagrams stay immutable).
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def instrument(self, bundle: AppBundle) -> None:
+        for diagram in bundle.diagrams.values():
+            for name, state in list(diagram.states.items()):
+                diagram.states[name] = dataclasses.replace(
+                    state,
+                    enter=self._wrap_all(state.enter),
+                    exit=self._wrap_all(state.exit),
+                    transitions=tuple(
+                        dataclasses.replace(tr, actions=self._wrap_all(tr.actions))
+                        for tr in state.transitions
+                    ),
+                )
+
+    def _wrap_all(self, elements: tuple) -> tuple:
+        return tuple(self._wrap(element) for element in elements)
+
+    def _wrap(self, element: Any) -> Any:
+        if isinstance(element, Action):
+            func = self._located(element.spec.func, element.location, element.text)
+            return dataclasses.replace(element, spec=dataclasses.replace(element.spec, func=func))
+        if isinstance(element, IfBlock):
+            return dataclasses.replace(
+                element,
+                then=self._wrap_all(element.then),
+                otherwise=self._wrap_all(element.otherwise),
+            )
+        if isinstance(element, ForLoop):
+            return dataclasses.replace(element, body=self._wrap_all(element.body))
+        return element
+
+    def _located(
+        self, func: Callable[..., Any], location: Location, text: str
+    ) -> Callable[..., Any]:
+        def note(exc: BaseException) -> None:
+            if isinstance(exc, DSMException):
+                params = " ".join(f"{k}={v}" for k, v in exc.params.items())
+                self.lines.append(f"{location}: {text} threw {params}")
+            else:
+                self.lines.append(f"{location}: {text} failed: {type(exc).__name__}: {exc}")
+
+        def run(session: Any, event: Any, args: Any) -> Any:
+            try:
+                result = func(session, event, args)
+            except Exception as exc:
+                note(exc)
+                raise
+            if isinstance(result, Deferred):
+
+                def failed(failure: Failure) -> Failure:
+                    if failure.value is not None:
+                        note(failure.value)
+                    return failure
+
+                result.addErrback(failed)
+            return result
+
+        return run
+
+
 def run_main(argv: Sequence[str] | None = None) -> int:
+    """``donkeysm-run``: one script on the harness, its events from a file."""
     from donkey.dsm.harness import Harness
 
     parser = argparse.ArgumentParser(
         prog="donkeysm-run", description="Run a DSM script against scripted events (no SIP)."
     )
-    parser.add_argument("script")
+    parser.add_argument("script", nargs="?")
     parser.add_argument("--events", help="file with one event a line (see --help-events)")
+    parser.add_argument(
+        "--help-events", action="store_true", help="describe the events file and exit"
+    )
     parser.add_argument(
         "--call",
         action="store_true",
@@ -92,6 +222,11 @@ def run_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--mod-path", default="")
     args = parser.parse_args(argv)
+    if args.help_events:
+        print(EVENTS_HELP, end="")
+        return 0
+    if not args.script:
+        parser.error("the script is required")
 
     script = os.path.abspath(args.script)
     name = os.path.splitext(os.path.basename(script))[0]
@@ -103,8 +238,9 @@ def run_main(argv: Sequence[str] | None = None) -> int:
     }
     conf.update(_parse_kv(args.config))
     harness = Harness()
+    trace = ExceptionTrace()
     try:
-        harness.load("main", conf)
+        trace.instrument(harness.load("main", conf))
     except CompileError as e:
         for p in _problems(e):
             print(p)
@@ -117,24 +253,9 @@ def run_main(argv: Sequence[str] | None = None) -> int:
         session.session.vars.update(variables)
     harness.advance(0)
     if args.events:
-        with open(args.events, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                words = shlex.split(line, comments=True)
-                if not words:
-                    continue
-                kind, rest = words[0], words[1:]
-                if kind == "advance":
-                    harness.advance(float(rest[0]) if rest else 0)
-                elif kind == "key":
-                    session.key(rest[0] if not rest[0].isdigit() else int(rest[0]))
-                elif kind == "answer":
-                    session.answer()
-                elif kind in ev.ALL:
-                    session.post(kind, **_parse_kv(rest))
-                else:
-                    print(f"{args.events}:{number}:1: unknown event '{kind}'", file=sys.stderr)
-                    return 2
-                harness.advance(0)
+        status = _play_events(harness, session, args.events, sys.stderr)
+        if status:
+            return status
     record = session.record
     print("path:    " + " -> ".join(record.path))
     print("state:   " + session.state + (" (ended)" if session.ended else ""))
@@ -146,10 +267,52 @@ def run_main(argv: Sequence[str] | None = None) -> int:
         if call[0] != "play_file":
             print("media:   " + " ".join(str(c) for c in call))
     for leg in harness.dialed:
-        print(f"dialout: {leg.session.call.ruri} ({leg.session.ltag})")
+        call = leg.session.call
+        print(f"dialout: {call.ruri if call is not None else ''} ({leg.session.ltag})")
+    for line in record.logs:
+        print(f"log:     {line}")
+    for line in trace.lines:
+        print(f"exception: {line}")
     print("vars:")
     for key, value in sorted(session.vars.items()):
         print(f"  ${key}='{value}'")
     for line in harness.errors():
         print("error:   " + line.splitlines()[0])
+    return 0
+
+
+def _play_events(harness: Any, session: Any, path: str, err: TextIO) -> int:
+    """Feed the events file to ``session``; 2 (after a ``file:line:col`` message) on a bad line."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.readlines()
+    except OSError as e:
+        print(f"{path}: cannot read: {e.strerror}", file=err)
+        return 2
+    for number, line in enumerate(lines, 1):
+        try:
+            words = parse_event_line(line)
+        except ValueError as e:
+            print(f"{path}:{number}:1: {e}", file=err)
+            return 2
+        if not words:
+            continue
+        kind, rest = words[0], words[1:]
+        try:
+            if kind == "advance":
+                harness.advance(float(rest[0]) if rest else 0)
+            elif kind == "key":
+                if len(rest) != 1:
+                    raise ValueError("'key' takes one key: 0-9, *, #, A-D or 0-15")
+                session.key(parse_key(rest[0]))
+            elif kind == "answer":
+                session.answer()
+            elif kind in ev.ALL:
+                session.post(kind, **_parse_kv(rest))
+            else:
+                raise ValueError(f"unknown event '{kind}' (see --help-events)")
+        except ValueError as e:
+            print(f"{path}:{number}:1: {e}", file=err)
+            return 2
+        harness.advance(0)
     return 0

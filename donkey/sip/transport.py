@@ -6,8 +6,9 @@ transaction layer before the 200 it acknowledges; under load (500 cps) that
 failed ~5% of calls.  Here the socket is a plain Twisted ``udp.Port``: every
 datagram is handed to sippy in arrival order, on the reactor thread.
 
-The socket is created and bound by us (so sippy's options, ``SO_REUSE*`` and
-its "dry run" bind keep their meaning) and then adopted by the reactor.
+The socket is created and bound by us and then adopted by the reactor.  It
+is bound exclusively (sippy's ``SO_REUSE*`` options are not applied), so a
+second daemon on the same address fails to start instead of sharing it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ log = Logger(namespace="donkey.sip.transport")
 
 RCVBUF_SIZE = 4 * 1024 * 1024
 MAX_DATAGRAM = 65535
+_SHARING_OPTIONS = {(socket.SOL_SOCKET, socket.SO_REUSEADDR)} | (
+    {(socket.SOL_SOCKET, socket.SO_REUSEPORT)} if hasattr(socket, "SO_REUSEPORT") else set()
+)
 
 
 class _SipDatagramProtocol(DatagramProtocol):
@@ -84,9 +88,13 @@ class TwistedUdpServer(Network_server):
         host, port = laddress
         if isinstance(port, MyPort):
             port = int(port)
-        ai = socket.getaddrinfo(host, None, family)
+        ai: list[Any] = socket.getaddrinfo(host, None, family)
         for so_val in self.uopts.getSockOpts():
-            skt.setsockopt(*so_val)
+            # sippy asks for SO_REUSEADDR and SO_REUSEPORT; on Linux either
+            # lets a second process bind the same UDP address and take calls.
+            # The SIP port is ours alone: a second daemon fails to start.
+            if so_val[:2] not in _SHARING_OPTIONS:
+                skt.setsockopt(*so_val)
         addr = (
             (ai[0][4][0], port)
             if family == socket.AF_INET

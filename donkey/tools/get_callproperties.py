@@ -1,19 +1,25 @@
 #!/usr/bin/python3
 """Print every monitoring attribute of one call, by its ID (local tag)."""
 
+from __future__ import annotations
+
+import argparse
+import os
 import sys
+from collections.abc import Sequence
+from typing import Any
 
-try:  # installed (donkey.tools.x) or run as a script from donkey/tools/
-    from donkey.tools.client import print_attributes, run_tool
-except ImportError:
-    from client import print_attributes, run_tool
+if not __package__:  # run as a file (python3 donkey/tools/x.py): the checkout is importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from donkey.tools.client import print_attributes, run_tool  # noqa: E402
 
 
-def configure(parser):
+def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("call_id", help="ID (local tag) of the call")
 
 
-def body(server, args):
+def body(server: Any, args: argparse.Namespace) -> int:
     print("calls: %d" % server.calls())
     found = server.di("monitoring", "get", args.call_id)
     if not found:
@@ -23,7 +29,7 @@ def body(server, args):
     return 0
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     return run_tool(__doc__, body, configure, argv)
 
 

@@ -1,15 +1,19 @@
 #!/usr/bin/python3
 """List the IDs of finished calls awaiting garbage collection."""
 
+from __future__ import annotations
+
+import os
 import sys
+from collections.abc import Sequence
 
-try:  # installed (donkey.tools.x) or run as a script from donkey/tools/
-    from donkey.tools.client import run_listing
-except ImportError:
-    from client import run_listing
+if not __package__:  # run as a file (python3 donkey/tools/x.py): the checkout is importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from donkey.tools.client import run_listing  # noqa: E402
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     return run_listing(__doc__, "listFinished", argv)
 
 

@@ -1,9 +1,9 @@
-"""
-The operator scripts in C{tools/}, run as child processes against a served
-store with three fake calls (those of the quizconnect tutorial).
+"""The operator tools, run as child processes against a served store with three fake calls.
 
-The two seed scripts hardcode http://127.0.0.1:8090, so their tests need
-that port; the other tools take C{--url} and use a free port.
+The calls are those of the quizconnect tutorial.  The two seed scripts in
+``tools/`` hardcode http://127.0.0.1:8090, so their tests need that port; the
+tools in ``donkey/tools`` take ``--url`` (or ``$DONKEY_XMLRPC_URL``) and use a
+free port.
 """
 
 import os
@@ -140,13 +140,15 @@ class ToolsTestCase(unittest.TestCase):
         self.url = "http://127.0.0.1:%d" % self.service.get_port()
 
     @defer.inlineCallbacks
-    def runTool(self, script, *args):
-        """Run C{tools/script} with C{args}; fires with (stdout, stderr, exit code)."""
+    def run_tool(self, script, *args, env=None, cwd=ROOT):
+        """Run ``tools/script`` with ``args``; fires with (stdout, stderr, exit code)."""
+        environ = {k: v for k, v in os.environ.items() if k != "DONKEY_XMLRPC_URL"}
+        environ.update(env or {})
         out, err, code = yield getProcessOutputAndValue(
             sys.executable,
             [os.path.join(TOOLS if script.startswith("sems_") else DONKEY_TOOLS, script), *args],
-            env=os.environ,
-            path=ROOT,
+            env=environ,
+            path=cwd,
         )
         return out.decode(), err.decode(), code
 
@@ -157,26 +159,30 @@ class SeedToolsTests(ToolsTestCase):
     port = "8090"
 
     @defer.inlineCallbacks
-    def test_sessionsStates(self):
-        out, err, code = yield self.runTool("sems_sessions_states.py")
+    def test_sessions_states(self):
+        """sems_sessions_states.py prints the tutorial's table of calls and states."""
+        out, err, code = yield self.run_tool("sems_sessions_states.py")
         self.assertEqual((code, err), (0, ""))
         self.assertEqual(out, SEED_SESSIONS_STATES)
 
     @defer.inlineCallbacks
-    def test_getSession(self):
-        out, err, code = yield self.runTool("sems_get_session.py", CALLER)
+    def test_get_session(self):
+        """sems_get_session.py prints the tutorial's attributes of the caller leg."""
+        out, err, code = yield self.run_tool("sems_get_session.py", CALLER)
         self.assertEqual((code, err), (0, ""))
         self.assertEqual(out, SEED_GET_SESSION)
 
     @defer.inlineCallbacks
-    def test_getSessionUnknown(self):
-        out, err, code = yield self.runTool("sems_get_session.py", "nope")
+    def test_get_session_unknown(self):
+        """An unknown call ID prints "call not found" and exits 1."""
+        out, err, code = yield self.run_tool("sems_get_session.py", "nope")
         self.assertEqual(code, 1)
         self.assertEqual(out, "calls: 3\ncall not found\n")
 
     @defer.inlineCallbacks
-    def test_getSessionUsage(self):
-        out, err, code = yield self.runTool("sems_get_session.py")
+    def test_get_session_usage(self):
+        """Without a call ID the seed script prints its usage and exits 1."""
+        out, err, code = yield self.run_tool("sems_get_session.py")
         self.assertEqual(code, 1)
         self.assertIn("usage:", out)
 
@@ -194,6 +200,7 @@ class SeedScriptTextTests(unittest.TestCase):
         return "\n".join(lines[start:end]) + "\n"
 
     def test_identical(self):
+        """The seed scripts are the tutorial's listings byte for byte."""
         for name in ("sems_sessions_states.py", "sems_get_session.py"):
             with open(os.path.join(TOOLS, name), encoding="utf-8") as f:
                 self.assertEqual(f.read(), self.listing(name), name)
@@ -201,15 +208,43 @@ class SeedScriptTextTests(unittest.TestCase):
 
 class UrlToolsTests(ToolsTestCase):
     @defer.inlineCallbacks
-    def test_listCalls(self):
+    def test_url_from_environment(self):
+        """Without --url the tools use $DONKEY_XMLRPC_URL (a server on another port)."""
+        out, err, code = yield self.run_tool("list_calls.py", env={"DONKEY_XMLRPC_URL": self.url})
+        self.assertEqual((code, err), (0, ""))
+        self.assertTrue(out.startswith("calls: 3\n"), out)
+
+    @defer.inlineCallbacks
+    def test_url_option_beats_environment(self):
+        """--url wins over $DONKEY_XMLRPC_URL."""
+        out, err, code = yield self.run_tool(
+            "list_calls.py", "--url", self.url, env={"DONKEY_XMLRPC_URL": "http://127.0.0.1:1"}
+        )
+        self.assertEqual((code, err), (0, ""))
+
+    @defer.inlineCallbacks
+    def test_reload_config_relative_path_is_made_absolute(self):
+        """donkey-reload-config myapp.conf sends the path as seen from where the tool runs."""
+        here = os.path.abspath(self.mktemp())
+        os.makedirs(here)
+        out, err, code = yield self.run_tool(
+            "reload_config.py", "--url", self.url, "myapp.conf", "myapp", cwd=here
+        )
+        self.assertEqual((code, out), (0, "200 OK\n"))
+        self.assertEqual(self.loaded, [[os.path.join(here, "myapp.conf"), "myapp"]])
+
+    @defer.inlineCallbacks
+    def test_list_calls(self):
+        """sems-list-calls prints the call count and every call ID."""
         self.store.mark_finished(CALLEE_2)
-        out, err, code = yield self.runTool("list_calls.py", "--url", self.url)
+        out, err, code = yield self.run_tool("list_calls.py", "--url", self.url)
         self.assertEqual((code, err), (0, ""))
         self.assertEqual(out, "calls: 3\n%s\n%s\n%s\n" % (CALLER, CALLEE_1, CALLEE_2))
 
     @defer.inlineCallbacks
-    def test_listCallsFull(self):
-        out, err, code = yield self.runTool("list_calls.py", "--url", self.url, "--full")
+    def test_list_calls_full(self):
+        """--full adds every attribute of each call."""
+        out, err, code = yield self.run_tool("list_calls.py", "--url", self.url, "--full")
         self.assertEqual(code, 0)
         lines = out.splitlines()
         self.assertIn("----- %s -----" % CALLEE_1, lines)
@@ -217,57 +252,65 @@ class UrlToolsTests(ToolsTestCase):
         self.assertEqual(lines.count("attrib                                 val"), 3)
 
     @defer.inlineCallbacks
-    def test_listActiveCalls(self):
+    def test_list_active_calls(self):
+        """sems-list-active-calls leaves out finished calls."""
         self.store.mark_finished(CALLEE_2)
-        out, err, code = yield self.runTool("list_active_calls.py", "--url", self.url)
+        out, err, code = yield self.run_tool("list_active_calls.py", "--url", self.url)
         self.assertEqual((code, out), (0, "calls: 3\n%s\n%s\n" % (CALLER, CALLEE_1)))
 
     @defer.inlineCallbacks
-    def test_listFinishedCalls(self):
+    def test_list_finished_calls(self):
+        """sems-list-finished-calls shows only finished calls."""
         self.store.mark_finished(CALLEE_2)
-        out, err, code = yield self.runTool("list_finished_calls.py", "--url", self.url)
+        out, err, code = yield self.run_tool("list_finished_calls.py", "--url", self.url)
         self.assertEqual((code, out), (0, "calls: 3\n%s\n" % CALLEE_2))
 
     @defer.inlineCallbacks
-    def test_getCallproperties(self):
-        out, err, code = yield self.runTool("get_callproperties.py", "--url", self.url, CALLER)
+    def test_get_callproperties(self):
+        """sems-get-callproperties prints one call's attributes in the seed layout."""
+        out, err, code = yield self.run_tool("get_callproperties.py", "--url", self.url, CALLER)
         self.assertEqual((code, out), (0, SEED_GET_SESSION))
 
     @defer.inlineCallbacks
-    def test_getCallpropertiesUnknown(self):
-        out, err, code = yield self.runTool("get_callproperties.py", "--url", self.url, "x")
+    def test_get_callproperties_unknown(self):
+        """An unknown call ID prints "call not found" and exits 1."""
+        out, err, code = yield self.run_tool("get_callproperties.py", "--url", self.url, "x")
         self.assertEqual((code, out), (1, "calls: 3\ncall not found\n"))
 
     @defer.inlineCallbacks
-    def test_reloadConfig(self):
+    def test_reload_config(self):
+        """donkey-reload-config prints 200 OK and the server gets the file and name."""
         conf = "/usr/local/etc/sems/dsm/quizconnect.conf"
-        out, err, code = yield self.runTool(
+        out, err, code = yield self.run_tool(
             "reload_config.py", "--url", self.url, conf, "quizconnect"
         )
         self.assertEqual((code, out), (0, "200 OK\n"))
         self.assertEqual(self.loaded, [[conf, "quizconnect"]])
 
     @defer.inlineCallbacks
-    def test_reloadConfigFails(self):
-        out, err, code = yield self.runTool("reload_config.py", "--url", self.url, "/x", "q")
+    def test_reload_config_fails(self):
+        """A refused load prints the server's 500 reason and exits 1."""
+        out, err, code = yield self.run_tool("reload_config.py", "--url", self.url, "/x", "q")
         self.assertEqual((code, out), (1, "500 cannot load /x\n"))
 
     @defer.inlineCallbacks
     def test_fault(self):
+        """An XML-RPC fault is one error line on stderr, exit 1."""
         self.registry.unregister("dsm")
-        out, err, code = yield self.runTool("reload_config.py", "--url", self.url, "a.conf", "q")
+        out, err, code = yield self.run_tool("reload_config.py", "--url", self.url, "a.conf", "q")
         self.assertEqual(code, 1)
         self.assertIn("'dsm' not found", err)
 
     @defer.inlineCallbacks
     def test_unreachable(self):
+        """A server that is not there: "cannot reach" on stderr, exit 1."""
         yield self.service.stopService()
-        out, err, code = yield self.runTool("list_calls.py", "--url", self.url)
+        out, err, code = yield self.run_tool("list_calls.py", "--url", self.url)
         self.assertEqual(code, 1)
         self.assertIn("cannot reach", err)
 
     def test_importable(self):
-        """Console-script entry points need donkey.tools.X:main."""
+        """Every console command (sems-list-calls, ...) has its donkey.tools.X:main."""
         import donkey.tools.get_callproperties
         import donkey.tools.list_active_calls
         import donkey.tools.list_calls

@@ -37,6 +37,7 @@ class CheckTests(unittest.TestCase):
         self.assertEqual((result.returncode, result.stdout, result.stderr), (0, "", ""))
 
     def test_problems_are_listed_with_locations(self):
+        """donkeysm-check prints each error, then each warning, as file:line:col, and exits 1."""
         d = write_scripts(
             self,
             bad="initial state A;\nstate B enter { nosuch(); };\n"
@@ -48,8 +49,20 @@ class CheckTests(unittest.TestCase):
             result.stdout.splitlines(),
             [
                 f"{d}/bad.dsm:2:17: unknown action 'nosuch' (missing import?)",
+                f"{d}/bad.dsm:3:12: warning: transition 't' leads to unknown state 'C': "
+                "taking it runs its actions and stays in state 'A'",
             ],
         )
+
+    def test_warnings_alone_pass_unless_strict(self):
+        """A script SEMS would load with warnings passes the check; --strict makes it fail."""
+        d = write_scripts(self, warn='initial state A;\ntransition "t" A - startup -> C;\n')
+        path = os.path.join(d, "warn.dsm")
+        result = run("donkeysm-check", path)
+        self.assertEqual(result.returncode, 0)
+        self.assertEqual(len(result.stdout.splitlines()), 1)
+        self.assertIn(f"{path}:2:12: warning:", result.stdout)
+        self.assertEqual(run("donkeysm-check", "--strict", path).returncode, 1)
 
     def test_mod_path_finds_user_modules(self):
         d = write_scripts(
@@ -99,3 +112,54 @@ class RunTests(unittest.TestCase):
         self.assertIn("path:    START -> MENU -> START -> MENU -> DONE -> END", result.stdout)
         self.assertIn("reply:   183 Ringing", result.stdout)
         self.assertIn("  $choice='one'", result.stdout)
+
+    def _run_menu(self, events_text):
+        d = write_scripts(
+            self,
+            menu="""
+            initial state START;
+            transition "started" START - sessionStart / log(2, "menu is up") -> MENU;
+            state MENU;
+            transition "hash" MENU - keyPress(11) / set($hash=yes) -> MENU;
+            transition "one" MENU - keyPress(1) / throw(nomatch) -> MENU;
+            """,
+        )
+        events = os.path.join(d, "events.txt")
+        with open(events, "w") as f:
+            f.write(events_text)
+        result = run("donkeysm-run", "--call", os.path.join(d, "menu.dsm"), "--events", events)
+        return d, events, result
+
+    def test_log_lines_and_exceptions_are_printed_with_their_location(self):
+        """The script's log() text shows, and a throw() names file:line:col and its #type."""
+        d, _, result = self._run_menu("key 1\n")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("log:     FSM:  'menu is up'", result.stdout)
+        self.assertIn(
+            f"exception: {d}/menu.dsm:6:39: throw(nomatch) threw type=nomatch", result.stdout
+        )
+
+    def test_hash_key_is_a_key_not_a_comment(self):
+        """An events line 'key #' presses the hash key (it used to crash)."""
+        _, _, result = self._run_menu("key #   # the hash key\n# a comment line\n")
+        self.assertEqual((result.returncode, result.stderr), (0, ""))
+        self.assertIn("  $hash='yes'", result.stdout)
+
+    def test_bad_events_line_names_file_and_line(self):
+        """An unknown event or a bad key is reported as file:line:col, exit status 2."""
+        _, events, result = self._run_menu("key 1\nwobble\n")
+        self.assertEqual(result.returncode, 2)
+        self.assertEqual(
+            result.stderr.strip(), f"{events}:2:1: unknown event 'wobble' (see --help-events)"
+        )
+        _, events, result = self._run_menu("key X\n")
+        self.assertEqual(result.returncode, 2)
+        self.assertEqual(result.stderr.strip(), f"{events}:1:1: not a DTMF key: 'X'")
+
+    def test_help_events_describes_the_events_file(self):
+        """--help-events, which --help points to, exists and lists the event lines."""
+        result = run("donkeysm-run", "--help-events")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        for line in ("key #", "advance 5", "answer", "hangup"):
+            self.assertIn(line, result.stdout)
+        self.assertIn("--help-events", run("donkeysm-run", "--help").stdout)
