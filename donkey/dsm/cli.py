@@ -267,8 +267,8 @@ def run_main(argv: Sequence[str] | None = None) -> int:
         if call[0] != "play_file":
             print("media:   " + " ".join(str(c) for c in call))
     for leg in harness.dialed:
-        call = leg.session.call
-        print(f"dialout: {call.ruri if call is not None else ''} ({leg.session.ltag})")
+        dialed = leg.session.call
+        print(f"dialout: {dialed.ruri if dialed is not None else ''} ({leg.session.ltag})")
     for line in record.logs:
         print(f"log:     {line}")
     for line in trace.lines:
