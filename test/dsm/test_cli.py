@@ -29,6 +29,7 @@ def run(command, *args):
 
 class CheckTests(unittest.TestCase):
     def test_good_scripts_are_silent(self):
+        """donkeysm-check on the quizconnect scripts prints nothing and exits 0."""
         result = run(
             "donkeysm-check",
             os.path.join(QUIZ, "quizconnect_caller.dsm"),
@@ -65,6 +66,7 @@ class CheckTests(unittest.TestCase):
         self.assertEqual(run("donkeysm-check", "--strict", path).returncode, 1)
 
     def test_mod_path_finds_user_modules(self):
+        """A script importing the user's own module fails the check until --mod-path names its folder."""
         d = write_scripts(
             self, uses="import(mod_mine);\ninitial state A enter { mine.hello(); };\n"
         )
@@ -82,6 +84,7 @@ class CheckTests(unittest.TestCase):
 
 class RunTests(unittest.TestCase):
     def test_runs_a_call_against_scripted_events(self):
+        """donkeysm-run plays scripted events into a call and prints the states, replies and variables."""
         d = write_scripts(
             self,
             menu="""

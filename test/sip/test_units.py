@@ -16,6 +16,7 @@ from test.sip.helpers import SDP
 
 class HeaderTests(unittest.TestCase):
     def test_split(self):
+        """Extra headers from a script split into (name, value) pairs, folded lines joined."""
         self.assertEqual(
             split_headers("A: 1\r\nB:2\n  cont\r\n\r\n"), [("A", "1"), ("B", "2 cont")]
         )
@@ -23,10 +24,12 @@ class HeaderTests(unittest.TestCase):
         self.assertEqual(split_headers([("X", "y")]), [("X", "y")])
 
     def test_make_headers_verbatim(self):
+        """A header with commas reaches the wire exactly as the script wrote it."""
         (h,) = make_headers("P-Asserted-Identity: <sip:a@b>, <tel:1>")
         self.assertEqual(str(h), "P-Asserted-Identity: <sip:a@b>, <tel:1>")
 
     def test_sipheaders(self):
+        """Header lookup ignores case and keeps every value of a repeated header in order."""
         h = SipHeaders([("Via", "x"), ("X-Foo", "1"), ("x-foo", "2")])
         self.assertEqual(h["X-FOO"], "1")
         self.assertEqual(h.get_all("x-foo"), ["1", "2"])
@@ -34,6 +37,7 @@ class HeaderTests(unittest.TestCase):
         self.assertEqual(h.raw, "X-Foo: 1\r\nx-foo: 2\r\n")
 
     def test_params_tokens(self):
+        """Header parameters and comma lists parse the way RFC 3261 writes them."""
         self.assertEqual(param_split("90; refresher=uac"), ("90", {"refresher": "uac"}))
         self.assertEqual(tokens(["timer, 100rel", "Replaces"]), ["timer", "100rel", "replaces"])
 
@@ -42,10 +46,12 @@ class SessionTimerNegotiation(unittest.TestCase):
     cfg = SessionTimerConfig(enabled=True, session_expires=600, min_se=90)
 
     def test_disabled(self):
+        """With session timers off, nothing is negotiated and no timer headers are sent."""
         self.assertEqual(negotiate_uas(SessionTimerConfig(), SipHeaders()), (None, None))
         self.assertEqual(uac_request_headers(SessionTimerConfig()), "")
 
     def test_too_small_gets_422(self):
+        """A Session-Expires below our Min-SE is refused (422) naming our minimum."""
         st, min_se = negotiate_uas(
             self.cfg, SipHeaders([("Session-Expires", "30"), ("Supported", "timer")])
         )
@@ -53,6 +59,7 @@ class SessionTimerNegotiation(unittest.TestCase):
         self.assertEqual(min_se, 90)
 
     def test_peer_chooses_uac(self):
+        """When the caller says refresher=uac, it refreshes and we expire 32 s before the interval."""
         st, _ = negotiate_uas(
             self.cfg, SipHeaders([("Session-Expires", "300;refresher=uac"), ("Supported", "timer")])
         )
@@ -61,16 +68,19 @@ class SessionTimerNegotiation(unittest.TestCase):
         self.assertEqual(st.expiry_delay(), 300 - 32)
 
     def test_capped_to_ours_and_we_refresh_when_left_to_us(self):
+        """A longer interval is capped to ours, and we refresh when the choice is left to us."""
         st, _ = negotiate_uas(self.cfg, SipHeaders([("x", "3600"), ("k", "timer")]))
         self.assertEqual((st.interval, st.we_refresh), (600, True))
         self.assertEqual(st.refresh_delay(), 300)
 
     def test_no_support_means_we_refresh(self):
+        """A peer that does not support timers leaves the refreshing to us."""
         st, _ = negotiate_uas(self.cfg, SipHeaders([("Session-Expires", "300;refresher=uac")]))
         self.assertTrue(st.we_refresh)
         self.assertFalse(st.peer_supports)
 
     def test_uac(self):
+        """Our outbound INVITE offers a timer, and the answer's refresher decides who refreshes."""
         self.assertIn("Session-Expires: 600;refresher=uac", uac_request_headers(self.cfg))
         st = negotiate_uac(self.cfg, SipHeaders([("Session-Expires", "200;refresher=uas")]))
         self.assertEqual((st.interval, st.we_refresh), (200, False))
@@ -80,9 +90,11 @@ class SessionTimerNegotiation(unittest.TestCase):
 
 class SdpTests(unittest.TestCase):
     def test_bump(self):
+        """A re-sent SDP carries the next o= version number."""
         self.assertIn("o=donkey 1000 1001 IN", bump_sdp_version(SDP))
 
     def test_hold_answer(self):
+        """A hold offer (sendonly, inactive or 0.0.0.0) is answered recvonly or inactive; resume sendrecv."""
         offer = SDP.replace("a=sendrecv", "a=sendonly")
         ans = answer_hold(offer, SDP)
         self.assertIn("a=recvonly", ans)
@@ -98,6 +110,7 @@ class SdpTests(unittest.TestCase):
 
 class DtmfTests(unittest.TestCase):
     def test_relay(self):
+        """SIP INFO dtmf-relay bodies give the key and duration; a garbage body gives no key."""
         self.assertEqual(
             parse_dtmf_info("application/dtmf-relay", "Signal=#\r\nDuration=250\r\n"), (11, 250)
         )
@@ -107,5 +120,6 @@ class DtmfTests(unittest.TestCase):
         self.assertEqual(parse_dtmf_info("application/dtmf-relay", "garbage"), (None, 250))
 
     def test_dtmf(self):
+        """SIP INFO application/dtmf bodies give the key, with the default 250 ms duration."""
         self.assertEqual(parse_dtmf_info("application/dtmf", "5"), (5, 250))
         self.assertEqual(parse_dtmf_info("application/dtmf", "*"), (10, 250))
