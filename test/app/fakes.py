@@ -110,6 +110,8 @@ class FakeController:
     def __init__(self, runtime, dead_rtp_time=None):
         self.runtime = runtime
         self.dead_rtp_time = dead_rtp_time
+        self.max_early_media_time = 0.0
+        self.max_ringing_time = 0.0
         self.ended: list = []
 
     def call_ended(self, call):
