@@ -27,6 +27,8 @@ class FakeLeg:
         self.request_headers = SipHeaders([("P-App-Param", "a=1;b=2"), ("X-Thing", "yes")])
         self.sent: list[tuple] = []
         self.listener = None
+        self.connected = False  # the dialog is confirmed (2xx and ACK)
+        self.ended = False
 
     def ring(self, code, reason, sdp, headers=""):
         self.sent.append(("ring", code, reason, sdp))
