@@ -362,7 +362,7 @@ class DSMCall:
     def _apply_answer(self, sdp: str) -> None:
         try:
             self.media.apply_answer(sdp)
-        except SdpError as e:
+        except Exception as e:  # a stranger's answer must never break the SIP callback
             log.warn("{ltag}: unusable SDP answer: {e}", ltag=self.session.ltag, e=str(e))
 
     def on_failed(self, code: int, reason: str) -> None:
