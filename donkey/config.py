@@ -23,6 +23,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+#: SEMS's ``dead_rtp_time`` default (AmConfig: five minutes).
+DEFAULT_DEAD_RTP_TIME = 300.0
+#: An inbound call unanswered this long is refused (480): nobody rings for 5 minutes.
+DEFAULT_MAX_EARLY_MEDIA_TIME = 300.0
+#: An outbound call ringing this long is cancelled.
+DEFAULT_MAX_RINGING_TIME = 180.0
+
 
 class ConfigError(Exception):
     """A configuration file that cannot be read or has a bad value."""
@@ -134,16 +141,47 @@ class ServerConfig:
     def application(self) -> str:
         return self.values.get("application", "$(mapping);$(ruri.user)")
 
-    @property
-    def dead_rtp_time(self) -> float | None:
-        """Seconds without RTP before ``rtpTimeout`` (SEMS's ``dead_rtp_time``; unset: 30)."""
-        raw = self.values.get("dead_rtp_time", "").strip()
+    def _seconds(self, key: str, default: float) -> float:
+        raw = self.values.get(key, "").strip()
         if not raw:
-            return None
+            return default
         try:
-            return float(raw)
+            value = float(raw)
         except ValueError:
-            raise ConfigError(f"{self.path}: dead_rtp_time must be a number, got '{raw}'") from None
+            value = -1.0
+        if not value >= 0 or value == float("inf"):
+            raise ConfigError(f"{self.path}: {key} must be a number of seconds >= 0, got '{raw}'")
+        return value
+
+    @property
+    def dead_rtp_time(self) -> float:
+        """Seconds without RTP before a call's ``rtpTimeout`` ends it (SEMS's ``dead_rtp_time``).
+
+        It watches every call, as in SEMS; unset it is SEMS's default, 300;
+        0 turns it off.
+        """
+        return self._seconds("dead_rtp_time", DEFAULT_DEAD_RTP_TIME)
+
+    @property
+    def max_early_media_time(self) -> float:
+        """Seconds an inbound call may stay unanswered (ringing or early media); 0: no limit."""
+        return self._seconds("max_early_media_time", DEFAULT_MAX_EARLY_MEDIA_TIME)
+
+    @property
+    def max_ringing_time(self) -> float:
+        """Seconds an outbound call may ring (or send early media) before it is cancelled."""
+        return self._seconds("max_ringing_time", DEFAULT_MAX_RINGING_TIME)
+
+    @property
+    def rtp_latching(self) -> str:
+        """Symmetric-RTP policy: ``off``, ``address`` (the default) or ``any``.
+
+        See :mod:`donkey.media.rtp` for what each admits.
+        """
+        raw = self.values.get("rtp_latching", "").strip().lower() or "address"
+        if raw not in ("off", "address", "any"):
+            raise ConfigError(f"{self.path}: rtp_latching must be off, address or any, got '{raw}'")
+        return raw
 
     @property
     def session_limit(self) -> int:

@@ -20,10 +20,11 @@ from donkey.dsm.events import Event
 from donkey.dsm.loader import AppBundle
 from donkey.dsm.protocols import AudioSink, AudioSource, CallHandle, MediaHandle
 from donkey.dsm.session import Session
+from donkey.media.clock import DelayedCall
 from donkey.media.prompts import PromptNotFound, PromptSets
 from donkey.media.sdp import SdpError
-from donkey.media.sdp_text import answer_hold, bump_sdp_version
-from donkey.media.session import MediaSession
+from donkey.media.sdp_text import bump_sdp_version
+from donkey.media.session import DEFAULT_DEAD_RTP_TIME, MediaSession
 from donkey.sip.headers import SipHeaders
 from donkey.sip.leg import CallLeg
 
@@ -181,9 +182,8 @@ class DSMMedia:
         if seconds is None:
             seconds = self.dead_rtp_time
         if seconds is None:
-            self._media.monitor_rtp_timeout(enabled)
-        else:
-            self._media.monitor_rtp_timeout(enabled and seconds > 0, float(seconds))
+            seconds = DEFAULT_DEAD_RTP_TIME
+        self._media.monitor_rtp_timeout(enabled and seconds > 0, float(seconds))
 
     # -- DTMF out ------------------------------------------------------------
     def send_dtmf(self, key: int, duration_ms: int = 500) -> None:
@@ -216,11 +216,7 @@ class DSMCall:
         self.media.on_no_audio = lambda: self._post(ev.NO_AUDIO, type="noAudio")
         self.media.on_separator = lambda sid: self._post(ev.SEPARATOR, id=str(sid))
         # SEMS: the call ends (BYE) after rtpTimeout unless the script set #processed=true
-        self.media.on_rtp_timeout = lambda: self._post_default(
-            ev.RTP_TIMEOUT,
-            type="rtp_timeout",
-            timeout_value=str(int(self.media.rtp_timeout_seconds)),
-        )
+        self.media.on_rtp_timeout = self._on_rtp_timeout
         self.session = controller.runtime.new_session(
             bundle,
             ltag=leg.local_tag or None,
@@ -230,6 +226,8 @@ class DSMCall:
         )
         self.session.ending.append(self._session_ended)
         self.direction = leg.direction
+        self._setup_timer: DelayedCall | None = None
+        self._watch_dead_call()
 
     # -- selects (session.select reads these) --------------------------------
     @property
@@ -364,7 +362,7 @@ class DSMCall:
     def _apply_answer(self, sdp: str) -> None:
         try:
             self.media.apply_answer(sdp)
-        except Exception as e:
+        except Exception as e:  # a stranger's answer must never break the SIP callback
             log.warn("{ltag}: unusable SDP answer: {e}", ltag=self.session.ltag, e=str(e))
 
     def on_failed(self, code: int, reason: str) -> None:
@@ -400,14 +398,89 @@ class DSMCall:
         self.session.when_idle(default)
 
     def on_reinvite(self, sdp: str | None) -> str | None:
+        """The peer's re-INVITE/UPDATE: our answer, or None (488) for an offer we cannot take.
+
+        A refused offer changes nothing: the media negotiates nothing until an
+        answer is complete, so the call keeps its codec, address and direction
+        (RFC 3261 §14.2: the session stays as it was).
+        """
         if not sdp:
             return self.media.offer()
         try:
             return self.media.answer(sdp)
-        except Exception as e:
-            # our last SDP with the direction mirrored keeps hold/resume working
-            log.warn("{ltag}: re-INVITE offer refused: {e}", ltag=self.session.ltag, e=str(e))
-            return answer_hold(sdp, self.leg.local_sdp)
+        except SdpError as e:
+            log.info(
+                "{ltag}: re-INVITE offer refused with 488, media unchanged: {e}",
+                ltag=self.session.ltag,
+                e=str(e),
+            )
+            return None
+
+    # -- dead calls ------------------------------------------------------------------
+    def _watch_dead_call(self) -> None:
+        """Every call ends if it goes silent or never gets answered (issue 11, finding 7).
+
+        The RTP timeout (sems.conf ``dead_rtp_time``) watches every call from
+        the start, as SEMS's RTP streams do; a script may still turn it off
+        with ``monitorRTPTimeout(false)`` or keep the call with
+        ``#processed=true``.  An inbound call not answered within
+        ``max_early_media_time`` (ringing or in early media), or an outbound
+        one not answered within ``max_ringing_time``, is ended as well.
+        """
+        controller = self.controller
+        seconds = controller.dead_rtp_time
+        if seconds is None:
+            seconds = DEFAULT_DEAD_RTP_TIME
+        self.media.monitor_rtp_timeout(seconds > 0, float(seconds))
+        if self.direction == "out":
+            limit, reason = controller.max_ringing_time, "ringing_timeout"
+        else:
+            limit, reason = controller.max_early_media_time, "early_media_timeout"
+        if limit > 0:
+            self._setup_timer = self.media.reactor.callLater(limit, self._setup_timed_out, reason)
+
+    def _end_reason(self, reason: str) -> None:
+        store = self.controller.runtime.monitoring
+        if store is not None and not self.session.system:
+            store.set(self.session.ltag, "end_reason", reason)
+
+    def _on_rtp_timeout(self) -> None:
+        event = Event(
+            ev.RTP_TIMEOUT,
+            {"type": "rtp_timeout", "timeout_value": str(int(self.media.rtp_timeout_seconds))},
+        )
+        self.session.post(event)
+
+        def default() -> None:
+            if (event.params or {}).get("processed") != "true" and not self.session.stopped:
+                self._end_reason("rtp_timeout")
+                self.session.stop(True)
+
+        self.session.when_idle(default)
+
+    def _setup_timed_out(self, reason: str) -> None:
+        """Still unanswered: refuse the INVITE with 480, or CANCEL ours, and end the session."""
+        self._setup_timer = None
+        leg = self.leg
+        if self.session.stopped or leg.connected or leg.ended:
+            return
+        log.info(
+            "{ltag}: call not answered in time, ending it ({reason})",
+            ltag=self.session.ltag,
+            reason=reason,
+        )
+        self._end_reason(reason)
+        if self.direction == "out":
+            leg.bye()  # CANCEL while dialling
+            self.media.disconnect()
+        else:
+            self.reply(480, "Temporarily Unavailable")
+        self.session.when_idle(self._end_if_running)
+
+    def _cancel_setup_timer(self) -> None:
+        timer, self._setup_timer = self._setup_timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
 
     def on_refresh_offer(self, sdp: str) -> str:
         """A session-timer re-INVITE offers our SDP again, as a new version."""
@@ -438,6 +511,7 @@ class DSMCall:
             self.session.stop(False)
 
     def _session_ended(self, session: Session) -> None:
+        self._cancel_setup_timer()
         self.media.close()
         self.controller.call_ended(self)
 

@@ -60,6 +60,12 @@ class CallController:
         self.calls: dict[str, DSMCall] = {}
         #: seconds without RTP before ``rtpTimeout`` (sems.conf ``dead_rtp_time``)
         self.dead_rtp_time: float | None = None
+        #: seconds an inbound call may stay unanswered (ringing, early media); 0: no limit
+        self.max_early_media_time = 0.0
+        #: seconds an outbound call may stay unanswered before it is cancelled; 0: no limit
+        self.max_ringing_time = 0.0
+        #: symmetric-RTP policy of every call's media (sems.conf ``rtp_latching``)
+        self.rtp_latching: str | None = None
         #: decoded WAV files shared by every call's media and the prompts (one per server)
         self.wav_cache = wav_cache if wav_cache is not None else WavCache()
         # decoded prompts by bundle name, with the PromptConfig they were built from
@@ -104,7 +110,11 @@ class CallController:
 
     def new_media(self) -> MediaSession:
         return MediaSession(
-            self.clock, self.ports, local_ip=self.media_ip, wav_cache=self.wav_cache
+            self.clock,
+            self.ports,
+            local_ip=self.media_ip,
+            wav_cache=self.wav_cache,
+            latching=self.rtp_latching,
         )
 
     # -- inbound ---------------------------------------------------------------------

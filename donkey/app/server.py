@@ -411,6 +411,9 @@ def build_server(cfg: ServerConfig, reactor: Any) -> DonkeyServer:
     )
     controller.stack = stack
     controller.dead_rtp_time = cfg.dead_rtp_time
+    controller.max_early_media_time = cfg.max_early_media_time
+    controller.max_ringing_time = cfg.max_ringing_time
+    controller.rtp_latching = cfg.rtp_latching
     control = ServerControl(runtime, stack, controller, cfg.loglevel)
 
     LogFilterService(control).setServiceParent(top)

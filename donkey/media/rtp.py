@@ -3,6 +3,34 @@
 Parsing never raises: anything that is not a well-formed RTP version 2
 packet is counted and dropped, because the far end (or anybody on the
 network) controls those bytes.
+
+Source policy (issue 11, finding 5).  A packet is taken only from the
+address and port of the remote SDP.  Symmetric RTP -- sending to where the
+caller's packets really come from, for callers behind NAT -- is a one-off:
+while the *latching window* is open (from each new remote SDP address until
+the first packet accepted), the first packet with the negotiated payload
+type from an eligible source moves :attr:`RtpEndpoint.remote` there and
+closes the window; a packet from the SDP's own address and port closes it
+too.  Which sources are eligible is :attr:`RtpEndpoint.latching`:
+
+``off``
+    none: only the SDP's address and port, ever;
+``address`` (the default)
+    the SDP's address at any port (a NAT that rewrites ports, or a peer
+    sending from another port than it receives on);
+``any``
+    any address (a caller announcing a private address behind NAT; a
+    stranger who is first to guess the port wins the call's audio, so only
+    where callers need it).
+
+After that every packet from another source is dropped and counted in
+:attr:`RtpStats.wrong_source`: one packet from an attacker no longer
+redirects a call's audio.
+
+Sending never raises either: an error of ``sendto`` (a port out of range,
+an unreachable network) is counted in :attr:`RtpStats.send_errors` and
+logged when the count reaches a power of two, so a broken peer neither
+floods the log nor takes the call off the media clock.
 """
 
 from __future__ import annotations
@@ -136,7 +164,13 @@ class RtpStats:
     malformed: int = 0
     unexpected_pt: int = 0
     send_errors: int = 0
-    relatched: int = 0
+    relatched: int = 0  # times the remote address moved to a packet's source
+    wrong_source: int = 0  # packets from a source other than the remote, dropped
+
+
+#: The values of sems.conf ``rtp_latching`` (see the module docstring).
+LATCHING_MODES = ("off", "address", "any")
+DEFAULT_LATCHING = "address"
 
 
 class RtpEndpoint(DatagramProtocol):
@@ -149,11 +183,18 @@ class RtpEndpoint(DatagramProtocol):
 
     noisy = False  # no "Starting protocol" log lines per call
 
-    def __init__(self, ssrc: int | None = None) -> None:
+    def __init__(self, ssrc: int | None = None, latching: str = DEFAULT_LATCHING) -> None:
+        if latching not in LATCHING_MODES:
+            raise ValueError("rtp latching must be one of %s, got %r" % (LATCHING_MODES, latching))
         self.ssrc = int.from_bytes(os.urandom(4), "big") if ssrc is None else ssrc
         self._seq = int.from_bytes(os.urandom(2), "big")
+        #: where we send, and the one source packets are accepted from
         self.remote: tuple[str, int] | None = None
-        self.latch = True  # symmetric RTP
+        #: symmetric-RTP policy: ``off``, ``address`` or ``any`` (module docstring)
+        self.latching = latching
+        #: True until the first packet is accepted after a new remote address
+        self.latch_open = True
+        self._sdp_remote: tuple[str, int] | None = None
         self.accept_pts: frozenset[int] = frozenset()
         self.handler: PacketHandler = _drop
         self.stats = RtpStats()
@@ -203,10 +244,49 @@ class RtpEndpoint(DatagramProtocol):
         buf[HEADER_LEN:] = payload
         try:
             sendto(buf, addr)
-        except OSError:
-            self.stats.send_errors += 1
+        except (OSError, OverflowError, ValueError, TypeError) as e:
+            self._send_failed(addr, e)
             return
         self.stats.packets_sent += 1
+
+    def _send_failed(self, addr: tuple[str, int], error: Exception) -> None:
+        n = self.stats.send_errors = self.stats.send_errors + 1
+        if n & (n - 1) == 0:
+            _log.warn(
+                "RTP send to {addr!r} failed: {error} ({count} times so far)",
+                addr=addr,
+                error=error,
+                count=n,
+            )
+
+    def set_remote(self, addr: tuple[str, int] | None) -> None:
+        """A new remote SDP address: send there, and latch once more if the policy allows.
+
+        The same address again (a session refresh, hold/resume) keeps a
+        latched source: the caller's NAT has not moved because its SDP was repeated.
+        """
+        if addr is None:
+            self.remote = None
+            self._sdp_remote = None
+            return
+        if addr == self._sdp_remote and self.remote is not None:
+            return
+        self._sdp_remote = addr
+        self.remote = addr
+        self.latch_open = True
+
+    def _foreign(self, addr: Any) -> bool:
+        """A packet not from :attr:`remote`: latch to its source (once) or drop it."""
+        remote = self.remote
+        if self.latch_open and remote is not None:
+            mode = self.latching
+            if mode == "any" or (mode == "address" and addr[0] == remote[0]):
+                self.latch_open = False
+                self.stats.relatched += 1
+                self.remote = (addr[0], addr[1])
+                return True
+        self.stats.wrong_source += 1
+        return False
 
     # -- receiving
     def datagramReceived(self, data: bytes, addr: Any) -> None:
@@ -228,10 +308,11 @@ class RtpEndpoint(DatagramProtocol):
         if pt not in self.accept_pts:
             stats.unexpected_pt += 1
             return
-        if addr != self.remote and self.latch:
-            if self.remote is not None:
-                stats.relatched += 1
-            self.remote = (addr[0], addr[1])
+        if addr != self.remote:
+            if not self._foreign(addr):
+                return
+        elif self.latch_open:
+            self.latch_open = False
         stats.packets_received += 1
         if ssrc != self._rx_ssrc:
             self._rx_ssrc = ssrc

@@ -3,11 +3,20 @@
 Audio only: PCMU, PCMA and telephone-event/8000 for RFC 4733 DTMF, 20 ms
 ptime.  Hold is expressed with direction attributes; the old style
 ``c=0.0.0.0`` is understood on input and can be produced on request.
+
+Every SDP body comes from a stranger, so parsing is bounded and strict
+where a value later reaches a socket: the body's size and line count are
+capped (:data:`MAX_SDP_BYTES`, :data:`MAX_SDP_LINES`, :data:`MAX_MEDIA`), a
+port outside 0-65535 and a ``c=`` address that is neither an IP literal nor
+a host name are :class:`SdpError`.  Both errors mean 488 to the caller; they
+are the only exceptions :func:`parse` and the negotiator raise on any input.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 
 from donkey.media import codecs as _codecs
@@ -27,12 +36,34 @@ _STATIC = {
 }
 
 
+#: Larger bodies are refused before they are split into lines (SIP bodies
+#: of real calls are well under 4 KiB).
+MAX_SDP_BYTES = 16384
+#: More lines than this is not a call's SDP but an attempt to make us work.
+MAX_SDP_LINES = 512
+#: ``m=`` sections we look at; a body with more is refused (a call has one or two).
+MAX_MEDIA = 16
+
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
+
+
 class SdpError(ValueError):
     """The SDP text cannot be parsed."""
 
 
 class UnsupportedOffer(SdpError):
     """No usable audio stream / codec in common (SIP answers 488)."""
+
+
+def is_ip_literal(addr: str) -> bool:
+    """True for an IPv4/IPv6 address written as numbers (nothing to resolve)."""
+    try:
+        ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    return True
 
 
 def _dir_caps(direction: str) -> tuple[bool, bool]:
@@ -154,12 +185,19 @@ class SessionDescription:
     @classmethod
     def parse(cls, text: str | bytes) -> SessionDescription:
         """Parse SDP text; raises :class:`SdpError` when it is not SDP."""
+        if len(text) > MAX_SDP_BYTES:
+            raise SdpError("SDP body too large (%d bytes, at most %d)" % (len(text), MAX_SDP_BYTES))
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace")
+        lines = text.splitlines()
+        if len(lines) > MAX_SDP_LINES:
+            raise SdpError(
+                "SDP body has too many lines (%d, at most %d)" % (len(lines), MAX_SDP_LINES)
+            )
         sd = cls()
         seen_v = False
         cur: MediaDescription | None = None
-        for raw in text.splitlines():
+        for raw in lines:
             line = raw.strip()
             if not line:
                 continue
@@ -184,10 +222,14 @@ class SessionDescription:
                 parts = value.split()
                 if len(parts) < 3:
                     raise SdpError("bad m= line: %r" % value)
-                try:
-                    port = int(parts[1].split("/")[0])
-                except ValueError:
-                    raise SdpError("bad port in m= line: %r" % value) from None
+                port_text = parts[1].split("/")[0]
+                if not port_text.isdigit() or not port_text.isascii() or len(port_text) > 5:
+                    raise SdpError("bad port in m= line: %r" % value[:60])
+                port = int(port_text)
+                if port > 65535:
+                    raise SdpError("port out of range in m= line: %r" % value[:60])
+                if len(sd.media) >= MAX_MEDIA:
+                    raise UnsupportedOffer("too many m= lines (at most %d)" % MAX_MEDIA)
                 cur = MediaDescription(parts[0], port, parts[2], parts[3:])
                 sd.media.append(cur)
             elif t == "a":
@@ -225,10 +267,14 @@ def _addrtype(addr: str) -> str:
 
 
 def _parse_connection(value: str) -> str:
+    """The address of a ``c=`` line: an IP literal or a host name (resolved later)."""
     parts = value.split()
     if len(parts) < 3:
-        raise SdpError("bad c= line: %r" % value)
-    return parts[2].split("/")[0]
+        raise SdpError("bad c= line: %r" % value[:60])
+    addr = parts[2].split("/")[0]
+    if not is_ip_literal(addr) and _HOSTNAME.match(addr) is None:
+        raise SdpError("bad address in c= line: %r" % value[:60])
+    return addr
 
 
 def parse(text: str | bytes) -> SessionDescription:
@@ -450,6 +496,10 @@ __all__ = [
     "Negotiated",
     "SdpNegotiator",
     "parse",
+    "is_ip_literal",
+    "MAX_SDP_BYTES",
+    "MAX_SDP_LINES",
+    "MAX_MEDIA",
     "SENDRECV",
     "SENDONLY",
     "RECVONLY",

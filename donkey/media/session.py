@@ -18,12 +18,15 @@ session -- as SEMS posts events to the session's queue.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
-from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
+from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from donkey.common.dtmf import key_from_char
 from donkey.media.clock import MediaClock
@@ -33,12 +36,37 @@ from donkey.media.frame import FRAME_BYTES, FRAME_MS, SAMPLES_PER_FRAME, SILENCE
 from donkey.media.playlist import Playlist
 from donkey.media.recorder import Recorder
 from donkey.media.rtp import ListeningPort, PortAllocator, RtpEndpoint, RtpStats
-from donkey.media.sdp import SENDRECV, Negotiated, SdpNegotiator
+from donkey.media.sdp import SENDRECV, Negotiated, SdpNegotiator, is_ip_literal
 from donkey.media.sources import RingtoneSource
 from donkey.media.wav import WavCache
 
+_log = Logger(namespace="donkey.media.session")
+
 #: Received frames buffered at most (older ones are dropped): bounds latency.
 JITTER_FRAMES = 6
+
+#: Seconds without RTP before a call counts as dead when sems.conf does not
+#: say (SEMS's ``dead_rtp_time`` default: 5 minutes).
+DEFAULT_DEAD_RTP_TIME = 300.0
+
+#: A host name lookup: name -> Deferred firing with an IP address.
+Resolver = Callable[[str], "Deferred[str]"]
+
+#: Seconds the reactor's resolver may take in all (its retry timeouts).
+RESOLVE_TIMEOUTS = (1, 3)
+
+
+def reactor_resolver(reactor: Any) -> Resolver:
+    """``reactor.resolve`` with a bounded time; a reactor without one resolves nothing."""
+    resolve = getattr(reactor, "resolve", None)
+
+    def lookup(name: str) -> Deferred[str]:
+        if resolve is None:
+            return fail(LookupError("no resolver for %r" % name))
+        return cast("Deferred[str]", resolve(name, timeout=RESOLVE_TIMEOUTS))
+
+    return lookup
+
 
 _DTMF_ROWS = (697, 770, 852, 941)
 _DTMF_COLS = (1209, 1336, 1477, 1633)
@@ -80,6 +108,8 @@ class MediaSession:
         codecs: tuple[str, ...] = ("PCMU", "PCMA"),
         dtmf_payload_type: int = 101,
         wav_cache: WavCache | None = None,
+        latching: str | None = None,
+        resolver: Resolver | None = None,
     ) -> None:
         self.clock = clock
         self.reactor = clock.reactor
@@ -87,8 +117,12 @@ class MediaSession:
         if endpoint is None:
             if ports is None:
                 raise ValueError("MediaSession needs a PortAllocator or an RtpEndpoint")
-            endpoint = RtpEndpoint()
+            endpoint = RtpEndpoint() if latching is None else RtpEndpoint(latching=latching)
             ports.bind(endpoint)
+        elif latching is not None:
+            endpoint.latching = latching
+        self._resolve = resolver if resolver is not None else reactor_resolver(self.reactor)
+        self._resolve_gen = 0  # a lookup's answer counts only if no newer SDP came since
         self.rtp = endpoint
         endpoint.handler = self._on_packet
         self._rtp_send = endpoint.send
@@ -182,11 +216,46 @@ class MediaSession:
         self._pt = neg.payload_type
         self._te_pt = -1 if neg.telephone_event_pt is None else neg.telephone_event_pt
         self.rtp.accept_pts = frozenset(p for p in (self._pt, self._te_pt) if p >= 0)
-        if neg.remote_addr is not None:
-            self.rtp.remote = neg.remote_addr
         self._send_ok = neg.sending
         self._tx_on = neg.sending and not self._muted
         self._update_inband()
+        remote = neg.remote_addr
+        if remote is None:  # hold (c=0.0.0.0) or nothing to send to: keep receiving as before
+            return
+        self._resolve_gen += 1
+        host, port = remote
+        if is_ip_literal(host):
+            self.rtp.set_remote((str(ipaddress.ip_address(host)), port))
+            return
+        self.rtp.set_remote(None)  # no media until the name is resolved
+        gen = self._resolve_gen
+        try:
+            d = self._resolve(host)
+        except Exception:
+            d = fail()
+        d.addCallbacks(
+            self._resolved,
+            self._unresolved,
+            callbackArgs=(gen, host, port),
+            errbackArgs=(gen, host),
+        )
+
+    def _resolved(self, ip: str, gen: int, host: str, port: int) -> None:
+        if gen != self._resolve_gen or self.closed:
+            return
+        if not is_ip_literal(ip):
+            self._unresolved(Failure(LookupError("not an address: %r" % (ip,))), gen, host)
+            return
+        self.rtp.set_remote((str(ipaddress.ip_address(ip)), port))
+
+    def _unresolved(self, failure: Failure, gen: int, host: str) -> None:
+        if gen != self._resolve_gen or self.closed:
+            return
+        _log.warn(
+            "cannot resolve the remote SDP address {host!r}: {error}; no media for it",
+            host=host,
+            error=failure.getErrorMessage(),
+        )
 
     # ------------------------------------------------------------- playlist
     def play_file(self, path: str, loop: bool = False, front: bool = False) -> None:

@@ -27,6 +27,8 @@ class FakeLeg:
         self.request_headers = SipHeaders([("P-App-Param", "a=1;b=2"), ("X-Thing", "yes")])
         self.sent: list[tuple] = []
         self.listener = None
+        self.connected = False  # the dialog is confirmed (2xx and ACK)
+        self.ended = False
 
     def ring(self, code, reason, sdp, headers=""):
         self.sent.append(("ring", code, reason, sdp))
@@ -110,6 +112,8 @@ class FakeController:
     def __init__(self, runtime, dead_rtp_time=None):
         self.runtime = runtime
         self.dead_rtp_time = dead_rtp_time
+        self.max_early_media_time = 0.0
+        self.max_ringing_time = 0.0
         self.ended: list = []
 
     def call_ended(self, call):

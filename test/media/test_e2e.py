@@ -13,6 +13,7 @@ import os
 import struct
 import time
 
+from twisted.internet import defer
 from twisted.trial import unittest
 
 from test.daemon import Daemon, free_rtp_range, sipp_available, wait_for
@@ -34,7 +35,7 @@ from test.media.e2e_helpers import (
 )
 from test.sip.helpers import Sipp, free_udp_port, scenario
 from test.sipp import Uac, sdp
-from test.util import pause
+from test.util import pause, wait_until
 
 SIPP_PCAPS = "/usr/share/sip-tester"
 
@@ -499,6 +500,57 @@ class MediaE2E(unittest.TestCase):
         self.assertGreater(waited, 0.9)  # not while RTP was still flowing
         self.assertLess(waited, 3.0)
         await self.no_calls_left()
+
+    async def test_vanished_caller_is_hung_up_and_its_recording_ends(self):
+        """Finding 7: a recorded caller who stops sending without BYE gets a BYE after dead_rtp_time; the file stops growing."""
+        await self.start_daemon(sems={"dead_rtp_time": "1"})
+        peer = RtpPeer.listen(self)
+        sipp = self.call("record", peer, pts=(0, 101), end="wait_bye", wait_bye_ms=8000)
+        await peer.first_packet()
+        await peer.send_frames(frames_of(sine([800], 1000)), pt=0)
+        await self.finished(sipp)  # sipp got the BYE (and answered it)
+        props = await self.attributes()
+        self.assertEqual(props.get("end_reason"), "rtp_timeout")
+        size = os.path.getsize(self.rec_path)
+        channels, width, rate, data = read_wav(self.rec_path)
+        self.assertEqual(len(data), size - 44)  # closed: the header is final
+        self.assertLess(len(data), 16000 * 4)  # 1 s talked, ~1 s of silence, not forever
+        await pause(1.0)
+        self.assertEqual(os.path.getsize(self.rec_path), size)
+        await self.no_calls_left()
+
+    async def test_recording_survives_kill_9(self):
+        """A daemon killed with SIGKILL mid-recording leaves a valid WAV short of at most a second."""
+        await self.start_daemon()
+        peer = RtpPeer.listen(self)
+        sipp = self.call("record", peer, pts=(0, 101), end="wait_bye", wait_bye_ms=20000)
+        await peer.first_packet()
+        sending = peer.send_frames(frames_of(sine([800], 6000)), pt=0)
+        sending.addErrback(lambda failure: failure.trap(defer.CancelledError))
+        self.addCleanup(sending.cancel)
+
+        def recorded() -> bool:
+            return os.path.exists(self.rec_path) and os.path.getsize(self.rec_path) > 44 + 16000 * 3
+
+        await wait_until(recorded, 15.0, "3 s recorded")
+        self.daemon.process.kill()
+        self.daemon.process.wait(10)
+        sipp.stop()
+        with open(self.rec_path, "rb") as f:
+            raw = f.read()
+        riff, wave_id, data_id = raw[0:4], raw[8:12], raw[36:40]
+        riff_size, data_size = (
+            struct.unpack_from("<I", raw, 4)[0],
+            struct.unpack_from("<I", raw, 40)[0],
+        )
+        self.assertEqual((riff, wave_id, data_id), (b"RIFF", b"WAVE", b"data"))
+        self.assertEqual(riff_size, 36 + data_size)
+        on_disk = len(raw) - 44
+        self.assertLessEqual(data_size, on_disk)  # the header never claims more than is there
+        self.assertLessEqual(on_disk - data_size, 16000)  # at most one second not in the header
+        self.assertGreaterEqual(data_size, 16000 * 2)
+        channels, width, rate, data = read_wav(self.rec_path)
+        self.assertEqual((channels, width, rate, len(data)), (1, 2, 8000, data_size))
 
     # 8 ----------------------------------------------------------------------
     async def test_port_exhaustion_gives_503_and_daemon_goes_on(self):

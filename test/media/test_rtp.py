@@ -59,6 +59,7 @@ class PacketTests(unittest.TestCase):
         ep = RtpEndpoint()
         ep.makeConnection(FakeDatagramTransport())
         ep.accept_pts = frozenset({0})
+        ep.set_remote(("10.0.0.1", 5))  # the remote SDP's address
         got = []
         ep.handler = lambda *a: got.append(a)
         for junk in (b"", b"hello", b"\xff" * 40, RtpPacket(96, 1, 1, 1, b"x").build()):
@@ -66,7 +67,8 @@ class PacketTests(unittest.TestCase):
         self.assertEqual(got, [])
         self.assertEqual(ep.stats.malformed, 3)
         self.assertEqual(ep.stats.unexpected_pt, 1)
-        self.assertIsNone(ep.remote)  # garbage never latches
+        self.assertEqual(ep.remote, ("10.0.0.1", 5))  # garbage never latches
+        self.assertTrue(ep.latch_open)
         ep.datagramReceived(RtpPacket(0, 5, 160, 1, b"y" * 160).build(), ("10.0.0.1", 5))
         self.assertEqual(len(got), 1)
         self.assertEqual(got[0][4], b"y" * 160)
@@ -74,9 +76,9 @@ class PacketTests(unittest.TestCase):
 
 class LatchingTests(unittest.TestCase):
     def test_symmetric_rtp_latches_to_source(self):
-        """Donkey sends to the SDP address until RTP arrives, then to where it came from."""
+        """With rtp_latching=any donkey sends to the SDP address until RTP arrives, then to where it came from."""
         tr = FakeDatagramTransport()
-        ep = RtpEndpoint(ssrc=42)
+        ep = RtpEndpoint(ssrc=42, latching="any")
         ep.makeConnection(tr)
         ep.accept_pts = frozenset({0})
         ep.remote = ("192.0.2.1", 4000)  # from SDP, behind NAT in reality
@@ -93,6 +95,7 @@ class LatchingTests(unittest.TestCase):
         ep = RtpEndpoint()
         ep.makeConnection(FakeDatagramTransport())
         ep.accept_pts = frozenset({0})
+        ep.set_remote(("1.2.3.4", 5))
         got = []
         ep.handler = lambda pt, m, seq, ts, p: got.append(seq)
         for seq in (65534, 65535, 1, 1, 0, 2):  # wraps, loses 0, dup 1, late 0
@@ -108,6 +111,7 @@ class LatchingTests(unittest.TestCase):
         ep = RtpEndpoint()
         ep.makeConnection(FakeDatagramTransport())
         ep.accept_pts = frozenset({101})
+        ep.set_remote(("1.2.3.4", 5))
         got = []
         ep.handler = lambda pt, m, seq, ts, p: got.append(seq)
         for seq in (8436, 8437, 8437, 8380, 8293, 8294):
@@ -199,6 +203,7 @@ class RtpPortReadTests(unittest.TestCase):
         ep = RtpEndpoint()
         ep.handler = lambda *a: got.append(a)
         ep.accept_pts = frozenset({0})
+        ep.set_remote(("127.0.0.1", 4000))
         pkt = RtpPacket(0, 1, 160, 7, b"x" * 160).build()
         port = self._port(ep, *(OSError(e, "x") for e in sorted(READ_IGNORE_ERRNOS)))
         for _ in READ_IGNORE_ERRNOS:
