@@ -1,4 +1,4 @@
-"""Command-line tools: ``donkeysm-check`` (compile only) and ``donkeysm-run`` (harness).
+"""Command-line tools: ``donkeysm-check`` (compile only), ``donkeysm-run`` (harness), ``donkeysm-graph``.
 
 ``donkeysm-check FILE...`` prints ``file:line:col: message`` for every problem
 and exits 1, or prints nothing and exits 0.
@@ -315,4 +315,81 @@ def _play_events(harness: Any, session: Any, path: str, err: TextIO) -> int:
             print(f"{path}:{number}:1: {e}", file=err)
             return 2
         harness.advance(0)
+    return 0
+
+
+#: output formats ``donkeysm-graph -o`` knows from the file name's extension
+GRAPH_FORMATS = ("svg", "png", "pdf", "dot")
+
+
+def graph_main(argv: Sequence[str] | None = None, dot: str = "dot") -> int:
+    """``donkeysm-graph``: scripts (with includes and called sub-FSMs) as a state graph.
+
+    Graphviz's ``dot`` lays it out; without it, the DOT text goes to stdout
+    with a line on stderr saying how to render it, so the tool is useful on
+    a machine without Graphviz too.
+    """
+    import shutil
+    import subprocess
+
+    from donkey.dsm.graph import build_graph, collect_diagrams
+
+    parser = argparse.ArgumentParser(
+        prog="donkeysm-graph",
+        description="Draw DSM scripts as state graphs (Graphviz's dot does the layout).",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("-o", "--output", help="write the picture here (.svg, .png, .pdf, .dot)")
+    target.add_argument("--dot", action="store_true", help="print the DOT text and exit")
+    parser.add_argument("--mod-path", default="", help="where mod_x.py files are (';'-separated)")
+    args = parser.parse_args(argv)
+
+    loader = ModuleLoader()
+    compiler = Compiler(core, lambda name, at: loader.load(name, args.mod_path, at))
+    try:
+        diagrams, roots, missing = collect_diagrams(args.files, compiler.compile_file)
+    except CompileError as e:
+        for p in _problems(e):
+            print(p, file=sys.stderr)
+        return 1
+    graph = build_graph(diagrams, roots)
+    for line in missing + graph.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    text = graph.to_dot(title=", ".join(os.path.basename(f) for f in args.files))
+    if args.dot or args.output is None and shutil.which(dot) is None:
+        if not args.dot:
+            print(
+                f"donkeysm-graph: Graphviz's '{dot}' is not installed (Debian: apt-get install "
+                "graphviz); render this DOT text with: dot -Tsvg app.dot -o app.svg",
+                file=sys.stderr,
+            )
+        sys.stdout.write(text)
+        return 0
+    output = args.output or os.path.splitext(os.path.basename(args.files[0]))[0] + ".svg"
+    fmt = os.path.splitext(output)[1].lstrip(".").lower() or "svg"
+    if fmt not in GRAPH_FORMATS:
+        parser.error(f"unknown output format '.{fmt}' (use one of {', '.join(GRAPH_FORMATS)})")
+    if fmt == "dot":
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"wrote {output}")
+        return 0
+    if shutil.which(dot) is None:
+        sys.stdout.write(text)
+        print(
+            f"donkeysm-graph: Graphviz's '{dot}' is not installed (Debian: apt-get install "
+            f"graphviz); the DOT text is on stdout: save it and run dot -T{fmt} app.dot -o {output}",
+            file=sys.stderr,
+        )
+        return 1
+    done = subprocess.run(
+        [dot, f"-T{fmt}", "-o", output], input=text.encode(), capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        print(
+            f"donkeysm-graph: dot failed: {done.stderr.decode(errors='replace')}", file=sys.stderr
+        )
+        return 1
+    print(f"wrote {output}")
     return 0
