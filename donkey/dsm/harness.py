@@ -27,8 +27,8 @@ from twisted.logger import LogLevel, formatEvent
 
 from donkey.dsm import callflow
 from donkey.dsm import events as ev
-from donkey.dsm.engine import StateObserver
 from donkey.dsm.diagram import Transition
+from donkey.dsm.engine import StateObserver
 from donkey.dsm.events import Event
 from donkey.dsm.loader import AppBundle, PromptConfig
 from donkey.dsm.protocols import (
