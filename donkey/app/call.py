@@ -212,6 +212,8 @@ class DSMCall:
         self.media = media
         self.replied = False
         self.accepted = False
+        #: the call's final SIP code, sent (inbound) or received (outbound); None: none yet
+        self.final_code: int | None = None
         self.media.on_dtmf = self._on_dtmf
         self.media.on_no_audio = lambda: self._post(ev.NO_AUDIO, type="noAudio")
         self.media.on_separator = lambda sid: self._post(ev.SEPARATOR, id=str(sid))
@@ -295,6 +297,7 @@ class DSMCall:
             self.leg.ring(code, reason, sdp, headers)
         else:
             self.leg.accept(code, reason, sdp, headers)
+            self._final(code)
         self.replied = self.accepted = True
         if not self.media.connected:
             self.media.connect()
@@ -303,6 +306,8 @@ class DSMCall:
     def reply(self, code: int, reason: str, headers: str = "") -> None:
         self.leg.reply(code, reason, headers)
         self.replied = True
+        if code >= 200:
+            self._final(code)
         if code >= 300:
             self.media.disconnect()
 
@@ -351,7 +356,12 @@ class DSMCall:
             self._apply_answer(sdp)
         self._post(ev.EARLY)
 
+    def _final(self, code: int) -> None:
+        if self.final_code is None:
+            self.final_code = code
+
     def on_connected(self, sdp: str | None) -> None:
+        self._final(200)
         if self.leg.direction == "out":
             if sdp:
                 self._apply_answer(sdp)
@@ -366,10 +376,13 @@ class DSMCall:
             log.warn("{ltag}: unusable SDP answer: {e}", ltag=self.session.ltag, e=str(e))
 
     def on_failed(self, code: int, reason: str) -> None:
+        self._final(code)
         self._post(ev.FAILED, code=str(code), reason=reason)
         self.session.when_idle(lambda: self.session.stop(False))
 
     def on_hangup(self, headers: str, by_cancel: bool) -> None:
+        if by_cancel:
+            self._final(487)  # the stack answers the CANCELed INVITE with 487
         self.media.disconnect()
         self._post(ev.HANGUP, headers=headers)
 

@@ -22,6 +22,7 @@ from twisted.logger import Logger, LogLevel
 
 from donkey.app.control import make_dsm_interface
 from donkey.app.controller import CallController
+from donkey.app.metrics import Metrics
 from donkey.app.monitoring_di import register_monitoring
 from donkey.config import ConfigError, ServerConfig, read_config
 from donkey.di.registry import DIRegistry
@@ -52,6 +53,7 @@ class DonkeyServer(service.MultiService):
     stack: SipStack
     controller: CallController
     xmlrpc: Any
+    metrics: Metrics
 
 
 class ServerControl:
@@ -393,6 +395,8 @@ def build_server(cfg: ServerConfig, reactor: Any) -> DonkeyServer:
     controller = CallController(
         runtime, clock, ports, cfg.application, cfg.app_mapping(), media_ip=cfg.media_ip
     )
+    # before the bundles load: it times their mod_mysql/mod_curl actions
+    metrics = Metrics(runtime, controller, None, reactor)
     try:
         load_bundles(runtime, cfg)
     except (CompileError, ConfigError) as e:
@@ -410,6 +414,7 @@ def build_server(cfg: ServerConfig, reactor: Any) -> DonkeyServer:
         reactor=reactor,
     )
     controller.stack = stack
+    metrics.stack = stack
     controller.dead_rtp_time = cfg.dead_rtp_time
     controller.max_early_media_time = cfg.max_early_media_time
     controller.max_ringing_time = cfg.max_ringing_time
@@ -429,6 +434,10 @@ def build_server(cfg: ServerConfig, reactor: Any) -> DonkeyServer:
         raise StartupError(f"xmlrpc2di.conf: {e}") from None
     xmlrpc.setServiceParent(top)
     top.xmlrpc = xmlrpc
+    xmlrpc.web.add_page("metrics", metrics.page())
+    xmlrpc.resource.on_method = metrics.count_xmlrpc
+    metrics.lag_probe().setServiceParent(top)
+    top.metrics = metrics
     collector = make_garbage_collector(cfg.monitoring, store, reactor)
     if collector is not None:
         collector.setServiceParent(top)

@@ -1,4 +1,4 @@
-"""Command-line tools: ``donkeysm-check`` (compile only) and ``donkeysm-run`` (harness).
+"""Command-line tools: ``donkeysm-check`` (compile only), ``donkeysm-run`` (harness), ``donkeysm-graph``.
 
 ``donkeysm-check FILE...`` prints ``file:line:col: message`` for every problem
 and exits 1, or prints nothing and exits 0.
@@ -7,7 +7,12 @@ and exits 1, or prints nothing and exits 0.
 prints what it did: the states it went through, replies, prompts played, the
 script's ``log()`` lines, and every exception with the ``file:line:col`` of
 the action that raised it.  ``donkeysm-run --help-events`` describes the
-events file (:data:`EVENTS_HELP`).
+events file (:data:`EVENTS_HELP`); ``--trace`` adds every transition taken,
+with its ``file:line``, the event and the variables it changed
+(:class:`TransitionTrace`).
+
+``donkeysm-graph FILE... [-o app.svg | --dot]`` draws the scripts as state
+graphs (:mod:`donkey.dsm.graph`).
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ from donkey.common.dtmf import key_from_char
 from donkey.dsm import events as ev
 from donkey.dsm.compiler import Compiler
 from donkey.dsm.core import core
-from donkey.dsm.diagram import Action, ForLoop, IfBlock
+from donkey.dsm.diagram import Action, ForLoop, IfBlock, Transition
+from donkey.dsm.engine import StateObserver
 from donkey.dsm.errors import CompileError, CompileErrors, DSMException, Location
+from donkey.dsm.events import Event
 from donkey.dsm.loader import AppBundle, ModuleLoader
 
 EVENTS_HELP = """\
@@ -194,6 +201,50 @@ class ExceptionTrace:
         return run
 
 
+class TransitionTrace(StateObserver):
+    """One session's transitions as ``donkeysm-run --trace`` prints them.
+
+    A transition's line is written when the next one starts (or its event
+    is done), so the variables it shows as changed are everything its exit
+    actions, its own actions and the new state's enter actions did.
+    """
+
+    def __init__(self, session: Any, lines: list[str], label: str = "") -> None:
+        self.session = session
+        self.lines = lines
+        self.label = label
+        self._pending: tuple[Transition, Event, dict[str, str]] | None = None
+
+    def firing(self, diagram: str, transition: Transition, event: Event) -> None:
+        self.flush()
+        self._pending = (transition, event, dict(self.session.vars))
+
+    def event_done(self, event: Event, took: float) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the pending transition's line (``run_main`` calls it once more at the end)."""
+        if self._pending is None:
+            return
+        tr, event, before = self._pending
+        self._pending = None
+        params = " ".join(f"{k}={v}" for k, v in (event.params or {}).items())
+        on = f"{event.type}({params})" if params else event.type
+        line = f"{self.label}{tr.location.file}:{tr.location.line}: {tr.source} -> {tr.target}"
+        line += f' "{tr.name}" on {on}'
+        after = self.session.vars
+        changed = [f"${k}={_shown(v)}" for k, v in sorted(after.items()) if before.get(k) != v]
+        changed += [f"${k} unset" for k in sorted(before) if k not in after]
+        if changed:
+            line += "; " + ", ".join(changed)
+        self.lines.append(line)
+
+
+def _shown(value: str) -> str:
+    """A variable's value on one line: quoted, with newlines as ``\\n``."""
+    return "'" + value.replace("\\", "\\\\").replace("\n", "\\n") + "'"
+
+
 def run_main(argv: Sequence[str] | None = None) -> int:
     """``donkeysm-run``: one script on the harness, its events from a file."""
     from donkey.dsm.harness import Harness
@@ -221,6 +272,11 @@ def run_main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--mod-path", default="")
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="print every transition taken: file:line, the event, the variables changed",
+    )
     args = parser.parse_args(argv)
     if args.help_events:
         print(EVENTS_HELP, end="")
@@ -238,6 +294,16 @@ def run_main(argv: Sequence[str] | None = None) -> int:
     }
     conf.update(_parse_kv(args.config))
     harness = Harness()
+    transitions: list[str] = []
+    tracers: list[TransitionTrace] = []
+    if args.trace:
+
+        def watch(session: Any) -> StateObserver:
+            label = f"[leg {len(tracers) + 1}] " if tracers else ""
+            tracers.append(TransitionTrace(session, transitions, label))
+            return tracers[-1]
+
+        harness.runtime.state_watchers.append(watch)
     trace = ExceptionTrace()
     try:
         trace.instrument(harness.load("main", conf))
@@ -256,6 +322,10 @@ def run_main(argv: Sequence[str] | None = None) -> int:
         status = _play_events(harness, session, args.events, sys.stderr)
         if status:
             return status
+    for tracer in tracers:
+        tracer.flush()
+    for line in transitions:
+        print(f"trace:   {line}")
     record = session.record
     print("path:    " + " -> ".join(record.path))
     print("state:   " + session.state + (" (ended)" if session.ended else ""))
@@ -315,4 +385,81 @@ def _play_events(harness: Any, session: Any, path: str, err: TextIO) -> int:
             print(f"{path}:{number}:1: {e}", file=err)
             return 2
         harness.advance(0)
+    return 0
+
+
+#: output formats ``donkeysm-graph -o`` knows from the file name's extension
+GRAPH_FORMATS = ("svg", "png", "pdf", "dot")
+
+
+def graph_main(argv: Sequence[str] | None = None, dot: str = "dot") -> int:
+    """``donkeysm-graph``: scripts (with includes and called sub-FSMs) as a state graph.
+
+    Graphviz's ``dot`` lays it out; without it, the DOT text goes to stdout
+    with a line on stderr saying how to render it, so the tool is useful on
+    a machine without Graphviz too.
+    """
+    import shutil
+    import subprocess
+
+    from donkey.dsm.graph import build_graph, collect_diagrams
+
+    parser = argparse.ArgumentParser(
+        prog="donkeysm-graph",
+        description="Draw DSM scripts as state graphs (Graphviz's dot does the layout).",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("-o", "--output", help="write the picture here (.svg, .png, .pdf, .dot)")
+    target.add_argument("--dot", action="store_true", help="print the DOT text and exit")
+    parser.add_argument("--mod-path", default="", help="where mod_x.py files are (';'-separated)")
+    args = parser.parse_args(argv)
+
+    loader = ModuleLoader()
+    compiler = Compiler(core, lambda name, at: loader.load(name, args.mod_path, at))
+    try:
+        diagrams, roots, missing = collect_diagrams(args.files, compiler.compile_file)
+    except CompileError as e:
+        for p in _problems(e):
+            print(p, file=sys.stderr)
+        return 1
+    graph = build_graph(diagrams, roots)
+    for line in missing + graph.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    text = graph.to_dot(title=", ".join(os.path.basename(f) for f in args.files))
+    if args.dot or args.output is None and shutil.which(dot) is None:
+        if not args.dot:
+            print(
+                f"donkeysm-graph: Graphviz's '{dot}' is not installed (Debian: apt-get install "
+                "graphviz); render this DOT text with: dot -Tsvg app.dot -o app.svg",
+                file=sys.stderr,
+            )
+        sys.stdout.write(text)
+        return 0
+    output = args.output or os.path.splitext(os.path.basename(args.files[0]))[0] + ".svg"
+    fmt = os.path.splitext(output)[1].lstrip(".").lower() or "svg"
+    if fmt not in GRAPH_FORMATS:
+        parser.error(f"unknown output format '.{fmt}' (use one of {', '.join(GRAPH_FORMATS)})")
+    if fmt == "dot":
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"wrote {output}")
+        return 0
+    if shutil.which(dot) is None:
+        sys.stdout.write(text)
+        print(
+            f"donkeysm-graph: Graphviz's '{dot}' is not installed (Debian: apt-get install "
+            f"graphviz); the DOT text is on stdout: save it and run dot -T{fmt} app.dot -o {output}",
+            file=sys.stderr,
+        )
+        return 1
+    done = subprocess.run(
+        [dot, f"-T{fmt}", "-o", output], input=text.encode(), capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        print(
+            f"donkeysm-graph: dot failed: {done.stderr.decode(errors='replace')}", file=sys.stderr
+        )
+        return 1
+    print(f"wrote {output}")
     return 0

@@ -38,13 +38,57 @@ Run = Generator[Deferred, Any, Any]
 
 
 class StateObserver:
-    """Told about state changes (monitoring, the harness); does nothing by default."""
+    """Told about state changes (monitoring, the harness, metrics, traces); does nothing by default.
+
+    ``firing`` and the ``event_*`` hooks exist for watchers that need more
+    than the state names (``donkeysm-run --trace`` wants the transition's
+    location, the metrics want its source state and how long events wait);
+    they cost one call each when nobody overrides them.
+    """
 
     def jumped(self, diagram: str, state: str) -> None:
         """Entered ``diagram`` at ``state`` (start, jumpFSM, callFSM, returnFSM)."""
 
     def transitioned(self, transition: str, diagram: str, state: str) -> None:
         """Took ``transition`` into ``state``."""
+
+    def firing(self, diagram: str, transition: Transition, event: Event) -> None:
+        """About to take ``transition`` of ``diagram`` on ``event`` (before any of its actions)."""
+
+    def event_started(self, event: Event, waited: float) -> None:
+        """The session took ``event`` from its queue after ``waited`` seconds there."""
+
+    def event_done(self, event: Event, took: float) -> None:
+        """``event`` is fully processed, ``took`` seconds after it started (waits included)."""
+
+
+class ObserverChain(StateObserver):
+    """Several observers told the same things, in order."""
+
+    __slots__ = ("observers",)
+
+    def __init__(self, observers: list[StateObserver]):
+        self.observers = observers
+
+    def jumped(self, diagram: str, state: str) -> None:
+        for observer in self.observers:
+            observer.jumped(diagram, state)
+
+    def transitioned(self, transition: str, diagram: str, state: str) -> None:
+        for observer in self.observers:
+            observer.transitioned(transition, diagram, state)
+
+    def firing(self, diagram: str, transition: Transition, event: Event) -> None:
+        for observer in self.observers:
+            observer.firing(diagram, transition, event)
+
+    def event_started(self, event: Event, waited: float) -> None:
+        for observer in self.observers:
+            observer.event_started(event, waited)
+
+    def event_done(self, event: Event, took: float) -> None:
+        for observer in self.observers:
+            observer.event_done(event, took)
 
 
 class Engine:
@@ -119,6 +163,8 @@ class Engine:
         state = self.state
         if state is None:  # run_event only fires transitions of a current state
             return
+        if self.diagram is not None:
+            self.observer.firing(self.diagram.name, tr, event)
         if state.exit and (yield from self._run(state.exit, event)):
             return
         if tr.actions and (yield from self._run(tr.actions, event)):

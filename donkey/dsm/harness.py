@@ -27,6 +27,7 @@ from twisted.logger import LogLevel, formatEvent
 
 from donkey.dsm import callflow
 from donkey.dsm import events as ev
+from donkey.dsm.diagram import Transition
 from donkey.dsm.engine import StateObserver
 from donkey.dsm.events import Event
 from donkey.dsm.loader import AppBundle, PromptConfig
@@ -76,6 +77,18 @@ class _Recorder(StateObserver):
         self.record.graph += [f"> {transition} >", f"{diagram}/{state}"]
         if self.inner:
             self.inner.transitioned(transition, diagram, state)
+
+    def firing(self, diagram: str, transition: Transition, event: Event) -> None:
+        if self.inner:
+            self.inner.firing(diagram, transition, event)
+
+    def event_started(self, event: Event, waited: float) -> None:
+        if self.inner:
+            self.inner.event_started(event, waited)
+
+    def event_done(self, event: Event, took: float) -> None:
+        if self.inner:
+            self.inner.event_done(event, took)
 
 
 class RecordingHeaders(dict[str, str]):

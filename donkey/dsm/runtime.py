@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from twisted.logger import ILogObserver, Logger, globalLogPublisher
 
 from donkey.dsm import events as ev
-from donkey.dsm.engine import StateObserver
+from donkey.dsm.engine import ObserverChain, StateObserver
 from donkey.dsm.errors import CompileError
 from donkey.dsm.events import Event
 from donkey.dsm.loader import AppBundle, ModuleLoader, load_bundle
@@ -144,6 +144,9 @@ class Runtime:
         self.on_session_end: list[Callable[[Session], None]] = []
         #: see :data:`BundleHook`
         self.bundle_hooks: list[BundleHook] = []
+        #: more watchers of every session's states and events (metrics,
+        #: traces): each is asked once per new session, None means not this one
+        self.state_watchers: list[Callable[[Session], StateObserver | None]] = []
 
     # -- per-runtime state of modules (pools, tables) -------------------------
     def module_state(self, key: str, factory: Callable[[], Any]) -> Any:
@@ -174,6 +177,15 @@ class Runtime:
 
     # -- hooks used by Session ----------------------------------------------
     def state_observer(self, session: Session) -> StateObserver | None:
+        observers = [w for w in (watch(session) for watch in self.state_watchers) if w]
+        monitoring = self._monitoring_observer(session)
+        if monitoring is not None:
+            observers.insert(0, monitoring)
+        if len(observers) > 1:
+            return ObserverChain(observers)
+        return observers[0] if observers else None
+
+    def _monitoring_observer(self, session: Session) -> StateObserver | None:
         if self.monitoring is None or session.system:
             return None
         bundle = session.app

@@ -83,7 +83,10 @@ class Session:
         self.objects: dict[str, Any] = {}  # rich per-session objects (DB results, regexes)
         self.engine = Engine(self, app.diagrams, runtime.state_observer(self))
         self.modules = app.modules
-        self._queue: deque[tuple[int, _Item]] = deque()
+        #: (mode, item, the clock's time it was queued: for the event-queue wait)
+        self._queue: deque[tuple[int, _Item, float]] = deque()
+        #: the event being processed and when it started (for ``event_done``)
+        self._current: tuple[Event, float] | None = None
         self._suspended = False  # waiting on an action's Deferred
         self.start_diagram = ""
         self._busy = False
@@ -137,7 +140,7 @@ class Session:
         self.start_diagram = start_diagram
         for module in self.modules:
             module.on_session_start(self)
-        self._queue.append((_INIT, Event(event_type, params)))
+        self._queue.append((_INIT, Event(event_type, params), self.runtime.reactor.seconds()))
         self._drain()
 
     def restart(self, event_type: str, params: dict[str, str] | None = None) -> None:
@@ -159,7 +162,7 @@ class Session:
     def _enqueue(self, mode: int, item: _Item) -> None:
         if self.ended:
             return
-        self._queue.append((mode, item))
+        self._queue.append((mode, item, self.runtime.reactor.seconds()))
         if not self._busy:
             self._drain()
 
@@ -172,7 +175,7 @@ class Session:
                 if self.stopped:
                     self._queue.clear()
                     break
-                mode, item = self._queue.popleft()
+                mode, item, queued_at = self._queue.popleft()
                 if not isinstance(item, Event):
                     try:
                         item()
@@ -180,12 +183,16 @@ class Session:
                         log.failure("session {ltag}: internal callback failed", ltag=self.ltag)
                     continue
                 event = item
+                now = self.runtime.reactor.seconds()
+                self.engine.observer.event_started(event, now - queued_at)
+                self._current = (event, now)
                 if mode == _INIT:
                     gen = self.engine.init(self.start_diagram, event)
                 else:
                     gen = self.engine.run_event(event)
                 if not self._step(gen, None, None):
                     return  # suspended on a Deferred; _resume continues the drain
+                self._event_done()
         finally:
             if self._busy and not self._suspended:
                 self._busy = False
@@ -238,8 +245,15 @@ class Session:
         self._suspended = False
         value, error = _split(result)
         if self._step(gen, value, error):
+            self._event_done()
             self._busy = False
             self._drain()
+
+    def _event_done(self) -> None:
+        current, self._current = self._current, None
+        if current is not None:
+            event, started = current
+            self.engine.observer.event_done(event, self.runtime.reactor.seconds() - started)
 
     # -- timers -------------------------------------------------------------
     def set_timer(self, timer_id: int, seconds: float) -> None:

@@ -91,6 +91,8 @@ class DIXmlRpcResource(XMLRPC):
         self.policy = policy or AccessPolicy()
         self.timeout = timeout
         self.clock: Clock = clock if clock is not None else _global_reactor()
+        #: told each method called (by name; unknown names as ``(unknown)``): the metrics
+        self.on_method: Callable[[str], None] | None = None
         self._builtins: dict[str, _Procedure] = {
             "calls": self._calls,
             "get_loglevel": self._get_loglevel,
@@ -249,12 +251,23 @@ class DIXmlRpcResource(XMLRPC):
         if method is None:
             return self._marshal(Fault(FAULT_BAD_REQUEST, "not an XML-RPC method call"))
         try:
-            result = self.lookupProcedure(method)(list(params))
+            procedure = self.lookupProcedure(method)
+        except BaseException as e:
+            self._count("(unknown)")
+            return self._marshal(to_fault(e))
+        self._count(method)
+        try:
+            result = procedure(list(params))
         except BaseException as e:
             return self._marshal(to_fault(e))
         if not isinstance(result, defer.Deferred):
             return self._marshal(result)
         return self._deliver(result, request)
+
+    def _count(self, method: str) -> None:
+        """Tell :attr:`on_method` (metrics) which method was called; unknown names are one."""
+        if self.on_method is not None:
+            self.on_method(method)
 
     def _deliver(self, d: defer.Deferred, request: server.Request) -> bytes | int:
         """Answer with ``d``'s outcome.

@@ -7,9 +7,10 @@ from typing import Any, Protocol
 
 from twisted.application.service import Service
 from twisted.internet import defer
-from twisted.web import http, server
+from twisted.web import http, resource, server
 
 from donkey.di.registry import DIRegistry
+from donkey.di.web import ControlRoot
 from donkey.di.xmlrpc.config import XmlRpcConfig
 from donkey.di.xmlrpc.control import CoreControl
 from donkey.di.xmlrpc.resource import DIXmlRpcResource
@@ -41,11 +42,11 @@ class _ControlSite(server.Site):
 
     noisy = False
 
-    def __init__(self, resource: DIXmlRpcResource) -> None:
+    def __init__(self, root: resource.Resource) -> None:
         try:
-            super().__init__(resource, parsePOSTFormSubmission=False)
+            super().__init__(root, parsePOSTFormSubmission=False)
         except TypeError:  # Twisted before the option existed
-            super().__init__(resource)
+            super().__init__(root)
 
     def log(self, request: http.Request) -> None:
         """No access log."""
@@ -53,6 +54,9 @@ class _ControlSite(server.Site):
 
 class XmlRpcService(Service):
     """Listens with a :class:`DIXmlRpcResource` on one TCP address.
+
+    The site's root is a :class:`~donkey.di.web.ControlRoot` (:attr:`web`):
+    XML-RPC at ``/`` and ``/RPC2``, and whatever pages the app adds to it.
 
     After ``startService``, :attr:`port` is the listening port (so port 0
     can be used and the real number read with :meth:`get_port`).
@@ -69,7 +73,8 @@ class XmlRpcService(Service):
         self.port_number = port_number
         self.interface = interface
         self.reactor = reactor
-        self.site = _ControlSite(resource)
+        self.web = ControlRoot(resource, resource.policy)
+        self.site = _ControlSite(self.web)
         self.port: _Port | None = None
 
     def startService(self) -> None:
