@@ -20,6 +20,8 @@ from typing import Any
 from twisted.application import service
 from twisted.logger import Logger, LogLevel
 
+from donkey.app.alarms import AlarmConfig, StuckCallDetector, register_alarms
+from donkey.app.console import CallWatch, attach_console, make_console
 from donkey.app.control import make_dsm_interface
 from donkey.app.controller import CallController
 from donkey.app.monitoring_di import register_monitoring
@@ -52,6 +54,7 @@ class DonkeyServer(service.MultiService):
     stack: SipStack
     controller: CallController
     xmlrpc: Any
+    alarms: StuckCallDetector
 
 
 class ServerControl:
@@ -411,6 +414,15 @@ def build_server(cfg: ServerConfig, reactor: Any) -> DonkeyServer:
     )
     controller.stack = stack
     controller.dead_rtp_time = cfg.dead_rtp_time
+    # the console's records of every call, and the stuck-call alarms read from them
+    watch = CallWatch(runtime, store, reactor)
+    watch.install()
+    try:
+        alarm_config = AlarmConfig.from_dict(cfg.values)
+    except ValueError as e:
+        raise StartupError(f"{cfg.path}: {e}") from None
+    alarms = StuckCallDetector(alarm_config, controller, watch, store, reactor)
+    register_alarms(registry, alarms)
     control = ServerControl(runtime, stack, controller, cfg.loglevel)
 
     LogFilterService(control).setServiceParent(top)
@@ -426,6 +438,9 @@ def build_server(cfg: ServerConfig, reactor: Any) -> DonkeyServer:
         raise StartupError(f"xmlrpc2di.conf: {e}") from None
     xmlrpc.setServiceParent(top)
     top.xmlrpc = xmlrpc
+    attach_console(xmlrpc, make_console(watch, runtime, store, reactor, alarms))
+    alarms.setServiceParent(top)
+    top.alarms = alarms
     collector = make_garbage_collector(cfg.monitoring, store, reactor)
     if collector is not None:
         collector.setServiceParent(top)
