@@ -143,7 +143,7 @@ class ConsoleResource(resource.Resource):
         ended = (record.ended is not None) if record else ltag in self.store.list_finished()
         since = _ago(now, record.state_since) if record and not ended else ""
         alarm = str(a.get("alarm", "") or "")
-        cls = "finished" if ended else ("alarm" if alarm else "live")
+        cls = "finished" if ended else ("alarm" if alarm else "up")
         return (
             f'<tr class="{cls}" data-ltag="{_e(ltag)}"><td><a href="{_e(_url("calls", ltag))}">'
             f"{_e(ltag)}</a></td><td>{_e(str(a.get('app', '')))}</td>"
@@ -300,7 +300,18 @@ class ConsoleResource(resource.Resource):
         tags = ([record.parent] if record.parent else []) + list(record.legs)
         if not tags:
             return '<p class="empty">no other legs</p>'
-        return self._calls_table(tags)
+        rows = []
+        for tag in tags:
+            a = self._attrs(tag)
+            leg = self.watch.record(tag)
+            state = leg.state if leg else str(a.get("dsm_state", ""))
+            rows.append(
+                f'<tr data-ltag="{_e(tag)}"><td><a href="{_e(_url("calls", tag))}">{_e(tag)}</a>'
+                f'</td><td>{_e(str(a.get("ruri", "")))}</td><td class="state">{_e(state)}</td>'
+                f'<td class="alarm">{_e(str(a.get("alarm", "") or ""))}</td></tr>'
+            )
+        head = "<tr><th>leg</th><th>request URI</th><th>state</th><th>alarm</th></tr>"
+        return f'<table class="legs"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
 
     def _vars(self, record: CallRecord | None) -> str:
         if record is None:
