@@ -20,6 +20,8 @@ from typing import Any
 from twisted.application import service
 from twisted.logger import Logger, LogLevel
 
+from donkey.app.alarms import AlarmConfig, StuckCallDetector, register_alarms
+from donkey.app.console import CallWatch, make_console
 from donkey.app.control import make_dsm_interface
 from donkey.app.controller import CallController
 from donkey.app.metrics import Metrics
@@ -54,6 +56,7 @@ class DonkeyServer(service.MultiService):
     controller: CallController
     xmlrpc: Any
     metrics: Metrics
+    alarms: StuckCallDetector
 
 
 class ServerControl:
@@ -419,6 +422,16 @@ def build_server(cfg: ServerConfig, reactor: Any) -> DonkeyServer:
     controller.max_early_media_time = cfg.max_early_media_time
     controller.max_ringing_time = cfg.max_ringing_time
     controller.rtp_latching = cfg.rtp_latching
+    # the console's records of every call, and the stuck-call alarms read from them
+    watch = CallWatch(runtime, store, reactor)
+    watch.install()
+    try:
+        alarm_config = AlarmConfig.from_dict(cfg.values)
+    except ValueError as e:
+        raise StartupError(f"{cfg.path}: {e}") from None
+    alarms = StuckCallDetector(alarm_config, controller, watch, store, reactor)
+    register_alarms(registry, alarms)
+    metrics.registry.register(alarms)
     control = ServerControl(runtime, stack, controller, cfg.loglevel)
 
     LogFilterService(control).setServiceParent(top)
@@ -435,9 +448,12 @@ def build_server(cfg: ServerConfig, reactor: Any) -> DonkeyServer:
     xmlrpc.setServiceParent(top)
     top.xmlrpc = xmlrpc
     xmlrpc.web.add_page("metrics", metrics.page())
+    xmlrpc.web.add_page("console", make_console(watch, runtime, store, reactor, alarms))
     xmlrpc.resource.on_method = metrics.count_xmlrpc
     metrics.lag_probe().setServiceParent(top)
     top.metrics = metrics
+    alarms.setServiceParent(top)
+    top.alarms = alarms
     collector = make_garbage_collector(cfg.monitoring, store, reactor)
     if collector is not None:
         collector.setServiceParent(top)
