@@ -29,7 +29,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 HIGHLIGHTED = (
-    "var n = document.querySelector('#graph g.node.current title');return n ? n.textContent : null;"
+    "var n = document.querySelector('#graph g.node.current title');"
+    "return n ? n.textContent.split('/').pop() : null;"
 )
 LEG_STATES = (
     "return Array.from(document.querySelectorAll('#legs td.state')).map(e => e.textContent);"

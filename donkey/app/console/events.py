@@ -26,7 +26,9 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.python.failure import Failure
 from twisted.web import resource, server
 
+from donkey.dsm.diagram import Transition
 from donkey.dsm.engine import StateObserver
+from donkey.dsm.events import Event
 from donkey.dsm.runtime import Runtime
 from donkey.monitoring.store import MonitoringStore
 
@@ -114,6 +116,16 @@ class _TraceObserver(StateObserver):
     def transitioned(self, transition: str, diagram: str, state: str) -> None:
         self.inner.transitioned(transition, diagram, state)
         self.watch.stepped(self.record, "transition", transition, diagram, state)
+
+    # the rest goes to the call's own observers unchanged (metrics count them)
+    def firing(self, diagram: str, transition: Transition, event: Event) -> None:
+        self.inner.firing(diagram, transition, event)
+
+    def event_started(self, event: Event, waited: float) -> None:
+        self.inner.event_started(event, waited)
+
+    def event_done(self, event: Event, took: float) -> None:
+        self.inner.event_done(event, took)
 
 
 class CallWatch:
