@@ -52,8 +52,12 @@ class SourceLogLimiter:
         self.written = 0
         self.suppressed = 0
 
-    def emit(self, source: str, what: str) -> bool:
-        """Log ``source: what`` if the budget allows; True if it was written."""
+    def emit(self, source: str, what: str, port: int | None = None) -> bool:
+        """Log ``source[:port]: what`` if *source*'s budget allows; True if it was written.
+
+        The budget is per host, not per port: a sender changing its source
+        port gets no fresh budget.
+        """
         now = self.clock.seconds()
         if now - self._all.start >= self.window:
             self._all = _Window(now)
@@ -72,7 +76,8 @@ class SourceLogLimiter:
         entry.lines += 1
         self._all.lines += 1
         self.written += 1
-        self.log.warn("{source}: {what}", source=source, what=what)
+        where = source if port is None else "%s:%d" % (source, port)
+        self.log.warn("{source}: {what}", source=where, what=what)
         return True
 
     def _report(self, source: str, count: int) -> None:

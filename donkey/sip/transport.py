@@ -223,11 +223,11 @@ class TwistedSipTransactionManager(SipTransactionManager):
         if verdict.action == "drop":
             if verdict.problem:
                 self.gate_drops += 1
-                self.input_log.emit(source, "dropped: " + verdict.problem)
+                self._note(source, "dropped: " + verdict.problem)
             return
         head = verdict.head
         if verdict.action == "reply" and head is not None:
-            self.input_log.emit(source, "%d: %s" % (verdict.code, verdict.problem))
+            self._note(source, "%d: %s" % (verdict.code, verdict.problem))
             self._reply(
                 server, ra, head, verdict.code, validate.REASONS[verdict.code], verdict.problem
             )
@@ -254,16 +254,16 @@ class TwistedSipTransactionManager(SipTransactionManager):
         if failure is None:
             return
         if verdict.response or head is None:
-            self.input_log.emit(source, "dropped response: " + _one_line(failure))
+            self._note(source, "dropped response: " + _one_line(failure))
             return
-        self.input_log.emit(source, "%s not handled: %s" % (head.method, _one_line(failure)))
+        self._note(source, "%s not handled: %s" % (head.method, _one_line(failure)))
         if head.method != "ACK" and server.stats[0] == sent:
             reply = self._reply(server, ra, head, 400, "Bad Request", _one_line(failure))
             self._replies[hash(verdict.data)] = reply
             while len(self._replies) > _REPLY_MEMORY:
                 self._replies.popitem(last=False)
 
-    def _admit(self, server, ra, head: validate.Head, source: str) -> bool:
+    def _admit(self, server, ra, head: validate.Head, source: tuple[str, int | None]) -> bool:
         """The overload check for a new INVITE; False once it has been answered 503."""
         if self.admission is None:
             return True
@@ -299,6 +299,10 @@ class TwistedSipTransactionManager(SipTransactionManager):
         server.send_to(data, ra.address)
         return data
 
+    def _note(self, source: tuple[str, int | None], what: str) -> None:
+        """One rate-limited line in the input log about a datagram from *source*."""
+        self.input_log.emit(source[0], what, source[1])
+
     def _sippy_error(self, what: str, exception: BaseException | None) -> None:
         """sippy gave up on a datagram (its ``dump_exception``): remember why."""
         text = what if exception is None else "%s: %s" % (type(exception).__name__, exception)
@@ -315,11 +319,15 @@ class TwistedSipTransactionManager(SipTransactionManager):
         return servers[0] if servers else None
 
 
-def _source(ra: Any) -> str:
+def _source(ra: Any) -> tuple[str, int | None]:
+    """``(host, port)`` of a sippy ``Remote_address``, for the input log."""
     address = getattr(ra, "address", None)
     if isinstance(address, tuple) and len(address) >= 2:
-        return "%s:%s" % (address[0], address[1])
-    return str(ra)
+        try:
+            return str(address[0]), int(address[1])
+        except (TypeError, ValueError):
+            return str(address[0]), None
+    return str(ra), None
 
 
 def _one_line(text: str) -> str:
