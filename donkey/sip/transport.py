@@ -258,7 +258,9 @@ class TwistedSipTransactionManager(SipTransactionManager):
             return
         self._note(source, "%s not handled: %s" % (head.method, _one_line(failure)))
         if head.method != "ACK" and server.stats[0] == sent:
-            reply = self._reply(server, ra, head, 400, "Bad Request", _one_line(failure))
+            # the reply names the kind of failure only, never a fragment of the message
+            kind = failure.split(":", 1)[0]
+            reply = self._reply(server, ra, head, 400, "Bad Request", "not understood (%s)" % kind)
             self._replies[hash(verdict.data)] = reply
             while len(self._replies) > _REPLY_MEMORY:
                 self._replies.popitem(last=False)

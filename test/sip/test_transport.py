@@ -16,6 +16,7 @@ from twisted.trial import unittest
 from donkey.sip import sippy_process
 from donkey.sip.ratelimit import SourceLogLimiter
 from donkey.sip.stack import SipStack, StackLimits
+from test.sip.helpers import Recorder
 
 SOURCE = ("127.0.0.1", 5999)
 
@@ -38,16 +39,16 @@ def invite(call_id: str = "gate-1", branch: str = "z9hG4bK-g1", **replace: str) 
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-class FakeServer:
-    """What the gate sends through: sippy's ``Network_server`` API, recorded."""
+def record_sends(server) -> list[tuple[bytes, tuple[str, int]]]:
+    """Make the stack's UDP server record what it would send instead of sending it."""
+    sent: list[tuple[bytes, tuple[str, int]]] = []
 
-    def __init__(self) -> None:
-        self.stats = [0, 0, 0]
-        self.sent: list[tuple[bytes, tuple[str, int]]] = []
+    def send_to(data, address, delayed: bool = False) -> None:
+        server.stats[0] += 1
+        sent.append((data if isinstance(data, bytes) else data.encode(), tuple(address)))
 
-    def send_to(self, data, address, delayed: bool = False) -> None:
-        self.stats[0] += 1
-        self.sent.append((data if isinstance(data, bytes) else data.encode(), tuple(address)))
+    server.send_to = send_to
+    return sent
 
 
 def status(data: bytes) -> int:
@@ -66,16 +67,17 @@ class GateTests(unittest.TestCase):
         self.stack = SipStack(self._factory, "127.0.0.1", 0, limits=StackLimits(max_sessions=1))
         self.stack.startService()
         self.addCleanup(self.stack.stopService)
-        self.server = FakeServer()
+        self.server = self.stack.tm.server
+        self.sent = record_sends(self.server)
 
     def _factory(self, leg):
         self.legs.append(leg)
-        return None
+        return Recorder(on_invite=lambda leg: None)  # rings forever
 
     def feed(self, data: bytes) -> list[bytes]:
-        before = len(self.server.sent)
+        before = len(self.sent)
         self.stack.tm.handleIncoming(data, Remote_address(SOURCE, "udp"), self.server, MonoTime())
-        replies = self.server.sent[before:]
+        replies = self.sent[before:]
         for _, address in replies:
             self.assertEqual(address, SOURCE)
         return [r for r, _ in replies]
