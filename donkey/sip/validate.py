@@ -76,6 +76,8 @@ _DIGITS = re.compile(r"\s*(\d{1,20})\s*\Z")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _TAG = re.compile(r";\s*tag\s*=", re.IGNORECASE)
 _PRINTABLE = re.compile(r"[^ -~]")
+#: control characters SIP text never holds (RFC 3261 §25.1: TEXT-UTF8char, LWS)
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @dataclass
@@ -273,6 +275,8 @@ def _problem(
         return 416, f"URI scheme {scheme.group(1)} not supported"
     if bad_line:
         return 400, bad_line
+    if CONTROL.search(head_b.decode("latin-1").replace("\r\n", "\n").replace("\n", "")):
+        return 400, "control character in the header section"
     try:
         head_b.decode("utf-8")
     except UnicodeDecodeError:
@@ -371,18 +375,18 @@ def build_reply(
 ) -> bytes:
     """A stateless reply echoing *head*, with a Warning (RFC 3261 §20.43) saying why."""
     lines = [f"SIP/2.0 {code} {clean(reason)}"]
-    lines += [f"Via: {via}" for via in head.vias]
+    lines += [f"Via: {_echo(via)}" for via in head.vias]
     if head.from_ is not None:
-        lines.append(f"From: {head.from_}")
+        lines.append(f"From: {_echo(head.from_)}")
     if head.to is not None:
-        to = head.to
+        to = _echo(head.to)
         if not _TAG.search(to):
             to += f";tag={reply_tag(head)}"
         lines.append(f"To: {to}")
     if head.call_id is not None:
-        lines.append(f"Call-ID: {head.call_id}")
+        lines.append(f"Call-ID: {_echo(head.call_id)}")
     if head.cseq is not None:
-        lines.append(f"CSeq: {head.cseq}")
+        lines.append(f"CSeq: {_echo(head.cseq)}")
     if warning:
         text = clean(warning).replace("\\", "/").replace('"', "'")
         lines.append(f'Warning: 399 {host} "{text}"')
@@ -391,6 +395,11 @@ def build_reply(
     lines += [line for line in extra.split("\r\n") if line]
     lines.append("Content-Length: 0")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+
+
+def _echo(value: str) -> str:
+    """A received header value as it can be echoed: without control characters."""
+    return CONTROL.sub("", value)
 
 
 REASONS = {400: "Bad Request", 416: "Unsupported URI Scheme", 505: "Version Not Supported"}
