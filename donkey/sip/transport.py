@@ -283,9 +283,7 @@ class TwistedSipTransactionManager(SipTransactionManager):
                 del self._admitted[oldest]
             return True
         why, retry_after = refused
-        self.input_log.emit(
-            source, "INVITE %s refused with 503: %s" % (_one_line(head.call_id or ""), why)
-        )
+        self._note(source, "INVITE %s refused with 503: %s" % (_one_line(head.call_id or ""), why))
         self._reply(
             server, ra, head, 503, "Service Unavailable", why, extra="Retry-After: %d" % retry_after
         )
