@@ -46,7 +46,7 @@ class RtpPortsTests(unittest.TestCase):
     def test_without_option_the_config_range_stays(self):
         """Without --rtp-ports the bundled sems.conf's range is used."""
         cfg = parse().server_config
-        self.assertEqual((cfg.rtp_low_port, cfg.rtp_high_port), (10000, 10999))
+        self.assertEqual((cfg.rtp_low_port, cfg.rtp_high_port), (10000, 11999))
 
 
 class LoglevelTests(unittest.TestCase):

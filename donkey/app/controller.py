@@ -108,6 +108,17 @@ class CallController:
             cached = self._prompts[bundle.name]
         return cached[1]
 
+    def overload_reason(self) -> str | None:
+        """Why a new call cannot get media now (None: it can), asked before any allocation.
+
+        The SIP stack asks this with its own limits before it parses a new
+        INVITE, so a server out of RTP ports answers 503 at the door instead
+        of building a leg and a session first.
+        """
+        if self.ports.in_use >= self.ports.capacity:
+            return "all %d RTP ports in use" % self.ports.capacity
+        return None
+
     def new_media(self) -> MediaSession:
         return MediaSession(
             self.clock,

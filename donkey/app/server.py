@@ -412,12 +412,26 @@ def build_server(cfg: ServerConfig, reactor: Any) -> DonkeyServer:
         controller,
         ip=cfg.sip_ip,
         port=cfg.sip_port,
-        limits=StackLimits(max_sessions=cfg.session_limit, max_cps=cfg.cps_limit),
+        limits=StackLimits(
+            max_sessions=cfg.session_limit,
+            max_cps=cfg.cps_limit,
+            retry_after=_retry_after(cfg),
+        ),
         session_timer=session_timer,
         reactor=reactor,
     )
     controller.stack = stack
     metrics.stack = stack
+    # asked before a new INVITE allocates anything (see SipStack._admit)
+    stack.capacity_check = controller.overload_reason
+    if cfg.session_limit and cfg.session_limit > ports.capacity:
+        # more calls than RTP port pairs: session_limit alone would never trigger
+        log.warn(
+            "session_limit={limit} is more than the {n} calls rtp_low_port..rtp_high_port "
+            "can carry: new calls past {n} get 503",
+            limit=cfg.session_limit,
+            n=ports.capacity,
+        )
     controller.dead_rtp_time = cfg.dead_rtp_time
     controller.max_early_media_time = cfg.max_early_media_time
     controller.max_ringing_time = cfg.max_ringing_time
@@ -461,6 +475,18 @@ def build_server(cfg: ServerConfig, reactor: Any) -> DonkeyServer:
     reactor.callWhenRunning(_greet, top, cfg)
     _HeapService().setServiceParent(top)
     return top
+
+
+def _retry_after(cfg: ServerConfig) -> int:
+    """``overload_retry_after`` of sems.conf: the Retry-After of an overload 503 (default 5 s)."""
+    raw = cfg.values.get("overload_retry_after", "").strip()
+    if not raw:
+        return 5
+    if not raw.isdigit():
+        raise StartupError(
+            f"{cfg.path}: overload_retry_after must be a number of seconds, got '{raw}'"
+        )
+    return int(raw)
 
 
 def bundle_files(conf_dir: str) -> list[tuple[str, str]]:

@@ -1,8 +1,13 @@
 """The SIP stack as a Twisted service: socket, transaction layer, call legs.
 
 Policy that SEMS applies before a session exists lives here too: the
-session limit, the calls-per-second limit and shutdown mode all answer a new
-INVITE with 503 without creating a leg.
+session limit, the calls-per-second limit, shutdown mode and the owner's own
+capacity check (:attr:`SipStack.capacity_check`, e.g. free RTP ports) all
+answer a new INVITE with 503 and ``Retry-After``.  The check runs in the
+transport's gate (:class:`~donkey.sip.transport.TwistedSipTransactionManager`)
+before sippy parses the INVITE, so a refused call costs no transaction, no
+leg and no RTP port, and a burst of them leaves the reactor to the calls
+that are up.
 """
 
 from __future__ import annotations
@@ -34,8 +39,8 @@ class StackLimits:
 
     max_sessions: int = 0
     max_cps: float = 0.0
-    reply_code: int = 503
-    reply_reason: str = "Server Unavailable"
+    #: seconds a refused caller is asked to wait (``Retry-After``, RFC 3261 §20.33)
+    retry_after: int = 5
 
 
 @dataclass
@@ -115,6 +120,8 @@ class SipStack(Service):
         self._limiter = _RateLimiter(self.limits.max_cps, self.limits.max_cps, 0.0)
         self._recent: deque[float] = deque()  # times of recent new calls, for the cps figure
         self.logger = reactor_bridge.TwistedSipLogger(enabled=sip_trace)
+        #: the owner's own reason to refuse a new call (None: it can take one)
+        self.capacity_check: Callable[[], str | None] | None = None
 
     # Service ----------------------------------------------------------
     def startService(self) -> None:
@@ -130,6 +137,8 @@ class SipStack(Service):
             _reactor=self.reactor,
         )
         self.tm = TwistedSipTransactionManager(gc, self._recv_request)
+        self.tm.admission = self._admission
+        self.tm.user_agent = self.user_agent
         gc["_sip_tm"] = self.tm
         bound = self.tm.server.getSIPaddr()[0][1]
         self.port = int(bound)
@@ -158,16 +167,28 @@ class SipStack(Service):
     def set_shutdown_mode(self, on: bool = True) -> None:
         self.shutdown_mode = on
 
-    def _admit(self, req) -> str | None:
+    def _admit(self) -> str | None:
         """None if a new call may start, else the reason it may not."""
         if self.shutdown_mode:
             return "shutdown mode"
         lim = self.limits
         if lim.max_sessions and self._active >= lim.max_sessions:
             return "session limit %d reached" % lim.max_sessions
+        if self.capacity_check is not None:
+            why = self.capacity_check()
+            if why is not None:
+                return why
         if lim.max_cps and not self._limiter.allow(self.reactor.seconds()):
             return "cps limit %g reached" % lim.max_cps
         return None
+
+    def _admission(self) -> tuple[str, int] | None:
+        """The transport gate's overload check: None, or why and Retry-After."""
+        why = self._admit()
+        if why is None:
+            return None
+        self._rejected += 1
+        return why, self.limits.retry_after
 
     def _recv_request(self, req, sip_t):
         """sippy request callback for everything not matching a known dialog."""
@@ -181,22 +202,7 @@ class SipStack(Service):
                     None,
                     None,
                 )
-            why = self._admit(req)
-            if why is not None:
-                self._rejected += 1
-                log.info(
-                    "rejecting INVITE {cid} with {code}: {why}",
-                    cid=str(req.getHFBody("call-id")),
-                    code=self.limits.reply_code,
-                    why=why,
-                )
-                return (
-                    req.genResponse(
-                        self.limits.reply_code, self.limits.reply_reason, server=self.user_agent
-                    ),
-                    None,
-                    None,
-                )
+            # admitted by the transport's gate (:meth:`_admission`)
             return CallLeg.inbound(self, req, sip_t)
         if method == "OPTIONS":
             resp = req.genResponse(200, "OK", server=self.user_agent)

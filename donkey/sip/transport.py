@@ -14,6 +14,8 @@ second daemon on the same address fails to start instead of sharing it.
 from __future__ import annotations
 
 import socket
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from sippy.Network_server import Network_server, Remote_address
@@ -25,7 +27,9 @@ from twisted.internet import abstract
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 
-from donkey.sip import sippy_process
+from donkey.sip import sippy_process, validate
+from donkey.sip.clock import Clock
+from donkey.sip.ratelimit import SourceLogLimiter
 
 log = Logger(namespace="donkey.sip.transport")
 
@@ -170,30 +174,161 @@ def _default_reactor():
     return reactor
 
 
+#: what the stack's overload check says about a new INVITE: None admits it,
+#: else ``(reason for the log, Retry-After seconds)``
+Admission = Callable[[], "tuple[str, int] | None"]
+
+#: stateless replies remembered for retransmissions of the same bad datagram
+_REPLY_MEMORY = 1024
+#: new INVITEs remembered as admitted, so their retransmissions reach sippy
+_ADMITTED_MEMORY = 65536
+_ADMITTED_TTL = 64.0  # RFC 3261 timer B: an INVITE is not retransmitted longer
+
+
 class TwistedSipTransactionManager(SipTransactionManager):
-    """sippy's transaction layer on :class:`TwistedUdpServer`."""
+    """sippy's transaction layer on :class:`TwistedUdpServer`, behind a gate.
+
+    Every datagram is first judged by :func:`donkey.sip.validate.check`:
+    malformed requests are answered here, statelessly (400, 416, 505), and
+    what cannot be answered is dropped, each with one rate-limited log line
+    naming the source and the problem.  A new INVITE then meets
+    :attr:`admission` (the stack's session and cps limits) before sippy
+    parses it: an overloaded server answers 503 with ``Retry-After`` having
+    allocated nothing (no transaction, no leg, no RTP port).  A request that
+    passes both and still makes sippy give up gets a 400 from here too.
+    """
 
     model_udp_server = (TwistedUdpServer, Udp_server_opts)
 
     def __init__(self, global_config: dict, req_cb=None) -> None:
-        sippy_process.install(global_config.get("_reactor"))
+        reactor = global_config.get("_reactor")
+        sippy_process.install(reactor)
+        self.clock: Clock = reactor or _default_reactor()
+        self.input_log = SourceLogLimiter(self.clock)
+        self.admission: Admission | None = None
+        self.user_agent: str = global_config.get("_uaname", "DonkeySM")
+        self.warn_host: str = str(global_config.get("_sip_address", "donkey"))
+        #: replies sent from here, by class ("4xx", "5xx") and code, for stats and tests
+        self.gate_replies: dict[int, int] = {}
+        self.gate_drops = 0
+        self._sippy_failure: str | None = None
+        self._replies: OrderedDict[int, bytes] = OrderedDict()
+        self._admitted: OrderedDict[tuple[str, str], float] = OrderedDict()
+        sippy_process.route_sippy_errors(self._sippy_error)
         super().__init__(global_config, req_cb)
 
     def handleIncoming(self, data_in, ra, server, rtime):
-        # sippy decodes strictly and lets UnicodeDecodeError escape; SIP is
-        # UTF-8 text, anything else is garbage.  Also stops any other parse
-        # exception at this boundary so one bad packet never hurts a call.
-        try:
-            data_in.decode("utf-8")
-        except UnicodeDecodeError:
-            log.warn("dropped non-UTF-8 datagram from {ra}", ra=str(ra))
+        source = _source(ra)
+        verdict = validate.check(bytes(data_in))
+        if verdict.action == "drop":
+            if verdict.problem:
+                self.gate_drops += 1
+                self._note(source, "dropped: " + verdict.problem)
             return
+        head = verdict.head
+        if verdict.action == "reply" and head is not None:
+            self._note(source, "%d: %s" % (verdict.code, verdict.problem))
+            self._reply(
+                server, ra, head, verdict.code, validate.REASONS[verdict.code], verdict.problem
+            )
+            return
+        if (
+            verdict.initial_invite
+            and head is not None
+            and not self._admit(server, ra, head, source)
+        ):
+            return
+        if not verdict.response:
+            key = hash(verdict.data)
+            cached = self._replies.get(key)
+            if cached is not None:  # a retransmission of a request sippy gave up on
+                server.send_to(cached, ra.address)
+                return
+        sent = server.stats[0]
+        self._sippy_failure = None
         try:
-            super().handleIncoming(data_in, ra, server, rtime)
+            super().handleIncoming(verdict.data, ra, server, rtime)
         except Exception as ex:
-            log.warn("dropped datagram from {ra}: {ex!r}", ra=str(ra), ex=ex)
+            self._sippy_failure = "%s: %s" % (type(ex).__name__, ex)
+        failure, self._sippy_failure = self._sippy_failure, None
+        if failure is None:
+            return
+        if verdict.response or head is None:
+            self._note(source, "dropped response: " + _one_line(failure))
+            return
+        self._note(source, "%s not handled: %s" % (head.method, _one_line(failure)))
+        if head.method != "ACK" and server.stats[0] == sent:
+            # the reply names the kind of failure only, never a fragment of the message
+            kind = failure.split(":", 1)[0]
+            reply = self._reply(server, ra, head, 400, "Bad Request", "not understood (%s)" % kind)
+            self._replies[hash(verdict.data)] = reply
+            while len(self._replies) > _REPLY_MEMORY:
+                self._replies.popitem(last=False)
+
+    def _admit(self, server, ra, head: validate.Head, source: tuple[str, int | None]) -> bool:
+        """The overload check for a new INVITE; False once it has been answered 503."""
+        if self.admission is None:
+            return True
+        key = (head.call_id or "", head.vias[0])
+        now = self.clock.seconds()
+        if key in self._admitted:
+            return True  # a retransmission: sippy's transaction absorbs it
+        refused = self.admission()
+        if refused is None:
+            self._admitted[key] = now
+            while self._admitted:
+                oldest, when = next(iter(self._admitted.items()))
+                if now - when < _ADMITTED_TTL and len(self._admitted) <= _ADMITTED_MEMORY:
+                    break
+                del self._admitted[oldest]
+            return True
+        why, retry_after = refused
+        self._note(source, "INVITE %s refused with 503: %s" % (_one_line(head.call_id or ""), why))
+        self._reply(
+            server, ra, head, 503, "Service Unavailable", why, extra="Retry-After: %d" % retry_after
+        )
+        return False
+
+    def _reply(
+        self, server, ra, head: validate.Head, code: int, reason: str, why: str, extra: str = ""
+    ) -> bytes:
+        data = validate.build_reply(
+            head, code, reason, why, host=self.warn_host, server=self.user_agent, extra=extra
+        )
+        self.gate_replies[code] = self.gate_replies.get(code, 0) + 1
+        server.send_to(data, ra.address)
+        return data
+
+    def _note(self, source: tuple[str, int | None], what: str) -> None:
+        """One rate-limited line in the input log about a datagram from *source*."""
+        self.input_log.emit(source[0], what, source[1])
+
+    def _sippy_error(self, what: str, exception: BaseException | None) -> None:
+        """sippy gave up on a datagram (its ``dump_exception``): remember why."""
+        text = what if exception is None else "%s: %s" % (type(exception).__name__, exception)
+        self._sippy_failure = text
+
+    def shutdown(self) -> None:
+        self.input_log.stop()
+        sippy_process.route_sippy_errors(None)
+        super().shutdown()
 
     @property
     def server(self) -> TwistedUdpServer | None:
         servers = list(self.l4r.cache_l2s.values()) if self.l4r else []
         return servers[0] if servers else None
+
+
+def _source(ra: Any) -> tuple[str, int | None]:
+    """``(host, port)`` of a sippy ``Remote_address``, for the input log."""
+    address = getattr(ra, "address", None)
+    if isinstance(address, tuple) and len(address) >= 2:
+        try:
+            return str(address[0]), int(address[1])
+        except (TypeError, ValueError):
+            return str(address[0]), None
+    return str(ra), None
+
+
+def _one_line(text: str) -> str:
+    return validate.clean(str(text))
