@@ -17,7 +17,7 @@ from twisted.logger import Logger
 
 from donkey.sip import reactor_bridge, sippy_process
 from donkey.sip.clock import Clock
-from donkey.sip.headers import make_headers
+from donkey.sip.headers import capability_headers, make_headers
 from donkey.sip.leg import CallLeg
 from donkey.sip.listener import CallListener
 from donkey.sip.session_timer import SessionTimerConfig
@@ -200,11 +200,7 @@ class SipStack(Service):
             return CallLeg.inbound(self, req, sip_t)
         if method == "OPTIONS":
             resp = req.genResponse(200, "OK", server=self.user_agent)
-            resp.appendHeaders(
-                make_headers(
-                    "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY\r\n"
-                )
-            )
+            resp.appendHeaders(make_headers(capability_headers(self.session_timer.enabled)))
             return (resp, None, None)
         if method in ("BYE", "INFO", "UPDATE", "NOTIFY", "REFER", "PRACK", "MESSAGE"):
             return (
