@@ -156,6 +156,7 @@ class LegUA(UA):
     # sippy's own attributes that the overrides below assign
     rAddr: Any
     rCSeq: Any
+    lContact: Any
 
     def __init__(self, owner: UaOwner, global_config: dict[str, Any], **kwargs: Any) -> None:
         self.owner: UaOwner | None = owner
