@@ -277,7 +277,9 @@ class InDialogRequests:
         pend = self._pending.get(cseq)
         if pend is not None:
             log.info(
-                "{cid}: request {cseq} unanswered, replying 500", cid=self._owner.callid, cseq=cseq
+                "{call_id}: request {cseq} unanswered, replying 500",
+                call_id=self._owner.callid,
+                cseq=cseq,
             )
             pend[1].teF = None
             self.answer(cseq, 500, "Server Internal Error")

@@ -98,7 +98,7 @@ class PeerSide:
         try:
             return fn(*args)
         except Exception:
-            log.failure("{cid}: listener.{name} failed", cid=self.callid, name=name)
+            log.failure("{call_id}: listener.{name} failed", call_id=self.callid, name=name)
             return None
 
     def update_reply_headers(self) -> str:
@@ -312,6 +312,6 @@ class PeerSide:
     def _session_expired(self) -> None:
         if self.ended:
             return
-        log.info("{cid}: session timer expired", cid=self.callid)
+        log.info("{call_id}: session timer expired", call_id=self.callid)
         self.notify("on_session_timeout")
         self.bye()

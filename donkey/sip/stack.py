@@ -230,7 +230,7 @@ class SipStack(Service):
         try:
             return self.call_factory(leg)
         except Exception:
-            log.failure("call factory failed")
+            log.failure("{call_id}: call factory failed", call_id=leg.callid)
             return None
 
     def send_response(self, resp: Any, sip_t: Any) -> None:
