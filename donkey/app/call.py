@@ -9,10 +9,10 @@ directly.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
-from twisted.logger import Logger
+from twisted.logger import ILogObserver, Logger
 
 from donkey.dsm import callflow
 from donkey.dsm import events as ev
@@ -22,10 +22,10 @@ from donkey.dsm.protocols import AudioSink, AudioSource, CallHandle, MediaHandle
 from donkey.dsm.session import Session
 from donkey.media.clock import DelayedCall
 from donkey.media.prompts import PromptNotFound, PromptSets
-from donkey.media.sdp import SdpError
+from donkey.media.sdp import SdpError, SessionDescription
 from donkey.media.sdp_text import bump_sdp_version
 from donkey.media.session import DEFAULT_DEAD_RTP_TIME, MediaSession
-from donkey.sip.headers import SipHeaders
+from donkey.sip.headers import SipHeaders, warning_header
 from donkey.sip.leg import CallLeg
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,6 +49,44 @@ def quoted_display(header: str) -> str:
     if match is None:
         return header
     return f'"{match.group(1)}" {match.group(2)}'
+
+
+def offer_warning(offer: str | None) -> str:
+    """The ``Warning`` header of a 488 to *offer*: what in it we could not use.
+
+    RFC 3261 20.43 gives the codes: 304 no media type we take (no audio
+    stream), 302 a transport we do not speak, 305 no codec in common; 399
+    for SDP we cannot even read.
+    """
+    try:
+        sd = SessionDescription.parse(offer or "")
+    except SdpError:
+        return warning_header(399, "Unreadable session description")
+    audio = [m for m in sd.media if m.media == "audio" and m.port != 0]
+    if not audio:
+        return warning_header(304, "Media type not available: no audio stream offered")
+    if not any(m.proto.upper() in ("RTP/AVP", "RTP/AVPF") for m in audio):
+        return warning_header(302, "Incompatible transport protocol: RTP/AVP only")
+    return warning_header(305, "Incompatible media format: no audio codec in common")
+
+
+def call_id_observer(observer: ILogObserver, leg: CallLeg) -> ILogObserver:
+    """*observer*, with the call's Call-ID in every event: a ``call_id`` field and the text.
+
+    A peer's log (or a SIP trace) names the call by its Call-ID; with it at
+    the start of each of the script's lines the two can be matched.
+    """
+    forward = cast(Callable[[dict[str, Any]], None], observer)
+
+    def observe(event: dict[str, Any]) -> None:
+        call_id = leg.callid
+        event["call_id"] = call_id
+        text = event.get("log_format")
+        if call_id and isinstance(text, str):
+            event["log_format"] = call_id.replace("{", "{{").replace("}", "}}") + ": " + text
+        forward(event)
+
+    return cast(ILogObserver, observe)
 
 
 class DSMMedia:
@@ -214,6 +252,8 @@ class DSMCall:
         self.accepted = False
         #: the call's final SIP code, sent (inbound) or received (outbound); None: none yet
         self.final_code: int | None = None
+        # the answer to the INVITE's offer, made when it arrived (see on_invite)
+        self._answer: str | None = None
         self.media.on_dtmf = self._on_dtmf
         self.media.on_no_audio = lambda: self._post(ev.NO_AUDIO, type="noAudio")
         self.media.on_separator = lambda sid: self._post(ev.SEPARATOR, id=str(sid))
@@ -227,6 +267,12 @@ class DSMCall:
             variables=variables,
         )
         self.session.ending.append(self._session_ended)
+        # the script's log lines name the call as the SIP leg's do, by Call-ID
+        self.session.log = Logger(
+            namespace=self.session.log.namespace,
+            source=self.session,
+            observer=call_id_observer(self.session.log.observer, leg),
+        )
         self.direction = leg.direction
         self._setup_timer: DelayedCall | None = None
         self._watch_dead_call()
@@ -285,12 +331,12 @@ class DSMCall:
         488 instead, as SEMS does; then the call ends and this returns False.
         """
         offer = self.leg.remote_sdp
+        sdp, self._answer = self._answer, None
         try:
-            sdp = self.media.answer(offer) if offer else self.media.offer()
+            if sdp is None:
+                sdp = self.media.answer(offer) if offer else self.media.offer()
         except SdpError as e:
-            log.info("{ltag}: refusing the offer with 488: {e}", ltag=self.session.ltag, e=str(e))
-            if not self.replied:
-                self.reply(488, "Not Acceptable Here")
+            self._refuse_offer(offer, e)
             self.session.when_idle(self._end_if_running)  # SEMS: setStopped()
             return False
         if code < 200:
@@ -302,6 +348,16 @@ class DSMCall:
         if not self.media.connected:
             self.media.connect()
         return True
+
+    def _refuse_offer(self, offer: str | None, error: SdpError) -> None:
+        log.info(
+            "{call_id}: refusing the offer with 488: {e}",
+            call_id=self.callid,
+            ltag=self.session.ltag,
+            e=str(error),
+        )
+        if not self.replied:
+            self.reply(488, "Not Acceptable Here", offer_warning(offer))
 
     def reply(self, code: int, reason: str, headers: str = "") -> None:
         self.leg.reply(code, reason, headers)
@@ -344,6 +400,21 @@ class DSMCall:
         self._post(ev.KEY, key=str(key), duration=str(duration_ms))
 
     def on_invite(self, leg: CallLeg) -> None:
+        """A new INVITE: its offer is answered now, and refused before the script runs.
+
+        SEMS checks the offer before the session's ``onInvite``: a call whose
+        SDP cannot be answered gets 488 and its session never starts, so the
+        script sees no event of it (no ``beforeDestroy`` for a call that never
+        began: a call counter never counts one down it never counted up).
+        """
+        offer = leg.remote_sdp
+        if offer:
+            try:
+                self._answer = self.media.answer(offer)
+            except SdpError as e:
+                self._refuse_offer(offer, e)
+                self.session.when_idle(self._end_if_running)
+                return
         callflow.start_inbound(self.session, self.app, self.session.app.run_invite_event)
 
     def on_ringing(self, code: int, reason: str, has_body: bool) -> None:
@@ -373,7 +444,12 @@ class DSMCall:
         try:
             self.media.apply_answer(sdp)
         except Exception as e:  # a stranger's answer must never break the SIP callback
-            log.warn("{ltag}: unusable SDP answer: {e}", ltag=self.session.ltag, e=str(e))
+            log.warn(
+                "{call_id}: unusable SDP answer: {e}",
+                call_id=self.callid,
+                ltag=self.session.ltag,
+                e=str(e),
+            )
 
     def on_failed(self, code: int, reason: str) -> None:
         self._final(code)

@@ -36,6 +36,25 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = Logger(namespace="donkey.app.controller")
 
+#: a ``P-App-Param`` name a caller may set: a plain identifier (no ``config.``)
+PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+#: at most this many ``P-App-Param`` variables a call
+PARAM_MAX_COUNT = 32
+#: at most this many bytes (UTF-8) in one ``P-App-Param`` value
+PARAM_MAX_VALUE = 256
+#: names a caller may never set: what donkey itself sets or reads as the
+#: script's own settings (the selects, errno/strerror, the switches scripts
+#: use to steer the call and the mods' result variables)
+RESERVED_PARAM_NAMES = frozenset(
+    (
+        "local_tag user domain remote_tag callid local_uri local_party remote_uri "
+        "remote_party errno strerror hdrs index connect_session enable_request_events "
+        "enable_reply_events DI_res DI_res_size"
+    ).split()
+)
+#: seconds between two log lines about refused ``P-App-Param`` items
+PARAM_LOG_INTERVAL = 10.0
+
 
 class CallController:
     """The SIP stack's call factory and the runtime's dialer."""
@@ -70,6 +89,9 @@ class CallController:
         self.wav_cache = wav_cache if wav_cache is not None else WavCache()
         # decoded prompts by bundle name, with the PromptConfig they were built from
         self._prompts: dict[str, tuple[PromptConfig, PromptSets]] = {}
+        # rate limit of the refused-P-App-Param log line
+        self._param_log_after = float("-inf")
+        self._param_log_dropped = 0
         runtime.dialer = self.dialout
         runtime.bundle_hooks.append(self.load_prompts)
         for bundle in list(runtime.bundles.values()):
@@ -161,7 +183,7 @@ class CallController:
             leg.reply(404, "Not Found")
             return None
         bundle, diagram = self.runtime.apps[app]
-        variables = self._param_variables(leg) if bundle.set_param_variables else None
+        variables = self._param_variables(leg, bundle) if bundle.set_param_variables else None
         try:
             media = self.new_media()
         except NoMediaPortAvailable:
@@ -173,17 +195,57 @@ class CallController:
         self._track(call, "in")
         return call
 
-    @staticmethod
-    def _param_variables(leg: CallLeg) -> dict[str, str]:
-        """``set_param_variables``: ``P-App-Param: a=1;b=2`` become ``$a``, ``$b``."""
+    def _param_variables(self, leg: CallLeg, bundle: AppBundle) -> dict[str, str]:
+        """``set_param_variables``: ``P-App-Param: a=1;b=2`` become ``$a``, ``$b``.
+
+        The header comes from a stranger, so only plain names, a bounded number
+        of them and of bounded size are taken, and never one the daemon or the
+        bundle owns (``$config.db_url`` must stay what the operator wrote).
+        What is dropped is logged once per :data:`PARAM_LOG_INTERVAL`.
+        """
         headers = leg.request_headers
         raw = headers.get("p-app-param") if headers is not None else None
         out: dict[str, str] = {}
+        dropped: list[str] = []
         for item in (raw or "").split(";"):
             key, sep, value = item.partition("=")
-            if sep and key.strip():
-                out[key.strip()] = value.strip()
+            key, value = key.strip(), value.strip()
+            if not sep or not key:
+                continue
+            if not self._param_allowed(key, bundle):
+                dropped.append(key[:40])
+            elif len(value.encode("utf-8", "replace")) > PARAM_MAX_VALUE:
+                dropped.append(key + " (too long)")
+            elif key not in out and len(out) >= PARAM_MAX_COUNT:
+                dropped.append(key + " (too many)")
+            else:
+                out[key] = value
+        if dropped:
+            self._log_dropped_params(leg, dropped)
         return out
+
+    @staticmethod
+    def _param_allowed(key: str, bundle: AppBundle) -> bool:
+        return (
+            PARAM_NAME.match(key) is not None
+            and key not in RESERVED_PARAM_NAMES
+            and key not in bundle.config
+        )
+
+    def _log_dropped_params(self, leg: CallLeg, dropped: list[str]) -> None:
+        now = self.runtime.reactor.seconds()
+        if now < self._param_log_after:
+            self._param_log_dropped += 1
+            return
+        self._param_log_after = now + PARAM_LOG_INTERVAL
+        earlier, self._param_log_dropped = self._param_log_dropped, 0
+        log.warn(
+            "{call_id}: P-App-Param items refused: {names}"
+            " ({earlier} more calls with refused items before)",
+            call_id=leg.callid,
+            names=", ".join(repr(n) for n in dropped[:8]),
+            earlier=earlier,
+        )
 
     def _track(self, call: DSMCall, direction: str) -> None:
         self.calls[call.session.ltag] = call

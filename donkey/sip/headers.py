@@ -139,3 +139,39 @@ def tokens(values: Iterable[str]) -> list[str]:
     for v in values:
         out.extend(t.strip().lower() for t in v.split(",") if t.strip())
     return out
+
+
+#: the methods a donkey leg answers (RFC 3261 20.5 ``Allow``); PRACK and
+#: SUBSCRIBE are not among them: an in-dialog PRACK gets 501
+ALLOW_METHODS = (
+    "INVITE",
+    "ACK",
+    "CANCEL",
+    "BYE",
+    "OPTIONS",
+    "INFO",
+    "UPDATE",
+    "REFER",
+    "NOTIFY",
+    "MESSAGE",
+)
+
+#: the warn-agent of our ``Warning`` headers (RFC 3261 20.43: a pseudonym)
+WARN_AGENT = "donkey"
+
+
+def capability_headers(session_timer: bool) -> str:
+    """``Allow`` and ``Supported`` for a 2xx to INVITE or an OPTIONS reply.
+
+    Peers use them to choose how to talk to us (UPDATE or re-INVITE for a
+    refresh, REFER, MESSAGE); ``timer`` is named only when session timers
+    are on (RFC 4028 7.1).  An empty ``Supported`` says "no extensions".
+    """
+    supported = "timer" if session_timer else ""
+    return "Allow: %s\r\nSupported: %s\r\n" % (", ".join(ALLOW_METHODS), supported)
+
+
+def warning_header(code: int, text: str) -> str:
+    """``Warning: 305 donkey "text"`` (RFC 3261 20.43), *text* made a safe quoted string."""
+    safe = "".join(c if " " <= c < "\x7f" and c not in '"\\' else " " for c in text)
+    return 'Warning: %03d %s "%s"\r\n' % (code, WARN_AGENT, " ".join(safe.split())[:120])

@@ -83,6 +83,10 @@ class RequestOwner(Protocol):
         """Our request got 408/481: the dialog is gone on the other side."""
         ...
 
+    def capability_headers(self, extra: str = "") -> str:
+        """``Allow`` and ``Supported`` for an OPTIONS reply (plus *extra*)."""
+        ...
+
 
 def parse_dtmf_info(content_type: str, body: str) -> tuple[int | None, int]:
     """``(key, duration_ms)`` from an INFO body; ``(None, 250)`` when unparsable."""
@@ -215,7 +219,8 @@ class InDialogRequests:
         code = DEFAULT_REPLY.get(method)
         if code is None:
             return respond(req, user_agent, 501, "Not Implemented")
-        return respond(req, user_agent, code, "OK")
+        extra = self._owner.capability_headers() if method == "OPTIONS" else ""
+        return respond(req, user_agent, code, "OK", extra)
 
     def answer(
         self,
@@ -272,7 +277,9 @@ class InDialogRequests:
         pend = self._pending.get(cseq)
         if pend is not None:
             log.info(
-                "{cid}: request {cseq} unanswered, replying 500", cid=self._owner.callid, cseq=cseq
+                "{call_id}: request {cseq} unanswered, replying 500",
+                call_id=self._owner.callid,
+                cseq=cseq,
             )
             pend[1].teF = None
             self.answer(cseq, 500, "Server Internal Error")

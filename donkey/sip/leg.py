@@ -292,7 +292,11 @@ class CallLeg(PeerSide):
         """In-dialog request (INFO, REFER, NOTIFY…); final reply -> on_reply."""
         ua = self.ua
         if ua is None or not ua.isConnected():
-            log.warn("{cid}: {m} outside an established dialog dropped", cid=self.callid, m=method)
+            log.warn(
+                "{call_id}: {m} outside an established dialog dropped",
+                call_id=self.callid,
+                m=method,
+            )
             return None
         method = method.upper()
         if method == "INVITE":

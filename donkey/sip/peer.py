@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 from twisted.logger import Logger
 
 from donkey.sip.clock import Clock
-from donkey.sip.headers import SipHeaders
+from donkey.sip.headers import SipHeaders, capability_headers
 from donkey.sip.host import LegHost
 from donkey.sip.in_dialog import InDialogRequests, reply_info, respond
 from donkey.sip.session_timer import SessionTimer
@@ -98,7 +98,7 @@ class PeerSide:
         try:
             return fn(*args)
         except Exception:
-            log.failure("{cid}: listener.{name} failed", cid=self.callid, name=name)
+            log.failure("{call_id}: listener.{name} failed", call_id=self.callid, name=name)
             return None
 
     def update_reply_headers(self) -> str:
@@ -257,7 +257,15 @@ class PeerSide:
             self._in_response += 1
 
     def ua_2xx_headers(self) -> str:
-        return self.timer.response_headers()
+        """``Allow``/``Supported`` and the session-timer headers of our 2xx to an INVITE."""
+        return self.capability_headers(self.timer.response_headers())
+
+    def capability_headers(self, extra: str = "") -> str:
+        """``Allow`` and ``Supported`` (once: *extra* may bring its own ``Supported: timer``)."""
+        caps = capability_headers(self.host.session_timer.enabled)
+        if "supported:" in extra.lower():
+            caps = "".join(line + "\r\n" for line in caps.split("\r\n") if line.startswith("Allow"))
+        return caps + extra
 
     def ua_dead(self) -> None:
         self.timer.close()
@@ -304,6 +312,6 @@ class PeerSide:
     def _session_expired(self) -> None:
         if self.ended:
             return
-        log.info("{cid}: session timer expired", cid=self.callid)
+        log.info("{call_id}: session timer expired", call_id=self.callid)
         self.notify("on_session_timeout")
         self.bye()

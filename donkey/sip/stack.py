@@ -22,7 +22,7 @@ from twisted.logger import Logger
 
 from donkey.sip import reactor_bridge, sippy_process
 from donkey.sip.clock import Clock
-from donkey.sip.headers import make_headers
+from donkey.sip.headers import capability_headers, make_headers
 from donkey.sip.leg import CallLeg
 from donkey.sip.listener import CallListener
 from donkey.sip.session_timer import SessionTimerConfig
@@ -206,11 +206,7 @@ class SipStack(Service):
             return CallLeg.inbound(self, req, sip_t)
         if method == "OPTIONS":
             resp = req.genResponse(200, "OK", server=self.user_agent)
-            resp.appendHeaders(
-                make_headers(
-                    "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY\r\n"
-                )
-            )
+            resp.appendHeaders(make_headers(capability_headers(self.session_timer.enabled)))
             return (resp, None, None)
         if method in ("BYE", "INFO", "UPDATE", "NOTIFY", "REFER", "PRACK", "MESSAGE"):
             return (
@@ -240,7 +236,7 @@ class SipStack(Service):
         try:
             return self.call_factory(leg)
         except Exception:
-            log.failure("call factory failed")
+            log.failure("{call_id}: call factory failed", call_id=leg.callid)
             return None
 
     def send_response(self, resp: Any, sip_t: Any) -> None:

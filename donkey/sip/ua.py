@@ -38,6 +38,7 @@ from sippy.CCEvents import (
 from sippy.MsgBody import MsgBody
 from sippy.SipAddress import SipAddress
 from sippy.SipCallId import SipCallId
+from sippy.SipContact import SipContact
 from sippy.SipContentType import SipContentType
 from sippy.SipFrom import SipFrom
 from sippy.SipTo import SipTo
@@ -74,6 +75,23 @@ def next_hop_of(ruri: str) -> tuple[str, int]:
     """Where a request to *ruri* goes without a proxy: its host and port."""
     url = SipURL(ruri)
     return (url.host, int(url.port or 5060))
+
+
+#: the Contact user part when the R-URI has none (``sip:127.0.0.1``)
+CONTACT_USER = "donkey"
+
+
+def local_contact(user: str | None) -> SipContact:
+    """Our Contact: ``<sip:user@host:port>`` (sippy's default is ``Anonymous <sip:host:port>``).
+
+    A user part lets the peer's requests name what they reach (RFC 3261
+    8.1.1.8 wants a URI the peer can send to; peers such as baresip show
+    and match on it); the host and port are the stack's own address.
+    """
+    contact = SipContact()
+    contact.getUri().name = None
+    contact.getUrl().username = user or CONTACT_USER
+    return contact
 
 
 def _sdp(body: Any) -> str | None:
@@ -138,6 +156,7 @@ class LegUA(UA):
     # sippy's own attributes that the overrides below assign
     rAddr: Any
     rCSeq: Any
+    lContact: Any
 
     def __init__(self, owner: UaOwner, global_config: dict[str, Any], **kwargs: Any) -> None:
         self.owner: UaOwner | None = owner
@@ -192,6 +211,17 @@ class LegUA(UA):
                 owner.ua_bye(req)
             elif method == "INVITE" and self.in_connected_state():
                 owner.ua_reinvite(req)
+        initial = method == "INVITE" and self.state is None
+        if initial:
+            if self.lContact is None:
+                self.lContact = local_contact(req.getRURI().username)
+            if getattr(sip_t, "r487", None) is not None:
+                # sippy's transaction layer answers a CANCEL (or an expired
+                # INVITE) with a 487 it built before there was a UA; without
+                # our tag it gets a random one when sent, and the early
+                # dialog of a 183 would change its To-tag at the final reply
+                # (RFC 3261 12.1).
+                sip_t.r487.getHFBody("to").setTag(self.lTag)
         rval = super().recvRequest(req, sip_t)
         if owner is not None and rval is not None and method == "INVITE" and rval[1] is not None:
             rval = (rval[0], self._on_cancel(owner, rval[1]), self._on_no_ack(owner, rval[2]))
@@ -368,5 +398,6 @@ class _DialTry(CCEventTry):
         ua.lUri = lfrom
         ua.rUri = SipTo(address=sip_address(to_uri))
         ua.rTarget = SipURL(ruri)
+        ua.lContact.getUri().name = None
         curl = ua.lContact.getUrl()
-        curl.username = lfrom.getUrl().username
+        curl.username = lfrom.getUrl().username or CONTACT_USER

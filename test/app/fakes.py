@@ -38,6 +38,7 @@ class FakeLeg:
 
     def reply(self, code, reason, headers=""):
         self.sent.append(("reply", code, reason))
+        self.reply_headers = headers
 
     def bye(self, headers=""):
         self.sent.append(("bye", headers))

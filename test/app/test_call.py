@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 
 from twisted.internet import task
+from twisted.logger import formatEvent
 from twisted.trial import unittest
 
-from donkey.app.call import DSMCall, DSMMedia, quoted_display
+from donkey.app.call import DSMCall, DSMMedia, offer_warning, quoted_display
 from donkey.dsm.protocols import CallHandle, MediaHandle, protocol_members
 from donkey.dsm.runtime import Runtime
 from donkey.media.prompts import PromptCollection, PromptSets
@@ -28,6 +29,20 @@ transition "key" TALK - key / set($key=#key) -> TALK;
 transition "bye" (A, TALK) - hangup / stop(false) -> TALK;
 transition "timeout" TALK - rtpTimeout / set($timeout=#timeout_value) -> TALK;
 """
+
+COUNTED = """
+initial state A;
+transition "invite" A - invite / set($saw_invite=yes) -> A;
+transition "start" A - sessionStart / { set($started=yes); log(2, "counted in"); } -> TALK;
+state TALK;
+transition "bye" (A, TALK) - hangup / stop(false) -> TALK;
+transition "gone" (A, TALK) - beforeDestroy / set($counted_out=yes) -> TALK;
+"""
+
+AUDIO_PCMU = (
+    "v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=audio 4000 RTP/AVP 0\r\n"
+)
 
 KEEP = """
 initial state A;
@@ -54,9 +69,10 @@ class CallGlue(unittest.TestCase):
     def setUp(self):
         self.clock = task.Clock()
         self.runtime = Runtime(self.clock)
-        directory = write_scripts(self, s=SCRIPT, keep=KEEP)
+        directory = write_scripts(self, s=SCRIPT, keep=KEEP, counted=COUNTED)
         self.bundle = self.runtime.load_bundle(
-            "main", {"diag_path": directory, "load_diags": "s,keep", "run_invite_event": "yes"}
+            "main",
+            {"diag_path": directory, "load_diags": "s,keep,counted", "run_invite_event": "yes"},
         )
         self.controller = FakeController(self.runtime, dead_rtp_time=12)
 
@@ -99,6 +115,48 @@ class CallGlue(unittest.TestCase):
         self.assertNotIn("started", call.session.vars)
         self.assertTrue(self.media.closed)
         self.assertEqual(self.controller.ended, [call])
+
+    def test_refused_offer_runs_no_event_of_the_script(self):
+        """A call refused with 488 never started: no invite, no sessionStart, no beforeDestroy."""
+        call = self.new_call(app="counted", refuse_offer=True)
+        self.assertEqual(self.leg.sent, [("reply", 488, "Not Acceptable Here")])
+        self.assertTrue(call.session.ended)
+        for name in ("saw_invite", "started", "counted_out"):
+            self.assertNotIn(name, call.session.vars)
+        self.assertEqual(self.controller.ended, [call])
+
+    def test_a_started_call_runs_before_destroy(self):
+        """A call that was answered runs beforeDestroy at its end, as before."""
+        call = self.new_call(app="counted")
+        call.on_hangup("", False)
+        self.assertTrue(call.session.ended)
+        self.assertEqual(call.session.vars["counted_out"], "yes")
+
+    def test_488_names_what_was_missing(self):
+        """The 488 to an unusable offer carries a Warning header (RFC 3261 20.43)."""
+        self.new_call(refuse_offer=True)
+        self.assertRegex(self.leg.reply_headers, r'^Warning: 3\d\d donkey "[^"]+"\r\n$')
+
+    def test_warning_codes_follow_rfc_3261(self):
+        """No audio stream is 304, an unknown transport 302, no codec in common 305, garbage 399."""
+        video = AUDIO_PCMU.replace("m=audio 4000 RTP/AVP 0", "m=video 4000 RTP/AVP 96")
+        cases = [
+            (video, "304"),
+            (AUDIO_PCMU.replace("RTP/AVP", "UDP/TLS/RTP/SAVP"), "302"),
+            (AUDIO_PCMU.replace("RTP/AVP 0", "RTP/AVP 99"), "305"),
+            ("this is not sdp", "399"),
+        ]
+        for offer, code in cases:
+            self.assertTrue(offer_warning(offer).startswith("Warning: %s donkey " % code), offer)
+
+    def test_script_log_lines_carry_the_call_id(self):
+        """A DSM log() line of a live call starts with its Call-ID and has a call_id field."""
+        seen: list[dict] = []
+        self.runtime.log_observer = seen.append
+        self.new_call(app="counted")
+        (line,) = [e for e in seen if e.get("dsm_log")]
+        self.assertEqual(line["call_id"], "call-1@h")
+        self.assertTrue(formatEvent(line).startswith("call-1@h: FSM: "), formatEvent(line))
 
     def test_keys_from_the_media_are_key_events(self):
         """A DTMF key the media detects reaches the script as a key event with #key."""

@@ -12,6 +12,7 @@ from donkey.dsm.errors import CompileError
 from donkey.dsm.runtime import Runtime
 from donkey.media.rtp import NoMediaPortAvailable
 from donkey.media.wav import WavCache
+from donkey.sip.headers import SipHeaders
 from test.app.fakes import FakeLeg, FakeMediaSession
 from test.dsm.helpers import write_scripts
 from test.media.e2e_helpers import write_wav
@@ -39,7 +40,7 @@ class Controller(CallController):
 class AppSelection(unittest.TestCase):
     def setUp(self):
         self.runtime = Runtime(task.Clock())
-        directory = write_scripts(self, s=SCRIPT, other=SCRIPT)
+        directory = self.directory = write_scripts(self, s=SCRIPT, other=SCRIPT)
         self.runtime.load_bundle(
             "main",
             {
@@ -88,6 +89,70 @@ class AppSelection(unittest.TestCase):
         c = Controller(self.runtime, application="$(ruri.user)")
         call = c(FakeLeg(user="s"))
         self.assertEqual((call.session.vars["a"], call.session.vars["b"]), ("1", "2"))
+
+    def _vars_for(self, header: str) -> dict[str, str]:
+        c = Controller(self.runtime, application="$(ruri.user)")
+        leg = FakeLeg(user="s")
+        leg.request_headers = SipHeaders([("P-App-Param", header)])
+        return c(leg).session.vars
+
+    def test_p_app_param_cannot_override_config(self):
+        """A caller's P-App-Param: config.db_url=... leaves $config.db_url as configured."""
+        self.runtime.load_bundle(
+            "main",
+            {
+                "diag_path": self.directory,
+                "load_diags": "s",
+                "register_apps": "s",
+                "set_param_variables": "yes",
+                "db_url": "sqlite:///srv/good.db",
+            },
+        )
+        got = self._vars_for("config.db_url=sqlite:///tmp/evil.db;db_url=x;plain=1")
+        self.assertEqual(got["config.db_url"], "sqlite:///srv/good.db")
+        self.assertNotIn("db_url", got)
+        self.assertEqual(got["plain"], "1")
+
+    def test_p_app_param_takes_only_plain_unreserved_names(self):
+        """Dotted, odd and reserved names (errno, selects, switches) are dropped; plain ones kept."""
+        got = self._vars_for(
+            "errno=0;strerror=x;callid=c;connect_session=0;a.b=1;1x=2;x-y=3;ok_1=yes"
+        )
+        for name in ("errno", "strerror", "callid", "connect_session", "a.b", "1x", "x-y"):
+            self.assertNotIn(name, got)
+        self.assertEqual(got["ok_1"], "yes")
+
+    def test_p_app_param_is_bounded(self):
+        """At most 32 variables are taken, and a value over 256 bytes is dropped."""
+        items = ";".join("v%d=%d" % (i, i) for i in range(40))
+        got = self._vars_for(items + ";big=" + "x" * 257 + ";fits=" + "y" * 256)
+        taken = [k for k in got if k.startswith("v")]
+        self.assertEqual(len(taken), 32)
+        self.assertNotIn("big", got)
+        self.assertNotIn("fits", got)  # the 33rd name: over the count
+
+    def test_refused_p_app_param_logs_once_per_interval(self):
+        """Many calls with refused items give one log line per interval, not one per call."""
+        seen: list[dict] = []
+        from twisted.logger import globalLogPublisher
+
+        def observer(event: dict) -> None:
+            if "P-App-Param" in str(event.get("log_format", "")):
+                seen.append(event)
+
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
+        c = Controller(self.runtime, application="$(ruri.user)")
+        for _ in range(5):
+            leg = FakeLeg(user="s")
+            leg.request_headers = SipHeaders([("P-App-Param", "config.x=1")])
+            c(leg)
+        self.assertEqual(len(seen), 1)
+        self.assertEqual(seen[0]["call_id"], "call-1@h")
+        self.runtime.reactor.advance(11)
+        c(leg)
+        self.assertEqual(len(seen), 2)
+        self.assertEqual(seen[1]["earlier"], 4)
 
     def test_dialout_without_stack_is_an_error(self):
         """dlg.dialout before the SIP stack is attached fails clearly."""

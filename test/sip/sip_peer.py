@@ -59,6 +59,7 @@ class SipMessage:
     """A message the stack sent, parsed just enough for assertions."""
 
     def __init__(self, text: str) -> None:
+        self.text = text
         head, _, self.body = text.partition("\r\n\r\n")
         lines = head.split("\r\n")
         self.first = lines[0]

@@ -103,6 +103,50 @@ class AnswerTests(_LegTest):
         self.assertEqual(self.peer.last_final("INVITE").code, 487)
         self.assertEqual(self.app.get("on_hangup"), ("", True))
 
+    def test_cancel_after_183_keeps_the_early_dialog_tag(self):
+        """After a 183, the CANCEL's 487 carries the same To-tag as the 183 (RFC 3261 12.1)."""
+        self.behaviour = lambda leg: leg.ring(183, "Session Progress", OUR_SDP)
+        self.peer.request("INVITE", SDP)
+        (p183,) = [m for m in self.peer.new() if m.code == 183]
+        self.peer.request("CANCEL", cseq=1)
+        r487 = self.peer.last_final("INVITE")
+        self.assertEqual(r487.code, 487)
+        tag = p183["To"].partition(";tag=")[2]
+        self.assertTrue(tag)
+        self.assertEqual(r487["To"].partition(";tag=")[2], tag)
+        self.assertEqual(tag, self.app.leg.local_tag)
+
+    def test_contact_names_the_called_user(self):
+        """Our 200's Contact is <sip:called-user@our-address:port>, not 'Anonymous <sip:host>'."""
+        self.connect()
+        contact = self.peer.last_final("INVITE")["Contact"]
+        self.assertEqual(contact, "<sip:service@127.0.0.1:%d>" % self.stack.port)
+
+    def test_2xx_to_invite_carries_allow_and_supported(self):
+        """The 200 to an INVITE names the methods we answer and our extensions."""
+        self.connect()
+        ok = self.peer.last_final("INVITE")
+        allow = [m.strip() for m in ok["Allow"].split(",")]
+        for method in ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE", "REFER"):
+            self.assertIn(method, allow)
+        self.assertNotIn("PRACK", allow)
+        self.assertIn("Supported", ok.text)
+
+    def test_options_replies_carry_allow_and_supported(self):
+        """OPTIONS, out of a dialog and inside one, is answered 200 with Allow and Supported."""
+        self.connect()
+        self.peer.request("OPTIONS")
+        reply = self.peer.last_final("OPTIONS")
+        self.assertEqual(reply.code, 200)
+        self.assertIn("REFER", reply["Allow"])
+        self.assertIn("Supported:", reply.text)
+        self.peer.call_id, self.peer.to_tag = "other-call@127.0.0.1", ""
+        self.peer.request("OPTIONS")
+        reply = self.peer.last_final("OPTIONS")
+        self.assertEqual(reply.code, 200)
+        self.assertIn("MESSAGE", reply["Allow"])
+        self.assertIn("Supported:", reply.text)
+
     def test_reinvite_without_answer_is_refused(self):
         """A re-INVITE the app does not answer gets 488; the leg makes up no SDP."""
         self.connect()
@@ -184,6 +228,13 @@ class SessionTimerTests(_LegTest):
         self.assertEqual(resp.code, 422)
         self.assertEqual(resp["min-se"], "90")
         self.assertEqual(self.apps, [])
+
+    def test_2xx_names_timer_once(self):
+        """With session timers on, the 200 says Supported: timer once, next to Allow."""
+        self.connect(TIMER_HEADERS + "Session-Expires: 1800\r\n")
+        ok = self.peer.last_final("INVITE")
+        self.assertEqual(ok.text.count("Supported: timer"), 1)
+        self.assertIn("UPDATE", ok["Allow"])
 
     def test_we_refresh_with_update(self):
         """When the caller makes us refresher, it gets an UPDATE every half interval."""
