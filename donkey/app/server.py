@@ -344,6 +344,8 @@ def check_ports(cfg: ServerConfig) -> None:
         xmlrpc = XmlRpcConfig.from_dict(cfg.xmlrpc)
     except ValueError as e:
         raise StartupError(f"xmlrpc2di.conf: {e}") from None
+    if xmlrpc.exposure_problem():
+        raise StartupError(f"xmlrpc2di.conf: {xmlrpc.exposure_problem()}")
     probes = [("SIP", socket.SOCK_DGRAM, cfg.sip_ip, cfg.sip_port, "udp")]
     probes.append(("XML-RPC", socket.SOCK_STREAM, xmlrpc.server_ip, xmlrpc.port, "tcp"))
     for what, kind, host, port, proto in probes:
