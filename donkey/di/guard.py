@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from twisted.web import resource, server
 from twisted.web.iweb import IRequest
@@ -101,7 +102,17 @@ FORBIDDEN = _Refusal(403, b"client address not allowed\n", False)
 UNAUTHORIZED = _Refusal(401, b"authorization required\n", True)
 
 
-def refusal(policy: AccessPolicy, request: IRequest) -> resource.Resource | None:
+class Caller(Protocol):
+    """What the policy reads of a request: where it comes from and its basic credentials."""
+
+    def getClientAddress(self) -> Any: ...
+
+    def getUser(self) -> bytes: ...
+
+    def getPassword(self) -> bytes: ...
+
+
+def refusal(policy: AccessPolicy, request: Caller) -> resource.Resource | None:
     """The refusal ``request`` gets under ``policy``, or ``None`` if it may pass."""
     if policy.allow:
         client = request.getClientAddress()
@@ -134,7 +145,7 @@ class GuardResource(resource.Resource):
             return refused
         # Site already moved ``path`` from postpath to prepath for us: undo it so
         # the wrapped tree sees the request exactly as if it were the root.
-        request.postpath.insert(0, request.prepath.pop())  # type: ignore[attr-defined]
+        request.postpath.insert(0, request.prepath.pop())
         return self.wrapped
 
     def render(self, request: server.Request) -> bytes | int:
