@@ -18,6 +18,7 @@ import socket
 from typing import Any
 
 from twisted.application import service
+from twisted.internet import threads
 from twisted.logger import Logger, LogLevel
 
 from donkey.app.control import make_dsm_interface
@@ -388,7 +389,11 @@ def build_server(cfg: ServerConfig, reactor: Any) -> DonkeyServer:
         base_dir=cfg.plugin_dir,  # type: ignore[attr-defined]
         conference=ConferenceBridge(clock),
     )
-    dsm_interface: Any = make_dsm_interface(runtime)  # an IDIInterface
+    # loads read and compile in the reactor's thread pool, then install on the reactor
+    dsm_interface: Any = make_dsm_interface(  # an IDIInterface
+        runtime,
+        run_blocking=lambda f: threads.deferToThreadPool(reactor, reactor.getThreadPool(), f),
+    )
     registry.register("dsm", dsm_interface)
     ports = PortAllocator(cfg.rtp_low_port, cfg.rtp_high_port, host=cfg.media_ip)
     # the controller first: it decodes each bundle's prompts as the bundle loads
