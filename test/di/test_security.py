@@ -195,3 +195,22 @@ class MarshallingProperties(unittest.TestCase):
         with self.assertRaises(xmlrpclib.Fault) as caught:
             xmlrpclib.loads(marshal_response(Fault(code, text)))
         self.assertIsInstance(caught.exception.faultCode, int)
+
+
+class StartupRefusal(unittest.TestCase):
+    def test_daemon_refuses_network_listening_without_auth(self) -> None:
+        """The daemon's start-up check stops it in one line when XML-RPC would be open to the network."""
+        from donkey.app.server import StartupError, check_ports
+        from donkey.config import load_server_config
+
+        cfg = load_server_config()
+        cfg.xmlrpc["server_ip"] = "0.0.0.0"
+        cfg.xmlrpc["xmlrpc_port"] = "0"
+        cfg.values["sip_port"] = "0"
+        with self.assertRaises(StartupError) as caught:
+            check_ports(cfg)
+        message = str(caught.exception)
+        self.assertNotIn("\n", message)
+        self.assertIn("xmlrpc2di.conf: server_ip=0.0.0.0 is not a loopback address", message)
+        cfg.xmlrpc.update({"xmlrpc_user": "admin", "xmlrpc_password": "pw"})
+        check_ports(cfg)  # with a password it may listen
