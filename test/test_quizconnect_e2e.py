@@ -105,6 +105,7 @@ def write_config(base: str, bundle_lines: dict[str, str]) -> tuple[str, str]:
         f.write(
             "diag_path=.\nload_diags=\nregister_apps=\nmod_path=\nrun_invite_event=yes\n"
             f"conf_dir={dsm}\nmonitoring_full_stategraph=yes\n"
+            f"allowed_config_dirs={bundle_lines.get('diag_path', '')}\n"
             "monitoring_full_transitions=yes\n"
         )
     with open(os.path.join(etc, "xmlrpc2di.conf"), "w") as f:

@@ -53,12 +53,20 @@ class BundledDaemonTests(unittest.TestCase):
 
     async def test_broken_reload_keeps_the_running_app(self):
         """loadConfig of a broken script answers 500 file:line:col and hello keeps answering."""
+        # the bundled configuration plus a directory the control plane may load from
+        conf_copy = os.path.join(os.path.abspath(self.mktemp()), "conf")
+        shutil.copytree(os.path.join(ROOT, "conf"), conf_copy)
+        allowed = os.path.join(os.path.dirname(conf_copy), "allowed")
+        with open(os.path.join(conf_copy, "etc", "dsm.conf"), "a") as f:
+            f.write(f"allowed_config_dirs={allowed}\n")
+        self.daemon.stop()
+        self.daemon = Daemon(self, config=os.path.join(conf_copy, "sems.conf"))
         await self.daemon.ready()
-        bad = os.path.join(self.daemon.workdir, "broken")
+        bad = os.path.join(allowed, "broken")
         os.makedirs(bad)
         with open(os.path.join(bad, "hello.dsm"), "w") as f:
             f.write('initial state A;\ntransition "t" A - nosuch -> A;\n')
-        conf = os.path.join(self.daemon.workdir, "broken.conf")
+        conf = os.path.join(allowed, "broken.conf")
         with open(conf, "w") as f:
             f.write(f"diag_path={bad}\nload_diags=hello\nregister_apps=hello\n")
         code, reason = await self.daemon.call_xmlrpc("loadConfig", conf, "broken")

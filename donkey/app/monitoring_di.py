@@ -12,10 +12,10 @@ SEMS keep working.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
+from donkey.common import saferegex
 from donkey.di.registry import DIArgumentError, DIFunction, DIInterface, DIRegistry
 from donkey.monitoring.store import MonitoringStore
 
@@ -186,8 +186,8 @@ class MonitoringInterface(DIInterface):
         key = _str(args, 0, "listByRegex", "attribute name")
         pattern = _str(args, 1, "listByRegex", "regular expression")
         try:
-            rx = re.compile(pattern)
-        except re.error as e:
+            rx = saferegex.compile(pattern, fallback=False)
+        except saferegex.RegexError as e:
             raise DIArgumentError(
                 f"monitoring.listByRegex: could not compile regex {pattern!r}: {e}"
             ) from None

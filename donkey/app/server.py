@@ -18,6 +18,7 @@ import socket
 from typing import Any
 
 from twisted.application import service
+from twisted.internet import threads
 from twisted.logger import Logger, LogLevel
 
 from donkey.app.alarms import AlarmConfig, StuckCallDetector, register_alarms
@@ -349,6 +350,8 @@ def check_ports(cfg: ServerConfig) -> None:
         xmlrpc = XmlRpcConfig.from_dict(cfg.xmlrpc)
     except ValueError as e:
         raise StartupError(f"xmlrpc2di.conf: {e}") from None
+    if xmlrpc.exposure_problem():
+        raise StartupError(f"xmlrpc2di.conf: {xmlrpc.exposure_problem()}")
     probes = [("SIP", socket.SOCK_DGRAM, cfg.sip_ip, cfg.sip_port, "udp")]
     probes.append(("XML-RPC", socket.SOCK_STREAM, xmlrpc.server_ip, xmlrpc.port, "tcp"))
     for what, kind, host, port, proto in probes:
@@ -391,7 +394,11 @@ def build_server(cfg: ServerConfig, reactor: Any) -> DonkeyServer:
         base_dir=cfg.plugin_dir,  # type: ignore[attr-defined]
         conference=ConferenceBridge(clock),
     )
-    dsm_interface: Any = make_dsm_interface(runtime)  # an IDIInterface
+    # loads read and compile in the reactor's thread pool, then install on the reactor
+    dsm_interface: Any = make_dsm_interface(  # an IDIInterface
+        runtime,
+        run_blocking=lambda f: threads.deferToThreadPool(reactor, reactor.getThreadPool(), f),
+    )
     registry.register("dsm", dsm_interface)
     ports = PortAllocator(cfg.rtp_low_port, cfg.rtp_high_port, host=cfg.media_ip)
     # the controller first: it decodes each bundle's prompts as the bundle loads

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from donkey.common.files import FileRefused, read_regular_file
 from donkey.dsm.core import compile_test
 from donkey.dsm.diagram import Action, Condition, Diagram, ForLoop, IfBlock, State, Transition
 from donkey.dsm.errors import CompileError, CompileErrors, Location
@@ -113,10 +114,10 @@ def _read_into(
     if real in stack:
         raise CompileError(f"#include loop: '{path}' includes itself", at)
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read()
-    except OSError as e:
-        raise CompileError(f"cannot open '{path}': {e.strerror}", at) from None
+        # regular files only, bounded: an #include of a FIFO or /dev/urandom must not hang
+        text = read_regular_file(path)
+    except FileRefused as e:
+        raise CompileError(str(e), at) from None
     _read_lines(text.split("\n"), path, load_path, lines, origins, stack + [real])
 
 

@@ -21,12 +21,14 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
 from twisted.logger import Logger
 
+from donkey.common.files import FileRefused, read_regular_file
 from donkey.common.truthy import truthy
 from donkey.dsm.compiler import Compiler
 from donkey.dsm.core import core
@@ -73,8 +75,14 @@ class ModuleLoader:
     def __init__(self, default_paths: Iterable[str] = ()):
         self.default_paths = list(default_paths)
         self._cache: dict[tuple[str, str], Module] = {}
+        # bundles loaded over DI compile in a worker thread
+        self._lock = threading.RLock()
 
     def load(self, name: str, mod_path: str = "", location: Location | None = None) -> Module:
+        with self._lock:
+            return self._load(name, mod_path, location)
+
+    def _load(self, name: str, mod_path: str, location: Location | None) -> Module:
         key = (name, mod_path)
         cached = self._cache.get(key)
         if cached is not None:
@@ -172,10 +180,9 @@ def read_prompts_file(path: str) -> Prompts:
     :class:`CompileError` when the file cannot be read.
     """
     try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.readlines()
-    except OSError as e:
-        raise CompileError(f"prompts file '{path}': {e.strerror or 'cannot be read'}") from None
+        lines = read_regular_file(path).splitlines()
+    except FileRefused as e:
+        raise CompileError(f"prompts file: {e}") from None
     base = os.path.dirname(os.path.abspath(path))
     out: list[tuple[str, str]] = []
     for raw in lines:

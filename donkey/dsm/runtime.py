@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from twisted.logger import ILogObserver, Logger, globalLogPublisher
 
 from donkey.dsm import events as ev
+from donkey.dsm.diagram import Diagram
 from donkey.dsm.engine import ObserverChain, StateObserver
 from donkey.dsm.errors import CompileError
 from donkey.dsm.events import Event
@@ -220,7 +221,27 @@ class Runtime:
         self, name: str, conf: Mapping[str, str], base_dir: str | None = None, register: bool = True
     ) -> AppBundle:
         """Compile and install a bundle; on any error the old one stays (raises)."""
-        bundle = load_bundle(name, conf, self.modules, base_dir or self.base_dir)
+        return self.install_bundle(self.compile_bundle(name, conf, base_dir), register)
+
+    def compile_bundle(
+        self, name: str, conf: Mapping[str, str], base_dir: str | None = None
+    ) -> AppBundle:
+        """Read and compile a bundle without installing it (raises :class:`CompileError`).
+
+        Touches nothing of the running server but the module cache, so the
+        control plane runs it in a worker thread: reading and compiling a
+        large script does not stall the reactor.
+        """
+        return load_bundle(name, conf, self.modules, base_dir or self.base_dir)
+
+    def install_bundle(self, bundle: AppBundle, register: bool = True) -> AppBundle:
+        """Preload, check and install a compiled bundle (on the reactor).
+
+        Atomic: every check (preloads, ``register_apps`` naming loaded
+        diagrams, the bundle hooks) runs before anything is replaced, so any
+        error leaves the running bundles and apps as they were.
+        """
+        name = bundle.name
         for module in bundle.preloaded:
             try:
                 module.preload(bundle.config, self)
@@ -259,8 +280,10 @@ class Runtime:
 
     def compile_into_main(self, name: str, path: str, mod_path: str = "") -> AppBundle:
         """``loadDSM``: add one diagram to the main bundle (new calls only)."""
-        from dataclasses import replace
+        return self.install_into_main(name, self.compile_diagram(name, path, mod_path))
 
+    def compile_diagram(self, name: str, path: str, mod_path: str = "") -> Diagram:
+        """Read and compile one script without installing it (safe in a worker thread)."""
         from donkey.dsm.compiler import Compiler
         from donkey.dsm.core import core
 
@@ -269,6 +292,12 @@ class Runtime:
         diagram = compiler.compile_file(path, name)
         for warning in compiler.warnings:
             log.warn("{problem}", problem=str(warning))
+        return diagram
+
+    def install_into_main(self, name: str, diagram: Diagram) -> AppBundle:
+        """Add a compiled diagram to the main bundle (on the reactor); raises, changing nothing."""
+        from dataclasses import replace
+
         old = self.bundles.get("main")
         if old is None:
             bundle = AppBundle("main", dict(self.main_config), {name: diagram})

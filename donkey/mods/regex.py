@@ -19,7 +19,9 @@ SEMS-style ``mod_regex.conf`` (``name=regex`` lines) with the key
 those regexes exist from the first session of that bundle on.
 
 Patterns are POSIX EREs as SEMS's ``regcomp(REG_EXTENDED)`` (glibc) reads
-them, translated to Python's ``re``: bracket expressions with ``[:class:]``,
+them, translated to Python's ``re`` syntax and compiled with RE2, so matching takes
+time linear in the text (see :func:`compile_posix` for the few patterns RE2
+cannot take): bracket expressions with ``[:class:]``,
 ``[=c=]`` and ``[.c.]``, a literal backslash inside brackets, ``]`` first in
 a bracket, intervals ``{m,n}`` / ``{,n}``, stacked repetitions (``a**``,
 ``a{2}{3}``), ``$`` only at the very end, ``.`` matching newline, the GNU
@@ -48,6 +50,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from donkey.common import saferegex
+from donkey.common.saferegex import RegexTimeout, SafePattern
 from donkey.dsm.module import Module
 
 _STATE = "mod_regex.table"
@@ -77,7 +81,7 @@ class RegexTable:
     """The named regexes of one runtime."""
 
     def __init__(self) -> None:
-        self.patterns: dict[str, re.Pattern] = {}
+        self.patterns: dict[str, SafePattern] = {}
 
 
 def regex_table(runtime: Any) -> RegexTable:
@@ -307,12 +311,15 @@ def posix_to_python(pattern: str) -> str:
     return "".join(t for t, _ in seq)
 
 
-def compile_posix(pattern: str) -> re.Pattern:
-    """Compile a POSIX ERE; ``ValueError`` if glibc (or the translation) rejects it."""
-    try:
-        return re.compile(posix_to_python(pattern), re.DOTALL | re.ASCII)
-    except re.error as e:
-        raise ValueError(str(e)) from None
+def compile_posix(pattern: str) -> SafePattern:
+    """Compile a POSIX ERE; ``ValueError`` if glibc (or the translation) rejects it.
+
+    Compiled with RE2 (linear time in the text, so a caller's text cannot
+    stall the server); what RE2 lacks (back-references, ``\\<``/``\\>``)
+    falls back to Python's ``re`` with each match time-limited
+    (:mod:`donkey.common.saferegex`).
+    """
+    return saferegex.compile(posix_to_python(pattern), dotall=True, ascii=True)
 
 
 # ---------------------------------------------------------------------------
@@ -327,7 +334,11 @@ def _match(session: Any, event: Any, args: tuple) -> bool | None:
     if pattern is None:
         session.log.error("regex '{name}' not found for matching '{text}'", name=name, text=text)
         return None
-    m = pattern.search(text)
+    try:
+        m = pattern.search(text)
+    except RegexTimeout as e:
+        session.log.error("matching regex '{name}': {why}", name=name, why=str(e))
+        return False
     if m is None:
         return False
     for index, group in enumerate(m.groups(), 1):

@@ -37,6 +37,8 @@ from twisted.application.service import Service
 from twisted.internet import task
 from twisted.internet.interfaces import IReactorTime
 
+from donkey.common import saferegex
+from donkey.common.saferegex import SafePattern
 from donkey.common.truthy import truthy
 
 __all__ = [
@@ -159,13 +161,19 @@ class MonitoringStore:
         """IDs whose attributes equal every ``(attribute, value)`` given."""
         return [i for i, _ in self._matching(filters)]
 
-    def list_by_regex(self, key: str, pattern: str | re.Pattern) -> builtins.list[str]:
+    def list_by_regex(
+        self, key: str, pattern: str | SafePattern | re.Pattern[str]
+    ) -> builtins.list[str]:
         """IDs whose string attribute ``key`` contains a match for ``pattern``
         (searched, not anchored, like POSIX ``regexec``).
 
-        :raises re.error: for an invalid pattern.
+        A text pattern is compiled with RE2 (:mod:`donkey.common.saferegex`),
+        so the search is linear in the values' length whatever the pattern;
+        one RE2 cannot take (back-references, lookaround) is refused.
+
+        :raises RegexError: for an invalid or refused pattern.
         """
-        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
+        rx = saferegex.compile(pattern, fallback=False) if isinstance(pattern, str) else pattern
         out = []
         for ident, entry in self._entries.items():
             value = entry.info.get(key)

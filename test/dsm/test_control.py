@@ -28,6 +28,8 @@ class ControlTests(unittest.TestCase):
         )
         self.dsm = make_dsm_interface(self.h.runtime).functions
         self.dir = write_scripts(self, app=V2)
+        # the control plane loads only from configured directories
+        self.h.runtime.main_config["allowed_config_dirs"] = self.dir
         self.conf = os.path.join(self.dir, "bundle.conf")
         with open(self.conf, "w") as f:
             f.write(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from twisted.trial import unittest
 
@@ -61,6 +62,24 @@ class Actions(ScriptCase):
         """regex.match finds the pattern anywhere in the text, as regexec does."""
         s = self.run_script("regex.compile(r, dom[a-z]+);\nregex.match(r, sip:x@domain.org);")
         self.assertEqual(s.vars["regex.match"], "1")
+
+    def test_catastrophic_pattern_against_a_long_text_answers_at_once(self):
+        """``^(a+)+$`` against a caller's 40-character text answers 0 at once, not after minutes."""
+        started = time.monotonic()
+        s = self.run_script(
+            "regex.compile(r, ^(a+)+$);\nregex.match(r, $v);", {"v": "a" * 40 + "b"}
+        )
+        self.assertEqual(s.vars["regex.match"], "0")
+        self.assertLess(time.monotonic() - started, 1.0)
+
+    def test_catastrophic_back_reference_is_stopped(self):
+        """A back-reference pattern that would backtrack forever is stopped and answers 0."""
+        started = time.monotonic()
+        s = self.run_script(
+            "regex.compile(r, ^(a+)+\\1$);\nregex.match(r, $v);", {"v": "a" * 40 + "b"}
+        )
+        self.assertEqual(s.vars["regex.match"], "0")
+        self.assertLess(time.monotonic() - started, 2.0)
 
     def test_regex_text_is_not_resolved(self):
         """A '$' in the pattern is an anchor, not a variable reference."""

@@ -1,5 +1,7 @@
 """Tests for the ``monitoring`` DI interface: SEMS names, arguments and result shapes."""
 
+import time
+
 from twisted.internet import task
 from twisted.trial import unittest
 
@@ -171,6 +173,13 @@ class ReaderTests(InterfaceTestCase):
         e = self.fails("listByRegex", "r_uri", "(")
         self.assertIn("could not compile regex", e.message)
         self.fails("listByRegex", "r_uri")
+
+    def test_list_by_regex_catastrophic_pattern_answers_at_once(self):
+        """``^(a+)+$`` over 40 characters answers at once (finding 3: it froze calls for seconds)."""
+        self.store.set("a", "user", "a" * 40 + "!")
+        started = time.monotonic()
+        self.assertEqual(self.call("listByRegex", "user", "^(a+)+$"), [])
+        self.assertLess(time.monotonic() - started, 0.5)
 
     def test_get(self):
         """get answers [attributes] for a known ID, [] for an unknown one."""

@@ -6,6 +6,7 @@ import time
 from twisted.internet import task
 from twisted.trial import unittest
 
+from donkey.common.saferegex import RegexError
 from donkey.monitoring.store import (
     MonitoringGarbageCollector,
     MonitoringStore,
@@ -178,8 +179,21 @@ class ReadTests(StoreTestCase):
         self.assertEqual(self.store.list_by_regex("ruri", re.compile("other")), ["b"])
 
     def test_list_by_regex_bad_pattern(self):
-        """An invalid pattern raises re.error."""
-        self.assertRaises(re.error, self.store.list_by_regex, "ruri", "(")
+        """An invalid pattern raises RegexError."""
+        self.assertRaises(RegexError, self.store.list_by_regex, "ruri", "(")
+
+    def test_list_by_regex_catastrophic_pattern_is_linear(self):
+        """``^(a+)+$`` over a long value answers at once instead of freezing the server."""
+        self.store.set("a", "user", "a" * 40 + "b")
+        started = time.monotonic()
+        self.assertEqual(self.store.list_by_regex("user", "^(a+)+$"), [])
+        self.assertLess(time.monotonic() - started, 0.5)
+
+    def test_list_by_regex_refuses_backreferences(self):
+        """A pattern only a backtracking engine can run is refused with the reason."""
+        with self.assertRaises(RegexError) as caught:
+            self.store.list_by_regex("ruri", r"(a)\1")
+        self.assertIn("exponential", str(caught.exception))
 
     def test_get(self):
         """get answers an entry's attributes, or None for an unknown ID."""

@@ -4,70 +4,24 @@ The configuration is a plain ``dict[str, str]`` of ``xmlrpc2di.conf`` keys:
 ``server_ip`` (default 127.0.0.1; empty for any), ``xmlrpc_port`` (8090; 0
 picks a free port), ``export_di``, ``direct_export``, and donkey's additions
 ``xmlrpc_user``/``xmlrpc_password`` (HTTP basic auth), ``xmlrpc_allow``
-(``;``-separated client addresses or networks), ``xmlrpc_allow_none`` and
-``xmlrpc_timeout`` (seconds a DI call may take; default 30).
+(client addresses or networks, separated by ``,`` or ``;``),
+``xmlrpc_allow_none`` and ``xmlrpc_timeout`` (seconds a DI call may take;
+default 30).
+
+The control plane can load scripts and Python modules, so it is an
+administrator's door: :meth:`XmlRpcConfig.exposure_problem` says why a
+configuration must not listen (a non-loopback address without
+``xmlrpc_user``), and the service refuses to start with it.
 """
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from donkey.common.truthy import truthy
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def _names(value: str | None) -> tuple[str, ...]:
-    """The non-empty items of a ``;``-separated list."""
-    return tuple(n.strip() for n in (value or "").split(";") if n.strip())
-
-
-@dataclass(frozen=True)
-class AccessPolicy:
-    """Who may call: optional HTTP basic credentials and an optional list of client networks.
-
-    Empty means no restriction.
-    """
-
-    user: str | None = None
-    password: str | None = None
-    allow: tuple[Network, ...] = ()
-
-    @classmethod
-    def parse_allow(cls, spec: str) -> tuple[Network, ...]:
-        """``"127.0.0.1;::1;10.0.0.0/8"`` to networks; raises ``ValueError``."""
-        nets = []
-        for item in _names(spec):
-            try:
-                nets.append(ipaddress.ip_network(item, strict=False))
-            except ValueError:
-                raise ValueError(f"xmlrpc_allow: {item!r} is not an address or network") from None
-        return tuple(nets)
-
-    def address_allowed(self, host: str | None) -> bool:
-        """Whether a client at ``host`` may call (an IPv4-mapped IPv6 address counts as IPv4)."""
-        if not self.allow:
-            return True
-        if not host:
-            return False
-        try:
-            addr = ipaddress.ip_address(host.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped
-        return any(addr in net for net in self.allow)
-
-    def credentials_valid(self, user: bytes, password: bytes) -> bool:
-        """Whether basic-auth ``user``/``password`` match (compared in constant time)."""
-        if self.user is None:
-            return True
-        ok_user = hmac.compare_digest(user, self.user.encode("utf-8"))
-        ok_pass = hmac.compare_digest(password, (self.password or "").encode("utf-8"))
-        return ok_user and ok_pass
+from donkey.di.guard import AccessPolicy, names
 
 
 @dataclass(frozen=True)
@@ -81,6 +35,31 @@ class XmlRpcConfig:
     allow_none: bool = False
     timeout: float = 30.0
     policy: AccessPolicy = field(default_factory=AccessPolicy)
+
+    def listens_on_loopback(self) -> bool:
+        """Whether ``server_ip`` is a loopback address (empty, meaning every address, is not)."""
+        ip = self.server_ip.strip().strip("[]")
+        if ip == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(ip.split("%", 1)[0]).is_loopback
+        except ValueError:
+            return False  # a host name (or empty): may well be reachable from outside
+
+    def exposure_problem(self) -> str | None:
+        """Why this configuration must not listen, or ``None`` if it may.
+
+        Anyone who reaches the control plane can load scripts and modules
+        into the server, so listening beyond loopback needs ``xmlrpc_user``
+        (and a password) set.
+        """
+        if self.listens_on_loopback() or (self.policy.user and self.policy.password):
+            return None
+        where = self.server_ip or "every address"
+        return (
+            f"server_ip={where} is not a loopback address and no xmlrpc_user/"
+            "xmlrpc_password is set: refusing to open the control plane to the network"
+        )
 
     @classmethod
     def from_dict(cls, config: Mapping[str, str]) -> XmlRpcConfig:
@@ -106,7 +85,7 @@ class XmlRpcConfig:
             server_ip="127.0.0.1" if ip is None else ip.strip(),
             port=port,
             export_di=truthy(config.get("export_di"), True),
-            direct_export=_names(config.get("direct_export")),
+            direct_export=names(config.get("direct_export")),
             allow_none=truthy(config.get("xmlrpc_allow_none"), False),
             timeout=timeout,
             policy=AccessPolicy(

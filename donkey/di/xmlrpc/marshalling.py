@@ -6,13 +6,38 @@ output is as compact and typed as SEMS's XmlRpc++ sends it.
 
 from __future__ import annotations
 
+import re
 import xmlrpc.client as xmlrpclib
 from collections.abc import Mapping
 from typing import Any
 
 from twisted.web.xmlrpc import Fault
 
+# the failure code, for a fault whose own code cannot be sent (faults.py imports
+# DI names; this module stays free of them)
+FAULT_FAILURE = 500
 _XMLRPC_INT_MIN, _XMLRPC_INT_MAX = -(2**31), 2**31 - 1
+
+#: What XML 1.0 cannot carry at all, not even as a character reference:
+#: control characters other than tab, newline and carriage return, lone
+#: surrogates, U+FFFE and U+FFFF.  Values from SIP (a From display name with
+#: ``\x1b\x01``) and error texts quoting a NUL contain them.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+#: What each of those characters is sent as.
+REPLACEMENT = "\ufffd"
+
+
+def xml_safe(s: str) -> str:
+    """``s`` with every character XML 1.0 cannot carry replaced by U+FFFD.
+
+    Replaced rather than escaped: a character reference such as ``&#1;`` is
+    not well-formed XML 1.0 either, and every client's parser (Python's
+    :mod:`xmlrpc.client`, XmlRpc++) would refuse the whole reply.
+    """
+    if _NOT_XML.search(s) is None:
+        return s
+    return _NOT_XML.sub(REPLACEMENT, s)
 
 
 class _Sink(list):
@@ -57,7 +82,11 @@ def encode(value: Any, out: _Sink, allow_none: bool) -> None:
         out.append("<value><double>%r</double></value>" % value)
     elif value is None:
         out.append("<value><nil/></value>" if allow_none else "<value><int>0</int></value>")
-    elif isinstance(value, (xmlrpclib.Binary, xmlrpclib.DateTime)):
+    elif isinstance(value, xmlrpclib.DateTime):
+        out.append(
+            "<value><dateTime.iso8601>%s</dateTime.iso8601></value>" % _escape(str(value.value))
+        )
+    elif isinstance(value, xmlrpclib.Binary):
         value.encode(out)
     elif isinstance(value, (bytes, bytearray)):
         xmlrpclib.Binary(bytes(value)).encode(out)
@@ -78,7 +107,8 @@ def encode(value: Any, out: _Sink, allow_none: bool) -> None:
 
 
 def _escape(s: str) -> str:
-    """XML-escape text content (quotes need no escaping there)."""
+    """XML-escape text content (quotes need no escaping there), made XML-safe first."""
+    s = xml_safe(s)
     if "&" in s:
         s = s.replace("&", "&amp;")
     if "<" in s:
@@ -91,7 +121,11 @@ def _escape(s: str) -> str:
 def marshal_response(result: Any, allow_none: bool = False) -> bytes:
     """A complete ``methodResponse`` document for ``result`` (or a :class:`Fault`)."""
     if isinstance(result, Fault):
-        return xmlrpclib.dumps(result, methodresponse=True).encode("utf-8")
+        code = result.faultCode if type(result.faultCode) is int else FAULT_FAILURE
+        if not _XMLRPC_INT_MIN <= code <= _XMLRPC_INT_MAX:
+            code = FAULT_FAILURE
+        safe = Fault(code, xml_safe(str(result.faultString)))
+        return xmlrpclib.dumps(safe, methodresponse=True).encode("utf-8", "xmlcharrefreplace")
     out = _Sink()
     out.append("<?xml version='1.0'?>\n<methodResponse><params><param>")
     encode(result, out, allow_none)

@@ -29,7 +29,6 @@ from twisted.web import server
 from twisted.web.xmlrpc import XMLRPC, Fault
 
 from donkey.di.registry import DIArgumentError, DIRegistry
-from donkey.di.xmlrpc.config import AccessPolicy
 from donkey.di.xmlrpc.control import CoreControl
 from donkey.di.xmlrpc.faults import FAULT_BAD_REQUEST, FAULT_FAILURE, FAULT_UNKNOWN_METHOD, to_fault
 from donkey.di.xmlrpc.marshalling import marshal_response
@@ -63,8 +62,10 @@ def _global_reactor() -> Any:
 class DIXmlRpcResource(XMLRPC):
     """The XML-RPC resource.
 
-    Policy (which interfaces are exported, who may call) is given to it; it
-    does no I/O of its own besides answering.
+    Policy (which interfaces are exported) is given to it; it does no I/O of
+    its own besides answering.  Who may call is checked before a request
+    reaches it, by the :class:`~donkey.di.guard.GuardResource` the service
+    puts in front of it.
 
     :param registry: where ``di`` and direct exports find interfaces.
     :param core: answers the built-in methods.
@@ -79,7 +80,6 @@ class DIXmlRpcResource(XMLRPC):
         export_di: bool = True,
         direct_export: tuple[str, ...] | list[str] = (),
         allow_none: bool = False,
-        policy: AccessPolicy | None = None,
         timeout: float = 30.0,
         clock: Clock | None = None,
     ) -> None:
@@ -88,7 +88,6 @@ class DIXmlRpcResource(XMLRPC):
         self.core = core
         self.export_di = export_di
         self.direct_export = tuple(direct_export)
-        self.policy = policy or AccessPolicy()
         self.timeout = timeout
         self.clock: Clock = clock if clock is not None else _global_reactor()
         #: told each method called (by name; unknown names as ``(unknown)``): the metrics
@@ -217,24 +216,6 @@ class DIXmlRpcResource(XMLRPC):
         return names + qualified
 
     # -- HTTP ------------------------------------------------------------
-
-    def render(self, request: server.Request) -> bytes | int:
-        """Check the caller against the access policy, then dispatch."""
-        policy = self.policy
-        if policy.allow:
-            client = request.getClientAddress()
-            if not policy.address_allowed(getattr(client, "host", None)):
-                request.setResponseCode(403)
-                request.setHeader(b"content-type", b"text/plain")
-                return b"client address not allowed\n"
-        if policy.user is not None and not policy.credentials_valid(
-            request.getUser(), request.getPassword()
-        ):
-            request.setResponseCode(401)
-            request.setHeader(b"www-authenticate", b'Basic realm="donkey xmlrpc"')
-            request.setHeader(b"content-type", b"text/plain")
-            return b"authorization required\n"
-        return super().render(request)
 
     def render_POST(self, request: server.Request) -> bytes | int:
         """Parse the call, run it, and answer now or (for a pending Deferred) later."""

@@ -7,11 +7,13 @@ from typing import Any, Protocol
 
 from twisted.application.service import Service
 from twisted.internet import defer
-from twisted.web import http, resource, server
+from twisted.web import http, server
+from twisted.web.resource import Resource
 
+from donkey.di.guard import GuardResource
 from donkey.di.registry import DIRegistry
 from donkey.di.web import ControlRoot
-from donkey.di.xmlrpc.config import XmlRpcConfig
+from donkey.di.xmlrpc.config import AccessPolicy, XmlRpcConfig
 from donkey.di.xmlrpc.control import CoreControl
 from donkey.di.xmlrpc.resource import DIXmlRpcResource
 
@@ -33,20 +35,23 @@ class TCPReactor(Protocol):
 
 
 class _ControlSite(server.Site):
-    """A Site tuned for RPC.
+    """A Site tuned for RPC, its whole tree behind the access policy.
 
     No per-request access log line (SEMS logs none either, and it costs a
     tenth of a request), and no form parsing of POST bodies (XML-RPC bodies
-    are not forms).
+    are not forms).  The root is wrapped in a
+    :class:`~donkey.di.guard.GuardResource`, so a request the policy refuses
+    is answered 401/403 before any resource (and any DI code) sees it.
     """
 
     noisy = False
 
-    def __init__(self, root: resource.Resource) -> None:
+    def __init__(self, root: Resource, policy: AccessPolicy) -> None:
+        guarded = GuardResource(root, policy)
         try:
-            super().__init__(root, parsePOSTFormSubmission=False)
+            super().__init__(guarded, parsePOSTFormSubmission=False)
         except TypeError:  # Twisted before the option existed
-            super().__init__(root)
+            super().__init__(guarded)
 
     def log(self, request: http.Request) -> None:
         """No access log."""
@@ -68,13 +73,17 @@ class XmlRpcService(Service):
         port_number: int,
         interface: str,
         reactor: TCPReactor,
+        policy: AccessPolicy | None = None,
     ) -> None:
         self.resource = resource
+        self.policy = policy or AccessPolicy()
         self.port_number = port_number
         self.interface = interface
         self.reactor = reactor
-        self.web = ControlRoot(resource, resource.policy)
-        self.site = _ControlSite(self.web)
+        #: the web root: XML-RPC at / and /RPC2, and the pages the app adds (/metrics, /console/)
+        self.web = ControlRoot(resource)
+        # one guard in front of the whole root: every page has XML-RPC's access policy
+        self.site = _ControlSite(self.web, self.policy)
         self.port: _Port | None = None
 
     def startService(self) -> None:
@@ -103,19 +112,23 @@ def make_xmlrpc_service(
 ) -> XmlRpcService:
     """Build (not start) the XML-RPC service from ``xmlrpc2di.conf`` keys.
 
-    :raises ValueError: a configuration value is malformed.
+    :raises ValueError: a configuration value is malformed, or the
+        configuration would open the control plane to the network without
+        authentication (:meth:`XmlRpcConfig.exposure_problem`).
     """
     if reactor is None:
         from twisted.internet import reactor
     cfg = XmlRpcConfig.from_dict(config)
+    problem = cfg.exposure_problem()
+    if problem is not None:
+        raise ValueError(problem)
     resource = DIXmlRpcResource(
         registry,
         core,
         export_di=cfg.export_di,
         direct_export=cfg.direct_export,
         allow_none=cfg.allow_none,
-        policy=cfg.policy,
         timeout=cfg.timeout,
         clock=reactor,
     )
-    return XmlRpcService(resource, cfg.port, cfg.server_ip, reactor)
+    return XmlRpcService(resource, cfg.port, cfg.server_ip, reactor, cfg.policy)
