@@ -9,9 +9,10 @@ import treq
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
-from twisted.web.resource import Resource
+from twisted.web.resource import Resource, getChildForRequest
 from twisted.web.test.requesthelper import DummyRequest
 
+from donkey.di.guard import GuardResource
 from donkey.di.web import ControlRoot
 from donkey.di.xmlrpc.config import AccessPolicy
 from test.daemon import Daemon, sipp_available
@@ -70,7 +71,7 @@ class _Rpc(Resource):
 
 
 class WebRootTests(unittest.TestCase):
-    def child(self, root: ControlRoot, path: bytes, host: str = "127.0.0.1") -> Resource:
+    def child(self, root: Resource, path: bytes, host: str = "127.0.0.1") -> Resource:
         request = DummyRequest([path])
         request.client = type("Addr", (), {"host": host})()
         request.getClientAddress = lambda: request.client
@@ -90,12 +91,20 @@ class WebRootTests(unittest.TestCase):
     def test_pages_follow_the_access_policy(self) -> None:
         """A client outside the allow-list gets 403 from a page, as it would from XML-RPC."""
         policy = AccessPolicy(allow=AccessPolicy.parse_allow("10.0.0.0/8"))
-        root = ControlRoot(_Rpc(), policy)
+        root = ControlRoot(_Rpc())
         root.add_page("metrics", _Page())
-        refused, request = self.child(root, b"metrics", host="127.0.0.1")
-        self.assertEqual(refused.render(request), b"client address not allowed\n")
+        guarded = GuardResource(root, policy)  # as the control-plane site serves it
+
+        def traverse(host: str) -> tuple[Resource, DummyRequest]:
+            request = DummyRequest([b"metrics"])
+            request.client = type("Addr", (), {"host": host})()
+            request.getClientAddress = lambda: request.client
+            return getChildForRequest(guarded, request), request
+
+        refused, request = traverse("127.0.0.1")
+        refused.render(request)
         self.assertEqual(request.responseCode, 403)
-        allowed, _ = self.child(root, b"metrics", host="10.1.2.3")
+        allowed, _ = traverse("10.1.2.3")
         self.assertIsInstance(allowed, _Page)
 
 
