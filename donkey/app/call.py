@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
 
+from donkey.app.b2b import B2BBridge
 from donkey.dsm import callflow
 from donkey.dsm import events as ev
 from donkey.dsm.events import Event
@@ -230,6 +231,8 @@ class DSMCall:
         )
         self.session.ending.append(self._session_ended)
         self.direction = leg.direction
+        #: B2B call control (``B2B.*``): the callee leg this call may bridge to
+        self.b2b = B2BBridge(self)
 
     # -- selects (session.select reads these) --------------------------------
     @property
@@ -274,8 +277,8 @@ class DSMCall:
 
     @property
     def other_id(self) -> str:
-        """donkey's calls have one leg: no B2B peer."""
-        return ""
+        """The B leg's local tag while this call is bridged ('' otherwise)."""
+        return self.b2b.other_id
 
     # -- the mod_dlg handle -------------------------------------------------------
     def accept_invite(self, code: int = 200, reason: str = "OK", headers: str = "") -> bool:
@@ -372,6 +375,7 @@ class DSMCall:
         self.session.when_idle(lambda: self.session.stop(False))
 
     def on_hangup(self, headers: str, by_cancel: bool) -> None:
+        self.b2b.caller_gone(headers)  # end to end: B gets BYE (CANCEL while it rings)
         self.media.disconnect()
         self._post(ev.HANGUP, headers=headers)
 
@@ -400,6 +404,9 @@ class DSMCall:
         self.session.when_idle(default)
 
     def on_reinvite(self, sdp: str | None) -> str | None:
+        bridged = self.b2b.caller_reoffer(sdp)
+        if bridged is not None:
+            return bridged
         if not sdp:
             return self.media.offer()
         try:
@@ -421,6 +428,8 @@ class DSMCall:
         return True
 
     def on_reply(self, code: int, reason: str, info: dict[str, Any]) -> None:
+        if self.b2b.caller_reply(code, reason):
+            return  # the answer to a re-INVITE of the B2B media dance
         if self.session.vars.get("enable_reply_events") == "true":
             self.session.objects["dlg.reply"] = info
             self._post(ev.SIP_REPLY, **{k: str(v) for k, v in info.items()})
@@ -438,6 +447,7 @@ class DSMCall:
             self.session.stop(False)
 
     def _session_ended(self, session: Session) -> None:
+        self.b2b.close()
         self.media.close()
         self.controller.call_ended(self)
 
