@@ -385,7 +385,13 @@ class B2BBridge:
         if kind == "bridge":
             callee = self.callee
             if 200 <= code < 300 and callee is not None and callee.leg is not None:
-                callee.leg.reinvite(call.leg.remote_sdp or "")
+                answer = call.leg.remote_sdp or ""
+                self._last_caller_sdp = answer
+                if answer == callee.leg.local_sdp:
+                    # what B was offered already: a re-offer of it is its next version
+                    # (sippy would not send an unchanged SDP at all)
+                    answer = bump_sdp_version(answer)
+                callee.leg.reinvite(answer)
         elif kind == "own" and 200 <= code < 300 and call.leg.remote_sdp:
             try:
                 call.media.apply_answer(call.leg.remote_sdp)
