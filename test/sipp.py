@@ -310,6 +310,13 @@ class Uac(Scenario):
         )
         return self.recv(checks, response=200, response_txn="info")
 
+    def answer_reinvite(self, checks: Sequence[Check] = (), answer: str | None = None) -> Self:
+        """The far end re-INVITEs (its offer must match *checks*): 200 with *answer*, ACK."""
+        self.recv(checks, request="INVITE", timeout=15000)
+        hdrs = [f"Contact: {self.contact}"]
+        self.send(_message(reply_lines(200, "OK", headers=hdrs, body=True), answer or sdp()))
+        return self.recv(request="ACK", timeout=5000)
+
     def bye(self, headers: Sequence[str] = ("X-Bye-Reason: done",)) -> Self:
         """The caller hangs up; expect 200."""
         self.request("BYE", headers=headers, txn="bye")
@@ -377,6 +384,25 @@ class Uas(Scenario):
         lines = reply_lines(code, reason, to_tag, hdrs, answer is not None, cseq)
         self.send(_message(lines, answer), retrans=500 if retrans else None, **attrs)
         return self
+
+    def answer_reinvite(self, checks: Sequence[Check] = (), answer: str | None = None) -> Self:
+        """donkey re-INVITEs (its offer must match *checks*): 200 with *answer*, ACK."""
+        self.recv(checks, request="INVITE", timeout=15000)
+        self.reply(200, "OK", answer=answer or sdp(), to_tag=False)
+        return self.recv(request="ACK", timeout=5000)
+
+    def invited(self, checks: Sequence[Check] = ()) -> Self:
+        """The initial INVITE (matching *checks*); its Contact is where in-dialog requests go."""
+        return self.recv(
+            checks,
+            request="INVITE",
+            rrs=True,
+            timeout=15000,
+        )
+
+    def acked(self) -> Self:
+        """The ACK of our 200."""
+        return self.recv(request="ACK")
 
 
 # ------------------------------------------------------- the shared scenarios

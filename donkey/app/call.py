@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from twisted.logger import ILogObserver, Logger
 
+from donkey.app.b2b import B2BBridge
 from donkey.dsm import callflow
 from donkey.dsm import events as ev
 from donkey.dsm.events import Event
@@ -276,6 +277,8 @@ class DSMCall:
         self.direction = leg.direction
         self._setup_timer: DelayedCall | None = None
         self._watch_dead_call()
+        #: B2B call control (``B2B.*``): the callee leg this call may bridge to
+        self.b2b = B2BBridge(self)
 
     # -- selects (session.select reads these) --------------------------------
     @property
@@ -320,8 +323,8 @@ class DSMCall:
 
     @property
     def other_id(self) -> str:
-        """donkey's calls have one leg: no B2B peer."""
-        return ""
+        """The B leg's local tag while this call is bridged ('' otherwise)."""
+        return self.b2b.other_id
 
     # -- the mod_dlg handle -------------------------------------------------------
     def accept_invite(self, code: int = 200, reason: str = "OK", headers: str = "") -> bool:
@@ -459,6 +462,7 @@ class DSMCall:
     def on_hangup(self, headers: str, by_cancel: bool) -> None:
         if by_cancel:
             self._final(487)  # the stack answers the CANCELed INVITE with 487
+        self.b2b.caller_gone(headers)  # end to end: B gets BYE (CANCEL while it rings)
         self.media.disconnect()
         self._post(ev.HANGUP, headers=headers)
 
@@ -493,6 +497,9 @@ class DSMCall:
         answer is complete, so the call keeps its codec, address and direction
         (RFC 3261 §14.2: the session stays as it was).
         """
+        bridged = self.b2b.caller_reoffer(sdp)
+        if bridged is not None:
+            return bridged
         if not sdp:
             return self.media.offer()
         try:
@@ -583,6 +590,8 @@ class DSMCall:
         return True
 
     def on_reply(self, code: int, reason: str, info: dict[str, Any]) -> None:
+        if self.b2b.caller_reply(code, reason):
+            return  # the answer to a re-INVITE of the B2B media dance
         if self.session.vars.get("enable_reply_events") == "true":
             self.session.objects["dlg.reply"] = info
             self._post(ev.SIP_REPLY, **{k: str(v) for k, v in info.items()})
@@ -601,6 +610,7 @@ class DSMCall:
 
     def _session_ended(self, session: Session) -> None:
         self._cancel_setup_timer()
+        self.b2b.close()
         self.media.close()
         self.controller.call_ended(self)
 

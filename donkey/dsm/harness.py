@@ -27,6 +27,7 @@ from twisted.logger import LogLevel, formatEvent
 
 from donkey.dsm import callflow
 from donkey.dsm import events as ev
+from donkey.dsm.core.b2b import InviteHeaders
 from donkey.dsm.diagram import Transition
 from donkey.dsm.engine import StateObserver
 from donkey.dsm.events import Event
@@ -34,6 +35,7 @@ from donkey.dsm.loader import AppBundle, PromptConfig
 from donkey.dsm.protocols import (
     AudioSink,
     AudioSource,
+    B2BHandle,
     CallHandle,
     ConferenceRooms,
     DialRequest,
@@ -57,6 +59,7 @@ class Record:
     media_calls: list[tuple[Any, ...]] = field(default_factory=list)
     call_calls: list[tuple[Any, ...]] = field(default_factory=list)
     dialouts: list[dict[str, str]] = field(default_factory=list)
+    b2b_calls: list[tuple[Any, ...]] = field(default_factory=list)
     logs: list[str] = field(default_factory=list)
     vars_logged: list[dict[str, str]] = field(default_factory=list)
 
@@ -102,6 +105,87 @@ class RecordingHeaders(dict[str, str]):
         return super().get(key.lower(), default)
 
 
+class RecordingB2B:
+    """The B2B control of a harness call (:class:`~donkey.dsm.protocols.B2BHandle`).
+
+    It remembers every request in ``record.b2b_calls``; the test plays the
+    callee by posting ``B2B.otherReply`` and ``B2B.otherBye`` itself.
+    """
+
+    def __init__(self, record: Record):
+        self.record = record
+        self._headers = InviteHeaders()
+        self.callee: tuple[str, str] | None = None  # (remote_party, remote_uri) once dialled
+        self.rtp_relay_mode = "RTP_Direct"
+
+    def _note(self, name: str, *args: Any) -> None:
+        self.record.b2b_calls.append((name, *args))
+
+    def connect_callee(
+        self,
+        remote_party: str,
+        remote_uri: str,
+        *,
+        local_party: str = "",
+        local_uri: str = "",
+        auth_user: str = "",
+        auth_pwd: str = "",
+        callid: str = "",
+        relayed_invite: bool = False,
+        rtp_relay: bool = False,
+    ) -> None:
+        self._note(
+            "connect_callee",
+            remote_party,
+            remote_uri,
+            {
+                "local_party": local_party,
+                "local_uri": local_uri,
+                "auth_user": auth_user,
+                "auth_pwd": auth_pwd,
+                "callid": callid,
+                "relayed_invite": relayed_invite,
+                "rtp_relay": rtp_relay,
+                "headers": self._headers.text,
+            },
+        )
+        self.callee = (remote_party, remote_uri)
+        self.rtp_relay_mode = "RTP_Relay" if rtp_relay else "RTP_Direct"
+
+    def terminate_other_leg(self) -> None:
+        self._note("terminate_other_leg")
+        self.callee = None
+
+    def send_reinvite(self, generate_sdp: bool, headers: str = "") -> None:
+        self._note("send_reinvite", generate_sdp, headers)
+
+    def set_early_media_relay(self, enabled: bool) -> None:
+        self._note("set_early_media_relay", enabled)
+
+    def set_relay_only(self, enabled: bool) -> None:
+        self._note("set_relay_only", enabled)
+
+    def add_header(self, header: str) -> None:
+        self._headers.add(header)
+
+    def remove_header(self, name: str) -> None:
+        self._headers.remove(name)
+
+    def clear_headers(self) -> None:
+        self._headers.clear()
+
+    def set_headers(self, headers: str, replace_crlf: bool = False) -> None:
+        self._headers.set(headers, replace_crlf)
+
+    @property
+    def headers(self) -> str:
+        return self._headers.text
+
+    def relay_event(self, params: Mapping[str, str]) -> bool:
+        self._note("relay_event", dict(params))
+        return self.callee is not None
+
+
 class RecordingCall:
     """A SIP call handle (:class:`~donkey.dsm.protocols.CallHandle`) that remembers
     what the script asked of it.
@@ -137,6 +221,7 @@ class RecordingCall:
             RecordingHeaders(headers) if headers is not None else None
         )
         self.other_id = ""
+        self.b2b = RecordingB2B(record)
         self.connected = False
         self.replied = False  # any reply sent to the INVITE
         self.accepted = False  # answered, or early media sent
@@ -324,8 +409,10 @@ class RecordingMedia:
 
 if TYPE_CHECKING:  # mypy holds the fakes to the protocols the live classes implement
 
-    def _implements(call: RecordingCall, media: RecordingMedia) -> tuple[CallHandle, MediaHandle]:
-        return call, media
+    def _implements(
+        call: RecordingCall, media: RecordingMedia, b2b: RecordingB2B
+    ) -> tuple[CallHandle, MediaHandle, B2BHandle]:
+        return call, media, b2b
 
 
 class HarnessSession:

@@ -105,7 +105,12 @@ class CallHandle(Protocol):
 
     @property
     def other_id(self) -> str:
-        """The other leg's local tag of a B2B call ('' for donkey's one-leg calls)."""
+        """The other leg's local tag of a B2B call ('' while there is no B leg)."""
+        ...
+
+    @property
+    def b2b(self) -> B2BHandle:
+        """The B2B call control of this call (``B2B.*`` actions, mod_dlg's relay mode)."""
         ...
 
     def accept_invite(self, code: int = 200, reason: str = "OK", headers: str = "") -> bool:
@@ -138,6 +143,78 @@ class CallHandle(Protocol):
         self, request: Mapping[str, Any], code: int, reason: str, headers: str = ""
     ) -> None:
         """Reply to an in-dialog request the script saw as ``sipRequest``."""
+        ...
+
+
+class B2BHandle(Protocol):
+    """``session.call.b2b``: SEMS's B2B call control of one caller leg.
+
+    The caller leg (A) is the session's call; the callee leg (B) is placed by
+    :meth:`connect_callee`.  What B does comes back to the session as the
+    ``B2B.otherReply``, ``B2B.otherBye`` and ``B2B.otherRequest`` events;
+    headers set here go into B's INVITE.
+    """
+
+    def connect_callee(
+        self,
+        remote_party: str,
+        remote_uri: str,
+        *,
+        local_party: str = "",
+        local_uri: str = "",
+        auth_user: str = "",
+        auth_pwd: str = "",
+        callid: str = "",
+        relayed_invite: bool = False,
+        rtp_relay: bool = False,
+    ) -> None:
+        """Place the B leg (To ``remote_party``, R-URI ``remote_uri``); an old one is ended."""
+        ...
+
+    def terminate_other_leg(self) -> None:
+        """End the B leg (BYE, or CANCEL while it rings)."""
+        ...
+
+    def send_reinvite(self, generate_sdp: bool, headers: str = "") -> None:
+        """Re-INVITE the caller leg, with donkey's own SDP when ``generate_sdp``."""
+        ...
+
+    def set_early_media_relay(self, enabled: bool) -> None:
+        """Relay B's early media SDP (183) to the caller."""
+        ...
+
+    def set_relay_only(self, enabled: bool) -> None:
+        """Relayed INVITE mode on or off."""
+        ...
+
+    def add_header(self, header: str) -> None:
+        """One more header line for B's INVITE."""
+        ...
+
+    def remove_header(self, name: str) -> None:
+        """Drop every header ``name`` from those for B's INVITE."""
+        ...
+
+    def clear_headers(self) -> None:
+        """No extra headers in B's INVITE."""
+        ...
+
+    def set_headers(self, headers: str, replace_crlf: bool = False) -> None:
+        """SEMS's ``setHeaders``: replace (or, with ``replace_crlf``, extend) the headers."""
+        ...
+
+    @property
+    def headers(self) -> str:
+        """The extra headers B's INVITE will carry (CRLF-terminated lines)."""
+        ...
+
+    def relay_event(self, params: Mapping[str, str]) -> bool:
+        """A ``B2Bevent`` with ``params`` in the other leg; False when there is none."""
+        ...
+
+    @property
+    def rtp_relay_mode(self) -> str:
+        """``RTP_Direct`` (B and A talk directly) or ``RTP_Relay`` (donkey forwards)."""
         ...
 
 
@@ -405,6 +482,7 @@ def protocol_members(protocol: type) -> frozenset[str]:
 __all__ = [
     "AudioSink",
     "AudioSource",
+    "B2BHandle",
     "CallHandle",
     "ConferenceRooms",
     "DIHost",

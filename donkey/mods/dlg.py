@@ -5,7 +5,10 @@ Actions: ``dlg.reply(code, reason)``, ``dlg.replyRequest(code, reason)``,
 ``dlg.dialout(arrayname)``, ``dlg.getOtherId(varname)``,
 ``dlg.refer(refer_to[, expires])``, ``dlg.info(content_type, body)``,
 ``dlg.relayReply(code, reason)`` / ``dlg.relayError``,
-``dlg.getRequestBody(content_type, dstvar)``, ``dlg.getReplyBody(content_type, dstvar)``.
+``dlg.getRequestBody(content_type, dstvar)``, ``dlg.getReplyBody(content_type, dstvar)``,
+``dlg.addReplyBodyPart(content_type, payload)``, ``dlg.deleteReplyBodyPart(content_type)``,
+``dlg.connectCalleeRelayed(remote_party, remote_uri)`` (B2B with relayed INVITE
+and donkey relaying the RTP), ``dlg.getRtpRelayMode(varname)``.
 Conditions: ``dlg.requestHasContentType(ct)``, ``dlg.replyHasContentType(ct)``.
 
 ``$dlg.reply.hdrs`` adds headers to replies (``\\r\\n`` written as text is
@@ -19,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from donkey.dsm.core.b2b import connect_callee
 from donkey.dsm.errors import DSMException
 from donkey.dsm.events import Event
 from donkey.dsm.module import Module
@@ -216,9 +220,61 @@ module.actions["dlg.relayError"] = module.actions["dlg.relayReply"]
 def _body_of(message: Mapping[str, Any] | None, content_type: str) -> str | None:
     if message is None:
         return None
-    if message.get("content_type", "").split(";")[0].strip().lower() == content_type.lower():
+    wanted = content_type.lower()
+    for part_type, payload in message.get("parts", ()):
+        if part_type.split(";")[0].strip().lower() == wanted:
+            return str(payload)
+    if message.get("content_type", "").split(";")[0].strip().lower() == wanted:
         return message.get("body", "")
     return None
+
+
+def _reply_in_hand(session: Session) -> dict[str, Any]:
+    reply = session.objects.get("dlg.reply")
+    if not isinstance(reply, dict):
+        raise DSMException("dlg", cause="no reply")
+    return reply
+
+
+@module.action("dlg.addReplyBodyPart", split=",")
+def add_reply_body_part(session: Session, event: Event, args: Args) -> None:
+    """Another body part in the reply of a ``sipReply`` event (SEMS: a multipart body then)."""
+    reply = _reply_in_hand(session)
+    parts = reply.setdefault("parts", [])
+    if not parts and reply.get("content_type"):
+        parts.append((reply["content_type"], reply.get("body", "")))
+    parts.append((session.resolve(args[0], event), session.resolve(args[1], event)))
+    reply["content_type"] = parts[0][0] if len(parts) == 1 else "multipart/mixed"
+
+
+@module.action("dlg.deleteReplyBodyPart")
+def delete_reply_body_part(session: Session, event: Event, args: Args) -> None:
+    """Drop the part of one content type from the reply of a ``sipReply`` event."""
+    reply = _reply_in_hand(session)
+    wanted = session.resolve(args[0], event).lower()
+    parts = reply.setdefault("parts", [])
+    if not parts and reply.get("content_type"):
+        parts.append((reply["content_type"], reply.get("body", "")))
+    parts[:] = [p for p in parts if p[0].split(";")[0].strip().lower() != wanted]
+    if len(parts) == 1:
+        reply["content_type"], reply["body"] = parts[0]
+    elif not parts:
+        reply["content_type"], reply["body"] = "", ""
+
+
+@module.action("dlg.connectCalleeRelayed", split=",")
+def connect_callee_relayed(session: Session, event: Event, args: Args) -> None:
+    """``B2B.connectCallee`` in relayed INVITE mode, with donkey relaying the RTP."""
+    party, uri = session.resolve(args[0], event), session.resolve(args[1], event)
+    connect_callee(session, party, uri, True, True)
+
+
+@module.action("dlg.getRtpRelayMode")
+def get_rtp_relay_mode(session: Session, event: Event, args: Args) -> None:
+    name = args[0].lstrip("$")
+    if session.call is None:
+        return  # SEMS: a script error without a B2B session, nothing set
+    session.vars[name] = session.call.b2b.rtp_relay_mode
 
 
 @module.action("dlg.getRequestBody", split=",")

@@ -7,9 +7,9 @@ import os
 from twisted.trial import unittest
 
 from donkey.dsm.errors import CompileError
-from donkey.dsm.harness import Harness, Record, RecordingCall, RecordingMedia
+from donkey.dsm.harness import Harness, Record, RecordingB2B, RecordingCall, RecordingMedia
 from donkey.dsm.loader import PromptConfig
-from donkey.dsm.protocols import CallHandle, MediaHandle, protocol_members
+from donkey.dsm.protocols import B2BHandle, CallHandle, MediaHandle, protocol_members
 from test.dsm.helpers import harness_with, write_scripts
 
 # A module of the test's own: one action asks the media for a method no
@@ -69,6 +69,14 @@ class FakesImplementTheProtocols(unittest.TestCase):
         media = RecordingMedia(Record())
         missing = [name for name in protocol_members(MediaHandle) if not hasattr(media, name)]
         self.assertEqual(missing, [])
+
+    def test_recording_b2b_has_exactly_the_b2b_handle_members(self):
+        """The harness's B2B control has every B2BHandle member and refuses anything else."""
+        b2b = RecordingB2B(Record())
+        missing = [name for name in protocol_members(B2BHandle) if not hasattr(b2b, name)]
+        self.assertEqual(missing, [])
+        self.assertRaises(AttributeError, getattr, b2b, "transfer")
+        self.assertIsInstance(RecordingCall(Record()).b2b, RecordingB2B)
 
     def test_the_table_above_covers_the_protocol(self):
         """This test module calls every MediaHandle method (none forgotten when one is added)."""

@@ -12,13 +12,15 @@ Each concern is a file of this package registering on the one
 :mod:`~donkey.dsm.core.variables`, :mod:`~donkey.dsm.core.log`,
 :mod:`~donkey.dsm.core.events` (timers and events between sessions),
 :mod:`~donkey.dsm.core.di`, :mod:`~donkey.dsm.core.objects`,
-:mod:`~donkey.dsm.core.media` and :mod:`~donkey.dsm.core.conditions`.
+:mod:`~donkey.dsm.core.media`, :mod:`~donkey.dsm.core.b2b` (B2B call control)
+and :mod:`~donkey.dsm.core.conditions`.
 """
 
 from __future__ import annotations
 
 # Importing the action files registers their actions and conditions on ``core``.
 from donkey.dsm.core import (  # noqa: F401
+    b2b,
     conditions,
     di,
     events,

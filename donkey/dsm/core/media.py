@@ -79,6 +79,10 @@ def _set_prompt_set(session: Any, event: Any, args: tuple) -> None:
         raise DSMException("prompt", name=name) from None
 
 
+# SEMS's documentation says setPromptSet; its core module registers the name setPrompts
+core.actions["setPrompts"] = core.actions["setPromptSet"]
+
+
 def _silence(front: bool, what: str) -> ActionFunc:
     """``playSilence``/``playSilenceFront``; a bad length is the ``core`` exception."""
 
