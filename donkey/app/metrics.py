@@ -302,6 +302,16 @@ class _LiveCollector:
             family.add_metric([], total)
             yield family
 
+        jitter = GaugeMetricFamily(
+            "donkey_rtp_jitter_seconds",
+            "RFC 3550 interarrival jitter of the received RTP, over the live calls",
+            labels=["stat"],
+        )
+        values = [c.media.rtp_jitter_seconds() for c in calls]
+        jitter.add_metric(["max"], max(values, default=0.0))
+        jitter.add_metric(["mean"], sum(values) / len(values) if values else 0.0)
+        yield jitter
+
         if m.stack is not None:
             cps = GaugeMetricFamily("donkey_sip_cps", "New calls in the last second")
             cps.add_metric([], float(m.stack.stats().cps))

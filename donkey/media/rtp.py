@@ -38,6 +38,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
+from time import monotonic
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
@@ -166,6 +167,12 @@ class RtpStats:
     send_errors: int = 0
     relatched: int = 0  # times the remote address moved to a packet's source
     wrong_source: int = 0  # packets from a source other than the remote, dropped
+    #: RFC 3550 interarrival jitter estimate (6.4.1), in RTP timestamp units
+    jitter: float = 0.0
+
+    def jitter_seconds(self, clock_rate: int = 8000) -> float:
+        """The interarrival jitter in seconds, at the stream's RTP clock rate."""
+        return self.jitter / clock_rate
 
 
 #: The values of sems.conf ``rtp_latching`` (see the module docstring).
@@ -204,6 +211,9 @@ class RtpEndpoint(DatagramProtocol):
         self._sendto: Callable[[bytes | bytearray, tuple[str, int]], object] | None = None
         self._rx_ssrc = -1
         self._rx_seq = 0
+        #: the received stream's RTP clock (samples per second), for the jitter estimate
+        self.clock_rate = 8000
+        self._rx_transit = 0.0
 
     # -- twisted plumbing
     def makeConnection(self, transport: Any) -> None:
@@ -314,9 +324,19 @@ class RtpEndpoint(DatagramProtocol):
         elif self.latch_open:
             self.latch_open = False
         stats.packets_received += 1
+        # RFC 3550 6.4.1: J += (|D| - J) / 16, D the change in transit time
+        transit = monotonic() * self.clock_rate - ts
         if ssrc != self._rx_ssrc:
             self._rx_ssrc = ssrc
+            self._rx_transit = transit
         else:
+            d = transit - self._rx_transit
+            self._rx_transit = transit
+            if d < 0:
+                d = -d
+            if d > 0x80000000:  # the 32-bit timestamp wrapped
+                d = 0x100000000 - d
+            stats.jitter += (d - stats.jitter) / 16
             gap = (seq - self._rx_seq) & 0xFFFF
             if gap != 1:
                 if gap == 0 or gap > 0x8000:

@@ -216,6 +216,7 @@ class MediaSession:
         self._pt = neg.payload_type
         self._te_pt = -1 if neg.telephone_event_pt is None else neg.telephone_event_pt
         self.rtp.accept_pts = frozenset(p for p in (self._pt, self._te_pt) if p >= 0)
+        self.rtp.clock_rate = codec.clock_rate
         self._send_ok = neg.sending
         self._tx_on = neg.sending and not self._muted
         self._update_inband()
@@ -461,6 +462,10 @@ class MediaSession:
     @property
     def stats(self) -> RtpStats:
         return self.rtp.stats
+
+    def rtp_jitter_seconds(self) -> float:
+        """The received stream's interarrival jitter (RFC 3550), in seconds."""
+        return self.rtp.stats.jitter_seconds(self.rtp.clock_rate)
 
     def close(self) -> Deferred[Any]:
         """End of call: stop media, finish the recording, free the port.

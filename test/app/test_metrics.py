@@ -145,6 +145,11 @@ class MetricsE2E(unittest.TestCase):
             ),
             3,
         )
+        # the receive jitter over the live calls is there for Prometheus (RFC 3550, seconds)
+        for stat in ("max", "mean"):
+            jitter = value(up, "donkey_rtp_jitter_seconds", stat=stat)
+            self.assertIsNotNone(jitter, stat)
+            self.assertGreaterEqual(jitter, 0.0)
         code, out, err = await done
         self.assertEqual(code, 0, out + err)
 

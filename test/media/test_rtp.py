@@ -5,6 +5,7 @@ from twisted.internet.defer import inlineCallbacks
 from twisted.internet.testing import FakeDatagramTransport
 from twisted.trial import unittest
 
+from donkey.media import rtp
 from donkey.media.rtp import (
     READ_IGNORE_ERRNOS,
     NoMediaPortAvailable,
@@ -226,3 +227,34 @@ class RtpPortReadTests(unittest.TestCase):
             port.doRead()
         self.assertEqual(port.handler_errors, 10)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 4)
+
+
+class JitterTests(unittest.TestCase):
+    """RFC 3550 interarrival jitter, from when packets arrive against their timestamps."""
+
+    def receive(self, arrivals_ms: list[float], ts_step: int = 160) -> RtpEndpoint:
+        ep = RtpEndpoint()
+        ep.makeConnection(FakeDatagramTransport())
+        ep.accept_pts = frozenset({0})
+        ep.set_remote(("10.0.0.1", 5))
+        now = [0.0]
+        self.patch(rtp, "monotonic", lambda: now[0])
+        for i, at in enumerate(arrivals_ms):
+            now[0] = at / 1000.0
+            packet = RtpPacket(0, i, (0xFFFFFF00 + i * ts_step) & 0xFFFFFFFF, 7, b"x" * 160)
+            ep.datagramReceived(packet.build(), ("10.0.0.1", 5))
+        return ep
+
+    def test_steady_stream_has_no_jitter(self):
+        """Packets every 20 ms, 160 samples apart, show no jitter (even across a timestamp wrap)."""
+        ep = self.receive([20.0 * i for i in range(100)])
+        self.assertAlmostEqual(ep.stats.jitter_seconds(), 0.0, places=6)
+
+    def test_alternating_spacing_converges_to_the_swing(self):
+        """Packets alternately 10 and 30 ms apart settle at 10 ms of jitter, as RFC 3550 computes it."""
+        arrivals, t = [], 0.0
+        for i in range(400):
+            arrivals.append(t)
+            t += 10.0 if i % 2 else 30.0
+        ep = self.receive(arrivals)
+        self.assertAlmostEqual(ep.stats.jitter_seconds(), 0.010, places=4)
