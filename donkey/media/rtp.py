@@ -38,9 +38,9 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from time import monotonic
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import Any, Protocol, cast
 
 from twisted.internet import udp

@@ -92,3 +92,19 @@ class WatchTests(unittest.TestCase):
         self.assertEqual(record.variables(), {"pin": "<b>1</b>"})
         self.store.clear_finished()
         self.assertIsNone(self.watch.record("c1"))
+
+    def test_a_transition_step_names_its_event_and_the_variables_it_changed(self):
+        """Like donkeysm-run --trace, the call page's history shows the event and what changed."""
+        from donkey.dsm.events import Event
+
+        session = self.start_call()
+        observer = session.engine.observer
+        observer.jumped("quiz", "ENTER_PIN")
+        observer.firing("quiz", None, Event("key", {"key": "5"}))
+        observer.transitioned("pressed a number", "quiz", "TEST_PIN")
+        session.vars["entered_pin"] = "5"
+        observer.event_done(Event("key", {"key": "5"}), 0.0)
+        record = self.watch.record("c1")
+        assert record is not None
+        step = record.history[-1]
+        self.assertEqual((step.event, step.changed), ("key(key=5)", "$entered_pin='5'"))

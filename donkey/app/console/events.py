@@ -62,6 +62,8 @@ class Step:
     name: str = ""
     on: str = ""  # the conditions that fired it, as written in the script
     where: str = ""  # file:line of the transition
+    event: str = ""  # the event that fired it: type(param=value ...)
+    changed: str = ""  # the variables its actions (and the new state's enter actions) set
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +75,8 @@ class Step:
             "name": self.name,
             "on": self.on,
             "where": self.where,
+            "event": self.event,
+            "changed": self.changed,
         }
 
 
@@ -100,14 +104,35 @@ class CallRecord:
 
 
 class _TraceObserver(StateObserver):
-    """Chained in front of a call's own observer: tells the watch, then the original."""
+    """Chained in front of a call's own observer: tells the watch, then the original.
 
-    __slots__ = ("inner", "watch", "record")
+    Like ``donkeysm-run --trace``, a transition's step names the event that
+    fired it and, once the next one fires (or the event is done), the
+    variables it changed.
+    """
+
+    __slots__ = ("inner", "watch", "record", "_event", "_before", "_step")
 
     def __init__(self, inner: StateObserver, watch: CallWatch, record: CallRecord):
         self.inner = inner
         self.watch = watch
         self.record = record
+        self._event = ""
+        self._before: dict[str, str] | None = None
+        self._step: Step | None = None
+
+    def _settle(self) -> None:
+        """Note on the last transition's step what its actions changed."""
+        step, before, self._step, self._before = self._step, self._before, None, None
+        session = self.record.session
+        if step is None or before is None or session is None:
+            return
+        after = session.vars
+        changed = [f"${k}={after[k]!r}" for k in sorted(after) if before.get(k) != after[k]]
+        changed += [f"${k} unset" for k in sorted(before) if k not in after]
+        if changed:
+            step.changed = ", ".join(changed)
+            self.watch.changed(self.record.ltag)
 
     def jumped(self, diagram: str, state: str) -> None:
         self.inner.jumped(diagram, state)
@@ -115,17 +140,24 @@ class _TraceObserver(StateObserver):
 
     def transitioned(self, transition: str, diagram: str, state: str) -> None:
         self.inner.transitioned(transition, diagram, state)
-        self.watch.stepped(self.record, "transition", transition, diagram, state)
+        self._step = self.watch.stepped(
+            self.record, "transition", transition, diagram, state, event=self._event
+        )
 
-    # the rest goes to the call's own observers unchanged (metrics count them)
     def firing(self, diagram: str, transition: Transition, event: Event) -> None:
         self.inner.firing(diagram, transition, event)
+        self._settle()
+        params = " ".join(f"{k}={v}" for k, v in (event.params or {}).items())
+        self._event = f"{event.type}({params})" if params else event.type
+        session = self.record.session
+        self._before = dict(session.vars) if session is not None else None
 
     def event_started(self, event: Event, waited: float) -> None:
         self.inner.event_started(event, waited)
 
     def event_done(self, event: Event, took: float) -> None:
         self.inner.event_done(event, took)
+        self._settle()
 
 
 class CallWatch:
@@ -210,19 +242,29 @@ class CallWatch:
             self.records.pop(self._finished.popleft(), None)
         self.changed(ident)
 
-    def stepped(self, record: CallRecord, kind: str, name: str, diagram: str, state: str) -> None:
+    def stepped(
+        self,
+        record: CallRecord,
+        kind: str,
+        name: str,
+        diagram: str,
+        state: str,
+        event: str = "",
+    ) -> Step:
         """A call started, jumped or took a transition (from :class:`_TraceObserver`)."""
         now = self.clock.seconds()
         on = where = ""
         if kind == "transition" and record.session is not None:
             on, where = _transition_source(record.session, diagram, record.state, name, state)
-        record.history.append(
-            Step(now, kind, diagram, record.state, state, name=name, on=on, where=where)
+        step = Step(
+            now, kind, diagram, record.state, state, name=name, on=on, where=where, event=event
         )
+        record.history.append(step)
         if state != record.state or diagram != record.diagram:
             record.state_since = now
         record.diagram, record.state = diagram, state
         self.changed(record.ltag)
+        return step
 
     # -- reading ---------------------------------------------------------------------
     def record(self, ident: str) -> CallRecord | None:

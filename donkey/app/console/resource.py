@@ -339,9 +339,13 @@ class ConsoleResource(resource.Resource):
             rows.append(
                 f'<tr class="{step.kind}"><td>+{step.at - start:.2f} s</td>'
                 f"<td>{source}<b>{_e(step.target)}</b></td><td>{what}</td>"
-                f"<td><code>{_e(step.on)}</code></td><td>{_e(step.where)}</td></tr>"
+                f"<td><code>{_e(step.event)}</code></td><td><code>{_e(step.on)}</code></td>"
+                f"<td>{_e(step.where)}</td><td><code>{_e(step.changed)}</code></td></tr>"
             )
-        head = "<tr><th>when</th><th>state</th><th>transition</th><th>on</th><th>where</th></tr>"
+        head = (
+            "<tr><th>when</th><th>state</th><th>transition</th><th>event</th><th>on</th>"
+            "<th>where</th><th>changed</th></tr>"
+        )
         return f'<table class="history"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
 
     def _attr_table(self, a: dict[str, Any]) -> str:
