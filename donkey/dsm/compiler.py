@@ -155,6 +155,8 @@ def _include(
     stack: list[str],
     at: Location,
 ) -> None:
+    if "\0" in name:  # no file has such a name: os.path would raise ValueError
+        raise CompileError(f"#include: {name!r} is not a file name", at)
     target = name if os.path.isabs(name) else os.path.join(load_path, name)
     next_load_path = os.path.dirname(target) if os.path.isabs(name) else load_path
     if os.path.isdir(target):

@@ -228,3 +228,12 @@ class QuizconnectCompileTests(unittest.TestCase):
                 "END",
             },
         )
+
+
+class IncludeNameTests(unittest.TestCase):
+    def test_include_of_a_name_with_a_nul_byte_is_a_compile_error(self):
+        """#include of a name holding a NUL byte is a file:line:col error, not a crash."""
+        with self.assertRaises(CompileError) as cm:
+            compiler().compile_text('#include "a\x00b"\ninitial state A;\n', file="n.dsm")
+        self.assertIn("n.dsm:1:", str(cm.exception))
+        self.assertIn("is not a file name", str(cm.exception))
