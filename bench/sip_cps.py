@@ -40,7 +40,6 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-SCENARIO = os.path.join(ROOT, "test", "sip", "scenarios", "uac_answer_bye.xml")
 MAX_STEP_SECONDS = 30
 MAX_TOTAL_SECONDS = 300
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -49,6 +48,18 @@ SDP = (
     "v=0\r\no=donkey 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
     "m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
 )
+
+
+def answer_bye_scenario(workdir: str) -> str:
+    """The caller's scenario (INVITE, 200, ACK, BYE), from the tests' one sipp builder."""
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from test.sipp import scenario_file, uac_answer_bye
+
+    path = os.path.join(workdir, "uac_answer_bye.xml")
+    if not os.path.exists(path):
+        path = scenario_file(uac_answer_bye(), workdir)
+    return path
 
 
 # --------------------------------------------------------------------------
@@ -223,7 +234,7 @@ def run_step(
     args = [
         "sipp",
         "-sf",
-        SCENARIO,
+        answer_bye_scenario(workdir),
         "-i",
         "127.0.0.1",
         "-p",
