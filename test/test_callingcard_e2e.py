@@ -275,3 +275,36 @@ class CallingCardE2E(unittest.TestCase):
 
     async def no_calls(self) -> bool:
         return await self.daemon.call_xmlrpc("calls") == 0
+
+    async def test_readme_scenarios_run_the_story(self):
+        """The README's two sipp scenario files: PIN, number, bridge, warning re-INVITE, BYE at the limit."""
+        await self.start()
+        sipp_dir = os.path.join(ROOT, "conf", "sipp")
+        b = Sipp(
+            ["-sf", os.path.join(sipp_dir, "callingcard_callee.xml"), "-i", "127.0.0.1"]
+            + ["-mi", "127.0.0.1", "-p", str(self.b_port), "-m", "1"]
+            + ["-mp", str((free_udp_port() // 2) * 2)],
+            self.mktemp(),
+            90.0,
+        )
+        b.port = self.b_port
+        self.addCleanup(b.stop)
+        await b.bound()
+        a = Sipp(
+            ["-sf", os.path.join(sipp_dir, "callingcard_caller.xml"), "-s", "36"]
+            + [f"127.0.0.1:{self.daemon.sip_port}", "-i", "127.0.0.1"]
+            + ["-p", str(free_udp_port()), "-m", "1", "-mp", str((free_udp_port() // 2) * 2)],
+            self.mktemp(),
+            90.0,
+        )
+        self.addCleanup(a.stop)
+        await wait_until(self.in_state("WARNED"), 40, "the caller warned")
+        await self.finished(a, b)
+        finished = await self.daemon.call_xmlrpc("listFinished")
+        (props,) = await self.daemon.call_xmlrpc("get", finished[0])
+        states = [s.split("/")[-1] for s in props["dsm_stategraph"][1:] if not s.startswith(">")]
+        self.assertEqual(
+            [s for i, s in enumerate(states) if i == 0 or states[i - 1] != s],
+            ["START", "ENTER_PIN", "CHECK_PIN", "ENTER_NUMBER", "CONNECTING", "CONNECTED"]
+            + ["WARNED", "END"],
+        )
