@@ -186,3 +186,22 @@ class CallingCardTests(unittest.TestCase):
                     (w.getframerate(), w.getnchannels(), w.getsampwidth()), (8000, 1, 2), name
                 )
         self.assertEqual(len(names), 7)
+
+
+class BannerTests(unittest.TestCase):
+    def test_banner_shows_the_calling_card_sipp_lines(self):
+        """With the callingcard app loaded the start-up banner prints its two ready sipp lines."""
+        from donkey.app.server import banner_lines
+
+        lines = banner_lines(
+            "127.0.0.1:5060", "127.0.0.1", 8090, ["callingcard"], "", "127.0.0.1:5090"
+        )
+        self.assertEqual(
+            lines[1:3],
+            [
+                "  calling card: answer with  sipp -sf conf/sipp/callingcard_callee.xml "
+                "-i 127.0.0.1 -mi 127.0.0.1 -p 5090",
+                "               then dial 36:  sipp -sf conf/sipp/callingcard_caller.xml -s 36 "
+                "127.0.0.1:5060 -i 127.0.0.1 -p 5070 -m 1 -mp 6100",
+            ],
+        )
