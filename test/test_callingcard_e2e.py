@@ -308,3 +308,20 @@ class CallingCardE2E(unittest.TestCase):
             ["START", "ENTER_PIN", "CHECK_PIN", "ENTER_NUMBER", "CONNECTING", "CONNECTED"]
             + ["WARNED", "END"],
         )
+
+    async def test_bundled_configuration_answers_36(self):
+        """On the bundled configuration the banner shows the calling card and 36 reaches it."""
+        if not sipp_available():
+            raise unittest.SkipTest("sipp (Debian sip-tester) is not installed")
+        self.daemon = Daemon(self)
+        await self.daemon.ready()
+        uac = Uac("dial 36", user="5")
+        uac.invite(headers=()).answered().pause(1500).bye(headers=())
+        await self.finished(self.caller(uac))
+        await wait_until(self.no_calls, 10, "no call left")
+        (call_id,) = await self.daemon.call_xmlrpc("listFinished")
+        (props,) = await self.daemon.call_xmlrpc("get", call_id)
+        self.assertEqual((props.get("app"), props.get("dsm_state")), ("callingcard", "END"))
+        self.assertIn(
+            "then dial 36:  sipp -sf conf/sipp/callingcard_caller.xml", self.daemon.output()
+        )
