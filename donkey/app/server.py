@@ -269,7 +269,12 @@ class _ClockService(service.Service):
 
 
 def banner_lines(
-    sip: str, xmlrpc_host: str, xmlrpc_port: int, apps: list[str], callee_domain: str = ""
+    sip: str,
+    xmlrpc_host: str,
+    xmlrpc_port: int,
+    apps: list[str],
+    callee_domain: str = "",
+    card_domain: str = "",
 ) -> list[str]:
     """What the start-up banner says: where donkey listens, and commands that reach it.
 
@@ -284,7 +289,8 @@ def banner_lines(
     ]
     host, _, sip_port = sip.rpartition(":")
     callee_host, _, callee_port = (callee_domain or "127.0.0.1:5080").rpartition(":")
-    taken = {sip_port, callee_port}
+    card_host, _, card_port = (card_domain or "127.0.0.1:5080").rpartition(":")
+    taken = {sip_port, callee_port, card_port}
     local = next(str(p) for p in range(5070, 5100) if str(p) not in taken)
     uac = f"-i {host} -p {local} -m 1"
     if "hello" in apps:
@@ -295,6 +301,15 @@ def banner_lines(
             f"-mi {callee_host} -p {callee_port}"
         )
         lines.append(f"               then dial 35:  sipp -sn uac -s 35 {sip} {uac}")
+    if "callingcard" in apps:
+        lines.append(
+            "  calling card: answer with  sipp -sf conf/sipp/callingcard_callee.xml "
+            f"-i {card_host} -mi {card_host} -p {card_port}"
+        )
+        lines.append(
+            f"               then dial 36:  sipp -sf conf/sipp/callingcard_caller.xml -s 36 {sip} "
+            f"{uac} -mp 6100"
+        )
     url = "" if xmlrpc_port == 8090 else f" --url http://{xmlrpc_host}:{xmlrpc_port}"
     lines.append(f"  watch the calls:  sems-list-active-calls --full{url}")
     return lines
@@ -304,12 +319,15 @@ def _greet(top: DonkeyServer, cfg: ServerConfig) -> None:
     """Tell a newcomer where donkey listens and how to call it."""
     quiz = top.runtime.bundles.get("quizconnect")
     callee_domain = quiz.config.get("outbound_domain", "") if quiz is not None else ""
+    card = top.runtime.bundles.get("callingcard")
+    card_domain = card.config.get("outbound_domain", "") if card is not None else ""
     lines = banner_lines(
         f"{cfg.sip_ip}:{top.stack.port}",
         top.xmlrpc.interface or "127.0.0.1",
         top.xmlrpc.get_port(),
         list(top.runtime.apps),
         callee_domain,
+        card_domain,
     )
     log.info("{banner}", banner="\n".join(lines))
 
