@@ -404,6 +404,28 @@ class Uas(Scenario):
         """The ACK of our 200."""
         return self.recv(request="ACK")
 
+    def bye(self, headers: Sequence[str] = (), cseq: int = 1) -> Self:
+        """The callee hangs up: BYE to the Contact of the INVITE (``invited`` kept its route).
+
+        The last request received must be donkey's (its From and To are
+        swapped), and *cseq* only has to be above the callee's own earlier ones.
+        """
+        lines = [
+            "BYE [next_url] SIP/2.0",
+            "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]",
+            "[routes]",
+            "From: [last_To:]",
+            "To: [last_From:]",
+            "Call-ID: [call_id]",
+            f"CSeq: {cseq} BYE",
+            f"Contact: {self.contact}",
+            "Max-Forwards: 70",
+            *headers,
+            "Content-Length: 0",
+        ]
+        self.send(_message(lines), start_txn="bye", retrans=500)
+        return self.recv(response=200, response_txn="bye")
+
 
 # ------------------------------------------------------- the shared scenarios
 CONTACT_UDP = ";transport=UDP"  # the callers' Contact carries transport=UDP on purpose
