@@ -17,7 +17,7 @@ from twisted.trial import unittest
 from test.daemon import Daemon, sipp_available
 from test.media.e2e_helpers import RtpPeer, chirp, frames_of, write_daemon_config
 from test.sip.helpers import Sipp, free_udp_port, sipp_uas
-from test.sipp import Check, Uac, Uas, sdp
+from test.sipp import AUTH_FAILED, Check, Uac, Uas, sdp
 from test.util import wait_until
 
 MONITOR = """
@@ -274,3 +274,35 @@ class B2BE2E(unittest.TestCase):
         self.assertEqual(props.get("other_reply"), ["183", "200"])
         self.assertEqual(props.get("events"), ["hangup"])
         self.assertNotIn("Traceback", self.daemon.output())
+
+    async def test_callee_digest_auth(self):
+        """B challenges with 401: donkey retries with $b2b_auth_user/$b2b_auth_pwd and the call bridges."""
+        peer_a, peer_b = RtpPeer.listen(self), RtpPeer.listen(self)
+        b_port = free_udp_port()
+        script = bridge_script(b_port).replace(
+            "B2B.connectCallee(",
+            'set($b2b_auth_user="alice"); set($b2b_auth_pwd="secret"); B2B.connectCallee(',
+        )
+        await self.start(script)
+        uas = Uas("callee B challenges")
+        uas.challenged("alice", "secret", 401, [m_audio(peer_a.port)])
+        uas.reply(200, "OK", answer=sdp(peer_b.port, (0, 101)))
+        uas.acked()
+        uas.answer_reinvite([m_audio(peer_a.port)], sdp(peer_b.port, (0, 101)))
+        uas.recv(request="BYE", timeout=30000)
+        uas.reply(200, "OK", to_tag=False, next="done")
+        uas.label(AUTH_FAILED)
+        uas.raw('  <nop><action><exec int_cmd="stop_now"/></action></nop>\n')
+        uas.label("done")
+        uac = Uac("caller A")
+        uac.invite(sdp(peer_a.port, (0, 101)), headers=()).answered()
+        uac.answer_reinvite([m_audio(peer_b.port)], sdp(peer_a.port, (0, 101)))
+        uac.pause(1000)
+        uac.bye(headers=())
+        b = await self.callee(uas, b_port)
+        a = self.caller(uac)
+        await self.finished(a, b)
+        props = await self.props()
+        # the 401 is the stack's to answer: the script sees the call succeed
+        self.assertEqual(props.get("other_reply"), ["200"])
+        self.assertEqual(props.get("events"), ["hangup"])
