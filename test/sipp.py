@@ -132,6 +132,12 @@ class Scenario:
         self.steps.append(f"  <nop><action><exec{_attrs(play_pcap_audio=path)}/></action></nop>\n")
         return self
 
+    def save_var(self, var: str, path: str) -> Self:
+        """Write sipp variable *var* (an ``ereg`` group, say) to the file *path* for the test."""
+        command = f"echo [${var}] | tee {path}"  # sipp does not unescape a "&gt;"
+        self.steps.append(f"  <nop><action><exec{_attrs(command=command)}/></action></nop>\n")
+        return self
+
     def raw(self, xml: str) -> Self:
         self.steps.append(xml)
         return self

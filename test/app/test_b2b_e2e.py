@@ -15,7 +15,15 @@ import time
 from twisted.trial import unittest
 
 from test.daemon import Daemon, sipp_available
-from test.media.e2e_helpers import RtpPeer, chirp, frames_of, write_daemon_config
+from test.media.e2e_helpers import (
+    RtpPeer,
+    chirp,
+    frames_of,
+    power,
+    read_wav,
+    sine,
+    write_daemon_config,
+)
 from test.sip.helpers import Sipp, free_udp_port, sipp_uas
 from test.sipp import AUTH_FAILED, Check, Uac, Uas, sdp
 from test.util import wait_until
@@ -306,3 +314,101 @@ class B2BE2E(unittest.TestCase):
         # the 401 is the stack's to answer: the script sees the call succeed
         self.assertEqual(props.get("other_reply"), ["200"])
         self.assertEqual(props.get("events"), ["hangup"])
+
+    async def test_rtp_relay_mode_records_the_bridged_call(self):
+        """dlg.connectCalleeRelayed: donkey forwards the audio both ways; recordFile records what A says."""
+        peer_a, peer_b = RtpPeer.listen(self), RtpPeer.listen(self)
+        peer_a.ssrc, peer_b.ssrc = 0x0A0A0A0A, 0x0B0B0B0B
+        b_port = free_udp_port()
+        target = f"sip:callee@127.0.0.1:{b_port}"
+        files = os.path.abspath(self.mktemp())
+        os.makedirs(files)
+        rec = os.path.join(files, "bridged.wav")
+        script = f"""
+import(mod_dlg);
+import(mod_monitoring);
+initial state START;
+transition "go" START - invite / {{
+  set($connect_session=0);
+  dlg.connectCalleeRelayed("<{target}>", "{target}");
+}} -> CONNECTING;
+state CONNECTING;
+transition "provisional" CONNECTING - B2B.otherReply(#code < 200) -> CONNECTING;
+transition "answered" CONNECTING - B2B.otherReply(#code < 300) / {{
+  dlg.getRtpRelayMode(mode);
+  monitoring.set(mode, $mode);
+  recordFile({rec});
+}} -> CONNECTED;
+state CONNECTED;
+transition "caller bye" (CONNECTING, CONNECTED) - hangup / {{
+  stopRecord();
+  monitoring.add(events, hangup);
+  stop(false);
+}} -> END;
+state END;
+"""
+        await self.start(script)
+        a_port_file, b_port_file = os.path.join(files, "a_port"), os.path.join(files, "b_port")
+        uas = Uas("callee B, relayed")
+        # B is offered donkey's own port, not A's
+        uas.invited([Check("m=audio ([0-9]+) RTP/AVP", "body", assign_to="bmedia,bport")])
+        uas.save_var("bport", b_port_file)
+        uas.reply(180, "Ringing")
+        uas.reply(200, "OK", answer=sdp(peer_b.port, (0, 101)))
+        uas.acked()
+        uas.recv(request="BYE", timeout=30000)
+        uas.reply(200, "OK", to_tag=False)
+        uac = Uac("caller A, relayed")
+        uac.invite(sdp(peer_a.port, (0, 101)), headers=())
+        uac.provisional(180, 183)
+        uac.recv(
+            [Check("m=audio ([0-9]+) RTP/AVP", "body", assign_to="amedia,aport")], response=200
+        )
+        uac.ack()
+        uac.save_var("aport", a_port_file)
+        uac.pause(5000)
+        uac.bye(headers=())
+        b = await self.callee(uas, b_port)
+        a = self.caller(uac)
+
+        def port_in(path: str) -> int | None:
+            try:
+                with open(path) as f:
+                    text = f.read().strip()
+            except OSError:
+                return None
+            return int(text) if text.isdigit() else None
+
+        await wait_until(lambda: port_in(a_port_file) and port_in(b_port_file), 20, "the ports")
+        a_side, b_side = port_in(a_port_file), port_in(b_port_file)
+        self.assertNotIn(a_side, (peer_a.port, peer_b.port))
+        self.assertNotIn(b_side, (peer_a.port, peer_b.port, a_side))
+        peer_a.remote = ("127.0.0.1", a_side)
+        peer_b.remote = ("127.0.0.1", b_side)
+        peer_a.send_frames(frames_of(sine([700.0], 2000)))
+        peer_b.send_frames(frames_of(sine([1500.0], 2000)))
+
+        def relayed(peer: RtpPeer, own: int) -> list:
+            return [p for p in peer.packets if p[5] != own]
+
+        await wait_until(
+            lambda: (
+                len(relayed(peer_b, peer_b.ssrc)) >= 50 and len(relayed(peer_a, peer_a.ssrc)) >= 50
+            ),
+            15,
+            "A's audio at B and B's audio at A, through donkey",
+        )
+        await self.finished(a, b)
+        # what each far end got from donkey's port is the other's audio
+        pcm_b = b"".join(peer_b.decoded(0))
+        pcm_a = b"".join(peer_a.decoded(0))
+        self.assertGreater(power(pcm_b, 700.0), 10 * power(pcm_b, 1500.0))
+        self.assertGreater(power(pcm_a, 1500.0), 10 * power(pcm_a, 700.0))
+        props = await self.props()
+        self.assertEqual(props.get("mode"), "RTP_Relay")
+        self.assertEqual(props.get("events"), ["hangup"])
+        channels, width, rate, recorded = read_wav(rec)
+        self.assertEqual((rate, channels, width), (8000, 1, 2))
+        self.assertGreater(len(recorded), 8000 * 2)  # more than a second of the call
+        # the recording is the caller leg's received audio: A's tone, not B's
+        self.assertGreater(power(recorded, 700.0), 10 * power(recorded, 1500.0))
