@@ -412,3 +412,34 @@ state END;
         self.assertGreater(len(recorded), 8000 * 2)  # more than a second of the call
         # the recording is the caller leg's received audio: A's tone, not B's
         self.assertGreater(power(recorded, 700.0), 10 * power(recorded, 1500.0))
+
+    async def test_early_media_relay_reinvites_answered_caller(self):
+        """B2B.enableEarlyMediaRelay: A, already answered, is re-INVITEd once with B's 183 SDP; B gets A's answer."""
+        peer_a, peer_b = RtpPeer.listen(self), RtpPeer.listen(self)
+        b_port = free_udp_port()
+        script = bridge_script(b_port).replace(
+            "B2B.connectCallee(", "B2B.enableEarlyMediaRelay(true); B2B.connectCallee("
+        )
+        await self.start(script)
+        uas = Uas("callee B with early media")
+        uas.invited([m_audio(peer_a.port)])
+        uas.reply(183, "Session Progress", answer=sdp(peer_b.port, (0, 101)))
+        uas.pause(2000)
+        uas.reply(200, "OK", answer=sdp(peer_b.port, (0, 101)))
+        uas.acked()
+        # then, as after any answer of B's, A's answer to the re-INVITE goes on to B
+        uas.answer_reinvite([m_audio(peer_a.port)], sdp(peer_b.port, (0, 101)))
+        uas.recv(request="BYE", timeout=30000)
+        uas.reply(200, "OK", to_tag=False)
+        uac = Uac("caller A, answered first")
+        uac.invite(sdp(peer_a.port, (0, 101)), headers=()).answered()
+        uac.answer_reinvite([m_audio(peer_b.port)], sdp(peer_a.port, (0, 101)))
+        uac.pause(3000)
+        uac.bye(headers=())
+        b = await self.callee(uas, b_port)
+        a = self.caller(uac)
+        await self.finished(a, b)
+        props = await self.props()
+        self.assertEqual(props.get("other_reply"), ["183", "200"])
+        self.assertEqual(props.get("events"), ["hangup"])
+        self.assertNotIn("Traceback", self.daemon.output())
