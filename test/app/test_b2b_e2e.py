@@ -443,3 +443,64 @@ state END;
         self.assertEqual(props.get("other_reply"), ["183", "200"])
         self.assertEqual(props.get("events"), ["hangup"])
         self.assertNotIn("Traceback", self.daemon.output())
+
+    async def test_callee_bye_processed_keeps_caller_on_donkeys_media(self):
+        """#processed=true in B2B.otherBye keeps A: re-INVITEd onto donkey's media, it hears donkey."""
+        peer_a, peer_b = RtpPeer.listen(self), RtpPeer.listen(self)
+        peer_b.ssrc = 0x0B0B0B0B
+        b_port = free_udp_port()
+        script = bridge_script(b_port).replace(
+            'transition "callee bye" CONNECTED - B2B.otherBye() / monitoring.add(events, otherBye) -> END;',
+            """transition "callee bye" CONNECTED - B2B.otherBye() / {
+  monitoring.add(events, otherBye);
+  set(#processed=true);
+  B2B.sendReinvite(true);
+  connectMedia();
+  playSilence(3000);
+  setTimer(1, 2);
+} -> THANKS;
+state THANKS;
+transition "thanks done" THANKS - timer(#id == 1) / {
+  monitoring.add(events, timer);
+  stop(true);
+} -> END;
+transition "caller gone" THANKS - hangup / stop(false) -> END;""",
+        )
+        await self.start(script)
+        uas = Uas("callee B hangs up")
+        uas.invited([m_audio(peer_a.port)])
+        uas.reply(200, "OK", answer=sdp(peer_b.port, (0, 101)))
+        uas.acked()
+        uas.answer_reinvite([m_audio(peer_a.port)], sdp(peer_b.port, (0, 101)))
+        uas.pause(500)
+        uas.bye()
+        uac = Uac("caller A stays")
+        uac.invite(sdp(peer_a.port, (0, 101)), headers=()).answered()
+        uac.answer_reinvite([m_audio(peer_b.port)], sdp(peer_a.port, (0, 101)))
+        # donkey takes A back: its own SDP now (B's port is gone from it)
+        uac.answer_reinvite(
+            [Check("m=audio ([0-9]+) RTP/AVP", "body", assign_to="dmedia,dport")],
+            sdp(peer_a.port, (0, 101), version=2353687638),
+        )
+        uac.wait_bye(20000, headers=["Contact: <sip:sipp@[local_ip]:[local_port]>"])
+        b = await self.callee(uas, b_port)
+        a = self.caller(uac)
+
+        async def callee_gone() -> bool:
+            ids = await self.daemon.call_xmlrpc("list")
+            if not ids:
+                return False
+            (props,) = await self.daemon.call_xmlrpc("get", ids[0])
+            return "otherBye" in (props.get("events") or [])
+
+        await wait_until(callee_gone, 20, "B2B.otherBye in the script")
+        since = time.monotonic()
+
+        def from_donkey() -> list:
+            return [p for p in peer_a.packets if p[5] != peer_b.ssrc and p[0] >= since]
+
+        await wait_until(lambda: len(from_donkey()) >= 25, 20, "donkey's RTP at A after B's BYE")
+        await self.finished(a, b)
+        props = await self.props()
+        self.assertEqual(props.get("events"), ["otherBye", "timer"])
+        self.assertNotIn("Traceback", self.daemon.output())
