@@ -132,6 +132,12 @@ class Scenario:
         self.steps.append(f"  <nop><action><exec{_attrs(play_pcap_audio=path)}/></action></nop>\n")
         return self
 
+    def save_var(self, var: str, path: str) -> Self:
+        """Write sipp variable *var* (an ``ereg`` group, say) to the file *path* for the test."""
+        command = f"echo [${var}] | tee {path}"  # sipp does not unescape a "&gt;"
+        self.steps.append(f"  <nop><action><exec{_attrs(command=command)}/></action></nop>\n")
+        return self
+
     def raw(self, xml: str) -> Self:
         self.steps.append(xml)
         return self
@@ -404,6 +410,70 @@ class Uas(Scenario):
         """The ACK of our 200."""
         return self.recv(request="ACK")
 
+    def challenged(
+        self,
+        user: str,
+        password: str,
+        challenge: int = 401,
+        checks: Sequence[Check] = (),
+    ) -> Self:
+        """Challenge the INVITE (401/407); the retried one must carry *user*'s digest.
+
+        A wrong digest gets 403 and a jump to :data:`AUTH_FAILED`, which the
+        scenario must end with (the INVITE is then not answered).  The
+        retried INVITE must match *checks*; its Contact is kept as
+        :meth:`invited` does.
+        """
+        header = "WWW-Authenticate" if challenge == 401 else "Proxy-Authenticate"
+        reason = "Unauthorized" if challenge == 401 else "Proxy Authentication Required"
+        self.recv(request="INVITE", timeout=15000)
+        nonce = 'nonce="[pid]n[call_number]"'
+        self.reply(
+            challenge,
+            reason,
+            headers=[f'{header}: Digest realm="sipp.test", {nonce}, algorithm=MD5'],
+            contact=False,
+        )
+        self.recv(request="ACK")
+        actions = "".join(
+            "      <ereg"
+            + _attrs(regexp=c.regexp, search_in=c.search_in, header=c.header, check_it=True)
+            + f' assign_to="authcheck{i}"/>\n'
+            for i, c in enumerate(checks)
+        )
+        refs = ",".join(f"authcheck{i}" for i in range(len(checks)))
+        self.raw(
+            '  <recv request="INVITE" rrs="true" timeout="15000">\n    <action>\n'
+            f'      <verifyauth assign_to="authvalid"{_attrs(username=user, password=password)}/>\n'
+            f"{actions}    </action>\n  </recv>\n"
+            + (f'  <Reference variables="{refs}"/>\n' if refs else "")
+        )
+        self.jump("auth_good", test="authvalid")
+        self.reply(403, "Forbidden", contact=False, next=AUTH_FAILED)
+        return self.label("auth_good")
+
+    def bye(self, headers: Sequence[str] = (), cseq: int = 1) -> Self:
+        """The callee hangs up: BYE to the Contact of the INVITE (``invited`` kept its route).
+
+        The last request received must be donkey's (its From and To are
+        swapped), and *cseq* only has to be above the callee's own earlier ones.
+        """
+        lines = [
+            "BYE [next_url] SIP/2.0",
+            "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]",
+            "[routes]",
+            "From: [last_To:]",
+            "To: [last_From:]",
+            "Call-ID: [call_id]",
+            f"CSeq: {cseq} BYE",
+            f"Contact: {self.contact}",
+            "Max-Forwards: 70",
+            *headers,
+            "Content-Length: 0",
+        ]
+        self.send(_message(lines), start_txn="bye", retrans=500)
+        return self.recv(response=200, response_txn="bye")
+
 
 # ------------------------------------------------------- the shared scenarios
 CONTACT_UDP = ";transport=UDP"  # the callers' Contact carries transport=UDP on purpose
@@ -529,30 +599,17 @@ def uas_auth(user: str = "alice", password: str = "secret", challenge: int = 401
 
     A wrong digest gets 403.
     """
-    header = "WWW-Authenticate" if challenge == 401 else "Proxy-Authenticate"
-    reason = "Unauthorized" if challenge == 401 else "Proxy Authentication Required"
     uas = Uas("uas digest auth", contact="<sip:[local_ip]:[local_port];transport=UDP>")
-    uas.recv(request="INVITE")
-    uas.reply(
-        challenge,
-        reason,
-        headers=[f'{header}: Digest realm="sipp.test", nonce="[pid]n[call_number]", algorithm=MD5'],
-        contact=False,
-    )
-    uas.recv(request="ACK")
-    uas.raw(
-        '  <recv request="INVITE">\n    <action>\n'
-        f'      <verifyauth assign_to="authvalid"{_attrs(username=user, password=password)}/>\n'
-        "    </action>\n  </recv>\n"
-    )
-    uas.jump("good", test="authvalid")
-    uas.reply(403, "Forbidden", contact=False, next="bad")
-    uas.label("good")
+    uas.challenged(user, password, challenge)
     uas.reply(200, "OK", answer=sdp(pts=(0,)))
     uas.recv(request="ACK")
     uas.recv(request="BYE")
     uas.reply(200, "OK", to_tag=False, contact=False)
-    return uas.label("bad")
+    return uas.label(AUTH_FAILED)
+
+
+#: the label :meth:`Uas.challenged` jumps to after its 403: the end of the scenario
+AUTH_FAILED = "auth_failed"
 
 
 _NAMED: dict[str, Callable[[], Scenario]] = {

@@ -21,6 +21,7 @@ cancels B.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -126,7 +127,8 @@ class B2BBridge:
     """``session.call.b2b`` of one caller (:class:`~donkey.dsm.protocols.B2BHandle`)."""
 
     def __init__(self, call: DSMCall) -> None:
-        self.call = call
+        # the call owns its bridge: held weakly, so an ended call is freed by reference counting
+        self._call = weakref.ref(call)
         #: A's offer in its initial INVITE: what B's INVITE carries (direct mode)
         self.caller_offer: str | None = call.leg.remote_sdp
         self._headers = InviteHeaders()
@@ -136,6 +138,19 @@ class B2BBridge:
         self.relay_only = False
         # what a re-INVITE of A we sent is for: "bridge" (pass A's answer to B), "own"
         self._reinvite: str | None = None
+
+    @property
+    def call(self) -> DSMCall:
+        """The caller leg; a bridge outliving its call is a bug (ReferenceError)."""
+        call = self._call()
+        if call is None:
+            raise ReferenceError("the B2B bridge's call is gone")
+        return call
+
+    @property
+    def alive(self) -> bool:
+        """False once the call is gone: what the B leg still reports is dropped."""
+        return self._call() is not None
 
     # -- B2BHandle -----------------------------------------------------------
     @property
@@ -268,7 +283,7 @@ class B2BBridge:
 
     # -- what the B leg reports ------------------------------------------------
     def _current(self, callee: CalleeLeg) -> bool:
-        return callee is self.callee and not self.call.session.ended
+        return callee is self.callee and self.alive and not self.call.session.ended
 
     def other_reply(self, callee: CalleeLeg, code: int, reason: str, hdrs: str) -> None:
         if self._current(callee):
@@ -330,7 +345,7 @@ class B2BBridge:
         self.relay.start()
 
     def callee_failed(self, callee: CalleeLeg, code: int, reason: str) -> None:
-        if callee is not self.callee:
+        if callee is not self.callee or not self.alive:
             return
         self.callee = None
         callee.close()
@@ -362,6 +377,8 @@ class B2BBridge:
 
     def callee_reoffer(self, callee: CalleeLeg, sdp: str | None) -> str | None:
         """B re-INVITEs: answered with the caller's SDP (direct) or donkey's (relay)."""
+        if not self.alive:
+            return None
         if callee.media is not None:
             if not sdp:
                 return callee.media.offer()

@@ -79,6 +79,16 @@ class ServerControl:
     def get_loglevel(self) -> int:
         return self.loglevel
 
+    def session_count(self) -> int:
+        """Legs the stack started since it came up, in and out (SEMS counts every session)."""
+        return self.stack.stats().total_calls
+
+    def get_cpslimit(self) -> int:
+        return int(self.stack.limits.max_cps)
+
+    def set_cpslimit(self, limit: int) -> None:
+        self.stack.set_max_cps(limit)
+
     def set_loglevel(self, level: int) -> None:
         self.loglevel = int(level)
 

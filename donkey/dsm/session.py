@@ -299,7 +299,8 @@ class Session:
                 module.on_session_end(self)
             except Exception:
                 log.failure("on_session_end of {mod} failed", mod=module.name)
-        for callback in self.ending:
+        callbacks, self.ending = self.ending, []  # once: and the session no longer holds them
+        for callback in callbacks:
             callback(self)
         self.objects.clear()
         self.runtime.session_ended(self)

@@ -8,7 +8,10 @@ SSRC those of the sending socket, so each far end sees one continuous
 stream).  The received packets still reach their own session too, so a
 script can record the caller (``recordFile``) or detect its DTMF while the
 call is bridged; the sessions' own sending is muted for as long as the relay
-runs.
+runs.  A recording of the caller's session so holds what A says, not B
+(B's packets reach the session facing B).  SEMS's own relay hands a relayed
+packet on without buffering it for the session, so there a recording gets
+none of the relayed audio; keeping it is what the relay mode is for here.
 """
 
 from __future__ import annotations

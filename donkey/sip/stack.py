@@ -167,6 +167,13 @@ class SipStack(Service):
     def set_shutdown_mode(self, on: bool = True) -> None:
         self.shutdown_mode = on
 
+    def set_max_cps(self, limit: float) -> None:
+        """Change the CPS limit now (0: unlimited); the next INVITE is held to it."""
+        self.limits.max_cps = max(0.0, float(limit))
+        self._limiter = _RateLimiter(
+            self.limits.max_cps, self.limits.max_cps, self.reactor.seconds()
+        )
+
     def _admit(self) -> str | None:
         """None if a new call may start, else the reason it may not."""
         if self.shutdown_mode:

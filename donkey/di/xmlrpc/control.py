@@ -23,6 +23,15 @@ class CoreControl(Protocol):
     def set_loglevel(self, level: int) -> None:
         """Change the log level."""
 
+    def session_count(self) -> int:
+        """Sessions (call legs) started since the server came up (``get_sessioncount``)."""
+
+    def get_cpslimit(self) -> int:
+        """New calls admitted per second at most; 0 is no limit."""
+
+    def set_cpslimit(self, limit: int) -> None:
+        """Change the CPS limit at once: the next new call is held to it."""
+
     @property
     def calls_avg(self) -> int:
         """Average number of active calls (recent window)."""
@@ -45,6 +54,8 @@ class InMemoryCoreControl:
     """A :class:`CoreControl` holding plain values, for tests and tools."""
 
     sessions: int = 0
+    total_sessions: int = 0
+    cps_limit: int = 0
     loglevel: int = 2
     shutdown_mode: bool = False
     calls_avg: int = 0
@@ -63,3 +74,15 @@ class InMemoryCoreControl:
     def set_loglevel(self, level: int) -> None:
         """Store ``level`` as the ``loglevel`` figure."""
         self.loglevel = level
+
+    def session_count(self) -> int:
+        """The ``total_sessions`` figure."""
+        return self.total_sessions
+
+    def get_cpslimit(self) -> int:
+        """The ``cps_limit`` figure."""
+        return self.cps_limit
+
+    def set_cpslimit(self, limit: int) -> None:
+        """Store ``limit`` as the ``cps_limit`` figure."""
+        self.cps_limit = limit

@@ -2,7 +2,8 @@
 
 What is reachable:
 
-- built-in methods ``calls``, ``get_loglevel``/``set_loglevel``,
+- built-in methods ``calls``, ``get_sessioncount``, ``get_cpslimit``/``set_cpslimit``,
+  ``get_loglevel``/``set_loglevel``,
   ``get_shutdownmode``/``set_shutdownmode``, ``get_callsavg``,
   ``get_callsmax``, ``get_cpsavg``, ``get_cpsmax``, answered from a
   :class:`~donkey.di.xmlrpc.control.CoreControl` handed in by the server;
@@ -102,6 +103,9 @@ class DIXmlRpcResource(XMLRPC):
             "get_callsmax": self._figure("calls_max"),
             "get_cpsavg": self._figure("cps_avg"),
             "get_cpsmax": self._figure("cps_max"),
+            "get_sessioncount": self._get_sessioncount,
+            "get_cpslimit": self._get_cpslimit,
+            "set_cpslimit": self._set_cpslimit,
             "system.listMethods": lambda params: self.listProcedures(),
         }
 
@@ -141,6 +145,26 @@ class DIXmlRpcResource(XMLRPC):
         if not isinstance(mode, (bool, int)):
             raise DIArgumentError(f"set_shutdownmode: mode must be a boolean, got {mode!r}")
         self.core.shutdown_mode = bool(mode)
+        return "200 OK"
+
+    def _get_sessioncount(self, params: list) -> int:
+        self._expect("get_sessioncount", params, 0)
+        return self.core.session_count()
+
+    def _get_cpslimit(self, params: list) -> str:
+        """SEMS's answer: the hard and the current limit, ``"hard soft"`` (the same here)."""
+        self._expect("get_cpslimit", params, 0)
+        limit = self.core.get_cpslimit()
+        return f"{limit} {limit}"
+
+    def _set_cpslimit(self, params: list) -> str:
+        self._expect("set_cpslimit", params, 1)
+        limit = params[0]
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise DIArgumentError(
+                f"set_cpslimit: limit must be a non-negative integer, got {limit!r}"
+            )
+        self.core.set_cpslimit(limit)
         return "200 OK"
 
     def _figure(self, attribute: str) -> _Procedure:
