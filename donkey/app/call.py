@@ -276,6 +276,8 @@ class DSMCall:
         )
         self.direction = leg.direction
         self._setup_timer: DelayedCall | None = None
+        #: the SIP leg reported its end (``on_terminated``): no more leg callbacks
+        self._leg_gone = False
         self._watch_dead_call()
         #: B2B call control (``B2B.*``): the callee leg this call may bridge to
         self.b2b = B2BBridge(self)
@@ -601,8 +603,10 @@ class DSMCall:
 
     def on_terminated(self) -> None:
         """The SIP dialog is gone: end the session once it has handled what is queued."""
+        self._leg_gone = True
         self.media.disconnect()
         self.session.when_idle(self._end_if_running)
+        self._release_if_done()
 
     def _end_if_running(self) -> None:
         if not self.session.stopped:
@@ -613,6 +617,18 @@ class DSMCall:
         self.b2b.close()
         self.media.close()
         self.controller.call_ended(self)
+        self._release_if_done()
+
+    def _release_if_done(self) -> None:
+        """Once the session has ended and the leg is gone, drop the B2B bridge.
+
+        The bridge points back at this call (call -> bridge -> call); until
+        both ends are done the leg may still report a hangup or a re-INVITE
+        the bridge must see, after that nothing calls this object again, and
+        without the bridge the call is freed by reference counting.
+        """
+        if self.session.ended and self._leg_gone and "b2b" in vars(self):
+            del self.b2b
 
 
 if TYPE_CHECKING:  # mypy holds the live classes to the protocols the DSM layer is written against

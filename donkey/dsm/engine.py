@@ -107,6 +107,16 @@ class Engine:
         self.stack: list[tuple[Diagram, State, tuple]] = []
         self.consumed = True
 
+    def close(self) -> None:
+        """The session ended: drop the back-references to it (session, observers).
+
+        The observers (monitoring, metrics, the console's trace) hold the
+        session too; an ended engine runs no event, so they have nothing left
+        to hear.  The current diagram and state stay for whoever reads them.
+        """
+        self.session = None
+        self.observer = StateObserver()
+
     @property
     def state_name(self) -> str:
         return self.state.name if self.state is not None else ""
