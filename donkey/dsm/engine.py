@@ -94,7 +94,17 @@ class ObserverChain(StateObserver):
 class Engine:
     """The per-session interpreter state: current diagram, state and call stack."""
 
-    __slots__ = ("session", "diagrams", "observer", "diagram", "state", "stack", "consumed")
+    # __weakref__: the call-lifetime guard (test/test_call_lifetimes.py) watches engines die
+    __slots__ = (
+        "session",
+        "diagrams",
+        "observer",
+        "diagram",
+        "state",
+        "stack",
+        "consumed",
+        "__weakref__",
+    )
 
     def __init__(
         self, session: Any, diagrams: Mapping[str, Diagram], observer: StateObserver | None = None
