@@ -613,17 +613,10 @@ class DSMCall:
         self.b2b.close()
         self.media.close()
         self.controller.call_ended(self)
-        # the media's callbacks and the session pointed back here: an ended call is
-        # freed by reference counting once its SIP leg lets go of it
+        # the callbacks set in __init__ point back here: unset them, so an ended call is
+        # freed by reference counting (the session lets go of it itself, see Session._release)
         media = self.media
         media.on_dtmf = media.on_no_audio = media.on_separator = media.on_rtp_timeout = None
-        # the runtime's end-of-session hooks (metrics) still read session.call
-        self.controller.runtime.reactor.callLater(0, _forget_call, session)
-
-
-def _forget_call(session: Session) -> None:
-    """The last reference from an ended session to its :class:`DSMCall`."""
-    session.call = None
 
 
 if TYPE_CHECKING:  # mypy holds the live classes to the protocols the DSM layer is written against

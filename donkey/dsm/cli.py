@@ -337,7 +337,7 @@ def run_main(argv: Sequence[str] | None = None) -> int:
         if call[0] != "play_file":
             print("media:   " + " ".join(str(c) for c in call))
     for leg in harness.dialed:
-        dialed = leg.session.call
+        dialed = leg.call  # the session drops its call handle when it ends
         print(f"dialout: {dialed.ruri if dialed is not None else ''} ({leg.session.ltag})")
     for line in record.logs:
         print(f"log:     {line}")

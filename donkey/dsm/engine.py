@@ -94,7 +94,17 @@ class ObserverChain(StateObserver):
 class Engine:
     """The per-session interpreter state: current diagram, state and call stack."""
 
-    __slots__ = ("session", "diagrams", "observer", "diagram", "state", "stack", "consumed")
+    # __weakref__: the call-lifetime guard (test/test_call_lifetimes.py) watches engines die
+    __slots__ = (
+        "session",
+        "diagrams",
+        "observer",
+        "diagram",
+        "state",
+        "stack",
+        "consumed",
+        "__weakref__",
+    )
 
     def __init__(
         self, session: Any, diagrams: Mapping[str, Diagram], observer: StateObserver | None = None
@@ -106,6 +116,16 @@ class Engine:
         self.state: State | None = None
         self.stack: list[tuple[Diagram, State, tuple]] = []
         self.consumed = True
+
+    def close(self) -> None:
+        """The session ended: drop the back-references to it (session, observers).
+
+        The observers (monitoring, metrics, the console's trace) hold the
+        session too; an ended engine runs no event, so they have nothing left
+        to hear.  The current diagram and state stay for whoever reads them.
+        """
+        self.session = None
+        self.observer = StateObserver()
 
     @property
     def state_name(self) -> str:

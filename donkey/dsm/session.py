@@ -304,6 +304,23 @@ class Session:
             callback(self)
         self.objects.clear()
         self.runtime.session_ended(self)
+        self._release()
+
+    def _release(self) -> None:
+        """Let go of what points back at this session, once every end hook has run.
+
+        The call handle, the engine (with its observers) and the logger all
+        refer back to the session: left in place, an ended call would wait
+        for the cycle collector instead of being freed when its last holder
+        lets go.  An ended session runs nothing more, so it needs none of
+        them; its variables, tag and final state stay readable.
+        """
+        self.call = None
+        self.media = None
+        self.ending.clear()  # the call glue's bound methods: they hold the call
+        self.engine.close()
+        # Logger(source=self) is a self-reference; keep its namespace and observer
+        self.log = Logger(namespace=self.log.namespace, observer=self.log.observer)
 
     def hangup_cleanup(self) -> None:
         """The call is gone (remote BYE processed, or CANCEL): end if the script stopped."""

@@ -109,6 +109,10 @@ class MediaClock:
             return
         self._dirty = True
         if not self._sessions:
+            # no tick will rebuild the tuples now: empty them, or their bound
+            # methods keep the last sessions (and their calls) alive while idle
+            self._recv = self._send = ()
+            self._dirty = False
             self.stop()
 
     def add_mixer(self, mixer: Mixer) -> None:

@@ -480,6 +480,12 @@ class MediaSession:
         self.playlist.flush()
         self._dtmf_tx.clear()
         self.rtp.handler = _ignore
+        # The playlist calls our bound methods, and the call glue's lambdas
+        # here call back into the call that holds us: both are cycles a
+        # closed session no longer needs (it fires no events), so drop them
+        # and let reference counting free the call when it ends.
+        self.playlist.on_empty = self.playlist.on_separator = None
+        self.on_dtmf = self.on_no_audio = self.on_separator = self.on_rtp_timeout = None
         if self._ports is not None and self.rtp.local_port is not None:
             return self._ports.release(self.rtp.local_port)
         transport = self.rtp.transport

@@ -170,6 +170,33 @@ def respond(
     return (resp, None, None)
 
 
+class _DetachedOwner:
+    """The owner of a closed :class:`InDialogRequests`: hears nothing, answers nothing.
+
+    A closed helper lets go of its leg (leg -> helper -> leg would leave the
+    pair to the cycle collector); a reply sippy still delivers to one of our
+    requests after the dialog died lands here.
+    """
+
+    callid = ""
+    listening = False
+
+    def notify(self, name: str, *args: Any) -> Any:
+        return None
+
+    def update_reply_headers(self) -> str:
+        return ""
+
+    def remote_gone(self, code: int, reason: str) -> None:
+        return None
+
+    def capability_headers(self, extra: str = "") -> str:
+        return extra
+
+
+_DETACHED: RequestOwner = _DetachedOwner()
+
+
 class InDialogRequests:
     """The pending and sent in-dialog requests of one leg (see module docstring)."""
 
@@ -272,6 +299,7 @@ class InDialogRequests:
             if guard is not None:
                 guard.cancel()
         self._pending.clear()
+        self._owner = _DETACHED  # why: see _DetachedOwner
 
     def _guard_expired(self, cseq: int) -> None:
         pend = self._pending.get(cseq)

@@ -255,6 +255,9 @@ class SessionTimer:
         """The dialog is over: stop for good."""
         self._closed = True
         self.cancel()
+        # the callbacks are the leg's bound methods (leg -> timer -> leg):
+        # a closed timer never calls them, so let go of the leg
+        self._refresh = self._expired = _nothing
 
     @property
     def running(self) -> bool:
@@ -265,3 +268,7 @@ class SessionTimer:
         self._call = None
         if not self._closed:
             what()
+
+
+def _nothing() -> None:
+    """What a closed timer would call (it calls nothing)."""

@@ -223,6 +223,12 @@ class LegUA(UA):
                 # (RFC 3261 12.1).
                 sip_t.r487.getHFBody("to").setTag(self.lTag)
         rval = super().recvRequest(req, sip_t)
+        # sippy's UA.recvRequest sets ``req.sendResponse`` to a closure over
+        # the request and the UA (a cycle: request -> closure -> request);
+        # only the state's recvRequest, already returned, calls it.  The
+        # request lives on in the transaction layer's caches for 32 s, so
+        # drop the closure now and let reference counting free both.
+        req.sendResponse = None
         if owner is not None and rval is not None and method == "INVITE" and rval[1] is not None:
             rval = (rval[0], self._on_cancel(owner, rval[1]), self._on_no_ack(owner, rval[2]))
         return rval
