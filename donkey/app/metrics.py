@@ -38,7 +38,7 @@ from twisted.internet.task import LoopingCall
 from twisted.web import resource, server
 
 from donkey.app.call import DSMCall
-from donkey.dsm.diagram import Action, ForLoop, IfBlock, Transition
+from donkey.dsm.diagram import Action, Transition, rewrite_actions
 from donkey.dsm.engine import StateObserver
 from donkey.dsm.events import Event
 from donkey.dsm.loader import AppBundle
@@ -163,37 +163,14 @@ class Metrics:
         The diagrams' states are replaced by copies whose actions are
         wrapped; the diagrams themselves stay the ones the sessions use.
         """
-        for diagram in bundle.diagrams.values():
-            for name, state in list(diagram.states.items()):
-                diagram.states[name] = dataclasses.replace(
-                    state,
-                    enter=self._wrap_all(state.enter),
-                    exit=self._wrap_all(state.exit),
-                    transitions=tuple(
-                        dataclasses.replace(tr, actions=self._wrap_all(tr.actions))
-                        for tr in state.transitions
-                    ),
-                )
+        rewrite_actions(bundle.diagrams.values(), self._wrap)
 
-    def _wrap_all(self, elements: tuple) -> tuple:
-        return tuple(self._wrap(element) for element in elements)
-
-    def _wrap(self, element: Any) -> Any:
-        if isinstance(element, Action):
-            spec = element.spec
-            if spec.module not in TIMED_MODULES:
-                return element
-            timed = self._timed(spec.func, self.module_latency.labels(spec.module, spec.name))
-            return dataclasses.replace(element, spec=dataclasses.replace(spec, func=timed))
-        if isinstance(element, IfBlock):
-            return dataclasses.replace(
-                element,
-                then=self._wrap_all(element.then),
-                otherwise=self._wrap_all(element.otherwise),
-            )
-        if isinstance(element, ForLoop):
-            return dataclasses.replace(element, body=self._wrap_all(element.body))
-        return element
+    def _wrap(self, action: Action) -> Action:
+        spec = action.spec
+        if spec.module not in TIMED_MODULES:
+            return action
+        timed = self._timed(spec.func, self.module_latency.labels(spec.module, spec.name))
+        return dataclasses.replace(action, spec=dataclasses.replace(spec, func=timed))
 
     def _timed(self, func: Callable[..., Any], histogram: Any) -> Callable[..., Any]:
         clock = self.clock

@@ -33,7 +33,7 @@ from donkey.common.dtmf import key_from_char
 from donkey.dsm import events as ev
 from donkey.dsm.compiler import Compiler
 from donkey.dsm.core import core
-from donkey.dsm.diagram import Action, ForLoop, IfBlock, Transition
+from donkey.dsm.diagram import Action, Transition, rewrite_actions
 from donkey.dsm.engine import StateObserver
 from donkey.dsm.errors import CompileError, CompileErrors, DSMException, Location
 from donkey.dsm.events import Event
@@ -143,34 +143,11 @@ class ExceptionTrace:
         self.lines: list[str] = []
 
     def instrument(self, bundle: AppBundle) -> None:
-        for diagram in bundle.diagrams.values():
-            for name, state in list(diagram.states.items()):
-                diagram.states[name] = dataclasses.replace(
-                    state,
-                    enter=self._wrap_all(state.enter),
-                    exit=self._wrap_all(state.exit),
-                    transitions=tuple(
-                        dataclasses.replace(tr, actions=self._wrap_all(tr.actions))
-                        for tr in state.transitions
-                    ),
-                )
+        rewrite_actions(bundle.diagrams.values(), self._wrap)
 
-    def _wrap_all(self, elements: tuple) -> tuple:
-        return tuple(self._wrap(element) for element in elements)
-
-    def _wrap(self, element: Any) -> Any:
-        if isinstance(element, Action):
-            func = self._located(element.spec.func, element.location, element.text)
-            return dataclasses.replace(element, spec=dataclasses.replace(element.spec, func=func))
-        if isinstance(element, IfBlock):
-            return dataclasses.replace(
-                element,
-                then=self._wrap_all(element.then),
-                otherwise=self._wrap_all(element.otherwise),
-            )
-        if isinstance(element, ForLoop):
-            return dataclasses.replace(element, body=self._wrap_all(element.body))
-        return element
+    def _wrap(self, action: Action) -> Action:
+        func = self._located(action.spec.func, action.location, action.text)
+        return dataclasses.replace(action, spec=dataclasses.replace(action.spec, func=func))
 
     def _located(
         self, func: Callable[..., Any], location: Location, text: str

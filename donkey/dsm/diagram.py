@@ -6,7 +6,8 @@ reload only affects new sessions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from donkey.dsm.errors import Location
@@ -86,3 +87,37 @@ class Diagram:
     @property
     def initial_state(self) -> State | None:
         return self.states.get(self.initial) if self.initial else None
+
+
+def rewrite_actions(diagrams: Iterable[Diagram], rewrite: Callable[[Action], Action]) -> None:
+    """Replace every action of ``diagrams`` by ``rewrite(action)``, in place.
+
+    Enter and exit actions, transition actions and the bodies of ``if`` and
+    ``for`` blocks are all reached.  The states are replaced by changed copies
+    (they are frozen); the diagram objects stay the ones sessions hold.  Tools
+    that watch actions (``donkeysm-run``'s exception notes, the metrics'
+    module timings) wrap them this way.
+    """
+
+    def each(elements: tuple) -> tuple:
+        return tuple(one(element) for element in elements)
+
+    def one(element: Any) -> Any:
+        if isinstance(element, Action):
+            return rewrite(element)
+        if isinstance(element, IfBlock):
+            return replace(element, then=each(element.then), otherwise=each(element.otherwise))
+        if isinstance(element, ForLoop):
+            return replace(element, body=each(element.body))
+        return element
+
+    for diagram in diagrams:
+        for name, state in list(diagram.states.items()):
+            diagram.states[name] = replace(
+                state,
+                enter=each(state.enter),
+                exit=each(state.exit),
+                transitions=tuple(
+                    replace(tr, actions=each(tr.actions)) for tr in state.transitions
+                ),
+            )
