@@ -19,6 +19,7 @@ from twisted.trial import unittest
 
 from donkey.dsm.harness import Harness
 from donkey.mods import mysql as modmysql
+from test.daemon import free_port
 from test.dsm.helpers import write_scripts
 from test.util import wait_until
 
@@ -52,21 +53,13 @@ state BACK;
 """
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class PrivateMariaDB:
     """mariadbd on its own data directory and port; started and stopped by PID."""
 
     def __init__(self, directory: str):
         self.directory = directory
         self.data = os.path.join(directory, "data")
-        self.port = _free_port()
+        self.port = free_port(socket.SOCK_STREAM)
         self.process: subprocess.Popen | None = None
         # A Unix socket path must stay short (108 bytes): keep it out of _trial_temp.
         self.run_dir = tempfile.mkdtemp(prefix="donkey-mdb-")

@@ -25,17 +25,10 @@ from twisted.trial import unittest
 
 from donkey.dsm.harness import Harness, HarnessSession
 from donkey.mods import redis as modredis
+from test.daemon import free_port
 from test.dsm.helpers import write_scripts
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def ping(host: str = "127.0.0.1", port: int = 6379, unix: str = "") -> bool:
@@ -59,7 +52,7 @@ class PrivateRedis:
     """A redis-server of our own on a free port (and a Unix socket), stopped by PID."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        self.port = free_port(socket.SOCK_STREAM)
         # A Unix socket path must stay short (108 bytes): keep it out of _trial_temp.
         self.run_dir = tempfile.mkdtemp(prefix="donkey-redis-")
         self.unix = os.path.join(self.run_dir, "sock")
@@ -407,7 +400,7 @@ class RedisScriptTests(unittest.TestCase):
         """A port where nobody listens: ``connection``, "Could not connect to redis DB"."""
         s = await self.run_script(
             "set($s=$strerror); redis.execCommand(r=ping); set($e2=$errno);",
-            connect=f"redis.connect(redis://tcp:127.0.0.1;port={free_port()});",
+            connect=f"redis.connect(redis://tcp:127.0.0.1;port={free_port(socket.SOCK_STREAM)});",
         )
         self.assertEqual(
             (s.vars["e_connect"], s.vars["s"], s.vars["e2"]),
@@ -419,7 +412,7 @@ class RedisScriptTests(unittest.TestCase):
         """A second ``redis.connect`` that fails leaves the working connection in place, as SEMS."""
         s = await self.run_script(
             f"""
-            redis.connect(redis://tcp:127.0.0.1;port={free_port()});
+            redis.connect(redis://tcp:127.0.0.1;port={free_port(socket.SOCK_STREAM)});
             set($e_second=$errno);
             redis.execCommand(r=ping);
             set($e_after=$errno);

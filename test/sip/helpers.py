@@ -12,6 +12,7 @@ from twisted.internet import defer, reactor
 from twisted.internet.protocol import ProcessProtocol
 
 from donkey.media.sdp_text import answer_hold
+from test.daemon import free_port
 from test.sipp import Scenario, scenario_file
 from test.util import wait_until
 
@@ -30,13 +31,8 @@ SDP = (
 )
 
 
-def free_udp_port() -> int:
-    """A UDP port on 127.0.0.1 nobody is bound to right now."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+#: A UDP port on 127.0.0.1 nobody is bound to right now (the one port picker).
+free_udp_port = free_port
 
 
 def udp_port_bound(port: int) -> bool:
