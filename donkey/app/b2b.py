@@ -320,9 +320,14 @@ class B2BBridge:
             self._answer_relayed(callee, sdp)
             return
         call.media.disconnect()  # from now on RTP flows between A and B
+        answered = call.final_code is not None and 200 <= call.final_code < 300
         if call.accepted and call.leg.connected:
             self._reinvite = "bridge"
             call.leg.reinvite(sdp or "")
+        elif answered and not call.leg.ended:
+            # A has our 200 but its ACK is not in yet: no re-INVITE can go before it
+            # (sippy would drop it), so it goes when the ACK arrives (caller_confirmed)
+            self._bridge_after_ack = sdp or ""
         elif call.leg.connected or call.leg.ended:
             return
         else:
@@ -432,6 +437,17 @@ class B2BBridge:
         return bump_sdp_version(callee.leg.remote_sdp)
 
     _last_caller_sdp: str | None = None
+    #: B's SDP for A, waiting for A's ACK (B answered between our 200 and that ACK)
+    _bridge_after_ack: str | None = None
+
+    def caller_confirmed(self) -> None:
+        """A's ACK arrived: send the bridge's re-INVITE if B answered before it."""
+        sdp, self._bridge_after_ack = self._bridge_after_ack, None
+        callee = self.callee
+        if sdp is None or not self.alive or callee is None or callee.ended:
+            return
+        self._reinvite = "bridge"
+        self.call.leg.reinvite(sdp)
 
     def caller_gone(self, headers: str) -> None:
         """A's BYE (or CANCEL) goes on to B: BYE end to end, or CANCEL while B rings."""

@@ -436,6 +436,8 @@ class DSMCall:
 
     def on_connected(self, sdp: str | None) -> None:
         self._final(200)
+        if self.leg.direction == "in":
+            self.b2b.caller_confirmed()  # the ACK is in: a bridge waiting for it goes on
         if self.leg.direction == "out":
             if sdp:
                 self._apply_answer(sdp)
